@@ -1,0 +1,49 @@
+"""AppSecrets: the JWT signing secrets the api needs, generated per stack unless given as secret config."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Optional
+
+import pulumi
+import pulumi_kubernetes as k8s
+import pulumi_random as random
+
+from . import k8s as kb
+
+SECRET_NAME = "ams-jwt"
+ACCESS_KEY, REFRESH_KEY = "jwt-access-secret", "jwt-refresh-secret"
+
+
+@dataclass(frozen=True)
+class AppSecretsArgs:
+    namespace: pulumi.Input[str]
+    # From `pulumi config set --secret ams:jwtAccessSecret ...`; None means generate one.
+    jwt_access_secret: Optional[pulumi.Output[str]] = None
+    jwt_refresh_secret: Optional[pulumi.Output[str]] = None
+
+
+class AppSecrets(pulumi.ComponentResource):
+    """One Opaque Secret with both JWT keys; values flow only as secret Outputs."""
+
+    jwt_access: kb.SecretKeyRef
+    jwt_refresh: kb.SecretKeyRef
+
+    def __init__(self, name: str, args: AppSecretsArgs, opts: Optional[pulumi.ResourceOptions] = None):
+        super().__init__("ams:index:AppSecrets", name, None, opts)
+        access = args.jwt_access_secret or self._generated(f"{name}-jwt-access")
+        refresh = args.jwt_refresh_secret or self._generated(f"{name}-jwt-refresh")
+        k8s.core.v1.Secret(
+            f"{name}-jwt",
+            metadata=kb.metadata(SECRET_NAME, args.namespace, "api"),
+            type="Opaque",
+            string_data={ACCESS_KEY: pulumi.Output.secret(access), REFRESH_KEY: pulumi.Output.secret(refresh)},
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+        self.jwt_access = kb.SecretKeyRef(SECRET_NAME, ACCESS_KEY)
+        self.jwt_refresh = kb.SecretKeyRef(SECRET_NAME, REFRESH_KEY)
+        self.register_outputs({"secret_name": SECRET_NAME})
+
+    def _generated(self, name: str) -> pulumi.Output[str]:
+        # 64 alphanumerics: ~380 bits, well above HS256's 256-bit key size, and safe in any env parser.
+        return random.RandomPassword(name, length=64, special=False, opts=pulumi.ResourceOptions(parent=self)).result

@@ -1,0 +1,48 @@
+"""The three namespaces, labelled for Pod Security Admission."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pulumi
+import pulumi_kubernetes as k8s
+
+from . import k8s as kb
+from .settings import StackSettings
+
+
+@dataclass(frozen=True)
+class CreatedNamespaces:
+    app: k8s.core.v1.Namespace
+    data: k8s.core.v1.Namespace
+    monitoring: k8s.core.v1.Namespace
+
+
+def pod_security_labels(enforce: str) -> dict:
+    """Enforce `enforce`; always audit and warn at `restricted` so any exception stays visible."""
+    return {
+        "pod-security.kubernetes.io/enforce": enforce,
+        "pod-security.kubernetes.io/enforce-version": "latest",
+        "pod-security.kubernetes.io/audit": "restricted",
+        "pod-security.kubernetes.io/warn": "restricted",
+    }
+
+
+def create_namespaces(settings: StackSettings) -> CreatedNamespaces:
+    names = settings.namespaces
+
+    def namespace(tier: str, name: str, enforce: str, **opts) -> k8s.core.v1.Namespace:
+        return k8s.core.v1.Namespace(
+            f"ns-{tier}",
+            metadata={"name": name, "labels": {**kb.part_of_labels(), "ams.suresoft.com/tier": tier, **pod_security_labels(enforce)}},
+            opts=pulumi.ResourceOptions(**opts),
+        )
+
+    return CreatedNamespaces(
+        app=namespace("app", names.app, "restricted"),
+        # Deleting a namespace deletes its volumes: in prod the data namespace outlives the stack.
+        data=namespace("data", names.data, "restricted", protect=settings.is_prod, retain_on_delete=settings.is_prod),
+        # Node-level collectors (node exporter, log shipper) need host paths and host networking,
+        # which no stricter level admits; audit/warn stay at restricted to flag everything else.
+        monitoring=namespace("monitoring", names.monitoring, "privileged"),
+    )

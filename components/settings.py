@@ -1,0 +1,268 @@
+"""Typed, validated stack settings.
+
+``load()`` reads every ``ams:`` key of the stack, merges it over the environment's defaults
+(``environments.yaml``) and returns one immutable ``StackSettings``. Any problem (wrong type,
+out of range, unparsable quantity, unpinned image, unknown key) is collected; all of them are
+raised together as ``SettingsError`` before a single resource is registered.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Optional
+
+import pulumi
+import yaml
+from pulumi.runtime import config as runtime_config
+
+from .validation import Node, Problems, parse_quantity
+
+NAMESPACE = "ams"
+ENVIRONMENTS = ("dev", "staging", "prod")
+STRATEGIES = ("rolling",)
+_DEFAULTS: dict[str, Any] = yaml.safe_load((Path(__file__).parent / "environments.yaml").read_text())
+
+# Top-level structured keys and the secret scalars; anything else under ams: is a typo.
+OBJECT_KEYS = ("namespaces", "app", "delivery", "ingress")
+SECRET_KEYS = ("jwtAccessSecret", "jwtRefreshSecret")
+SCALAR_KEYS = ("environment",)
+
+
+class SettingsError(pulumi.RunError):
+    """Invalid stack configuration; ``problems`` holds one ``<key path>: <reason>`` line each."""
+
+    def __init__(self, problems: list[str]):
+        self.problems = list(problems)
+        super().__init__("invalid stack configuration:\n" + "\n".join(f"  {p}" for p in self.problems))
+
+
+@dataclass(frozen=True)
+class Resources:
+    cpu_request: str
+    memory_request: str
+    cpu_limit: str
+    memory_limit: str
+
+    def as_k8s(self) -> dict:
+        return {
+            "requests": {"cpu": self.cpu_request, "memory": self.memory_request},
+            "limits": {"cpu": self.cpu_limit, "memory": self.memory_limit},
+        }
+
+
+@dataclass(frozen=True)
+class Autoscaling:
+    min_replicas: int
+    max_replicas: int
+    target_cpu: int
+    target_memory: int
+
+
+@dataclass(frozen=True)
+class ApiSettings:
+    image: str
+    port: int
+    scaling: Autoscaling
+    resources: Resources
+
+
+@dataclass(frozen=True)
+class WebSettings:
+    image: str
+    replicas: int
+    resources: Resources
+
+
+@dataclass(frozen=True)
+class WorkerSettings:
+    command: tuple[str, ...]
+    health_port: int
+    scaling: Autoscaling
+    resources: Resources
+
+
+@dataclass(frozen=True)
+class MigrationSettings:
+    command: tuple[str, ...]
+    timeout_seconds: int
+    resources: Resources
+
+
+@dataclass(frozen=True)
+class AppSettings:
+    api: ApiSettings
+    web: WebSettings
+    worker: WorkerSettings
+    migration: MigrationSettings
+    connection_secret: str
+
+
+@dataclass(frozen=True)
+class Namespaces:
+    app: str
+    data: str
+    monitoring: str
+
+
+@dataclass(frozen=True)
+class StackSettings:
+    stack: str
+    environment: str
+    namespaces: Namespaces
+    app: AppSettings
+    strategy: str
+    ingress_controller_namespace: str
+    jwt_access_secret: Optional[pulumi.Output[str]]
+    jwt_refresh_secret: Optional[pulumi.Output[str]]
+
+    @property
+    def is_prod(self) -> bool:
+        return self.environment == "prod"
+
+
+def load() -> StackSettings:
+    """Read and validate the current stack's configuration; raise SettingsError listing every problem."""
+    problems = Problems()
+    stack = pulumi.get_stack()
+    raw = _raw_config(problems)
+
+    environment = raw.get("environment", stack if stack in ENVIRONMENTS else None)
+    if environment not in ENVIRONMENTS:
+        problems.add(f"{NAMESPACE}:environment", f"must be one of {', '.join(ENVIRONMENTS)}, got {environment!r}")
+        raise SettingsError(problems)
+    defaults = _DEFAULTS[environment]
+
+    def section(key: str) -> Node:
+        return Node(raw.get(key), defaults.get(key, {}), f"{NAMESPACE}:{key}", problems)
+
+    namespaces = _namespaces(section("namespaces"))
+    delivery = section("delivery")
+    app = _app(section("app"), delivery)
+    strategy = delivery.string("strategy", choices=STRATEGIES)
+    ingress = section("ingress")
+    controller_namespace = ingress.dns_label("controllerNamespace")
+    for node in (delivery, ingress):
+        node.close()
+
+    if problems:
+        raise SettingsError(problems)
+    config = pulumi.Config(NAMESPACE)
+    return StackSettings(
+        stack=stack,
+        environment=environment,
+        namespaces=namespaces,
+        app=app,
+        strategy=strategy,
+        ingress_controller_namespace=controller_namespace,
+        jwt_access_secret=config.get_secret("jwtAccessSecret"),
+        jwt_refresh_secret=config.get_secret("jwtRefreshSecret"),
+    )
+
+
+def _raw_config(problems: Problems) -> dict[str, Any]:
+    """Every ams: key of the stack, structured values decoded; unknown top-level keys reported."""
+    known = set(OBJECT_KEYS) | set(SECRET_KEYS) | set(SCALAR_KEYS)
+    everything = {**runtime_config.get_config_env(), **runtime_config.CONFIG.get()}
+    raw: dict[str, Any] = {}
+    for full_key, value in sorted(everything.items()):
+        namespace, _, key = full_key.partition(":")
+        if namespace != NAMESPACE:
+            continue
+        if key not in known:
+            problems.add(full_key, f"unknown key (known keys: {', '.join(sorted(known))})")
+            continue
+        if key in OBJECT_KEYS and isinstance(value, str):
+            try:
+                value = json.loads(value)
+            except json.JSONDecodeError:
+                problems.add(full_key, "must be an object, got a string")
+                continue
+        raw[key] = value
+    return raw
+
+
+def _namespaces(node: Node) -> Namespaces:
+    result = Namespaces(app=node.dns_label("app"), data=node.dns_label("data"), monitoring=node.dns_label("monitoring"))
+    names = [result.app, result.data, result.monitoring]
+    if len(set(names)) != len(names):
+        node.problems.add(node.path, f"app, data and monitoring must differ, got {names}")
+    node.close()
+    return result
+
+
+def _app(node: Node, delivery: Node) -> AppSettings:
+    images = delivery.child("images")
+    api_image, web_image = images.image("api"), images.image("web")
+    images.close()
+
+    api = node.child("api")
+    api_settings = ApiSettings(
+        image=api_image, port=api.port("port"), scaling=_autoscaling(api), resources=_resources(api.child("resources"))
+    )
+    api.close()
+
+    web = node.child("web")
+    web_settings = WebSettings(
+        image=web_image, replicas=web.integer("replicas", minimum=1), resources=_resources(web.child("resources"))
+    )
+    web.close()
+
+    worker = node.child("worker")
+    worker_settings = WorkerSettings(
+        command=worker.str_list("command"),
+        health_port=worker.port("healthPort"),
+        scaling=_autoscaling(worker),
+        resources=_resources(worker.child("resources")),
+    )
+    worker.close()
+
+    migration = node.child("migration")
+    migration_settings = MigrationSettings(
+        command=migration.str_list("command"),
+        timeout_seconds=migration.integer("timeoutSeconds", minimum=30, maximum=86400),
+        resources=_resources(migration.child("resources")),
+    )
+    migration.close()
+
+    connection_secret = node.dns_label("connectionSecret")
+    node.close()
+    return AppSettings(
+        api=api_settings,
+        web=web_settings,
+        worker=worker_settings,
+        migration=migration_settings,
+        connection_secret=connection_secret,
+    )
+
+
+def _autoscaling(node: Node) -> Autoscaling:
+    minimum = node.integer("minReplicas", minimum=1)
+    maximum = node.integer("maxReplicas", minimum=1)
+    if maximum < minimum:
+        node.problems.add(node.key("maxReplicas"), f"must be >= minReplicas ({minimum}), got {maximum}")
+    return Autoscaling(
+        min_replicas=minimum,
+        max_replicas=maximum,
+        target_cpu=node.percent("targetCpuUtilization"),
+        target_memory=node.percent("targetMemoryUtilization"),
+    )
+
+
+def _resources(node: Node) -> Resources:
+    requests, limits = node.child("requests"), node.child("limits")
+    values = {}
+    for kind in ("cpu", "memory"):
+        request, limit = requests.quantity(kind), limits.quantity(kind)
+        if parse_quantity(request) > parse_quantity(limit):
+            node.problems.add(requests.key(kind), f"must be <= limits.{kind} ({limit}), got {request}")
+        values[kind] = (request, limit)
+    for child in (requests, limits, node):
+        child.close()
+    return Resources(
+        cpu_request=values["cpu"][0],
+        memory_request=values["memory"][0],
+        cpu_limit=values["cpu"][1],
+        memory_limit=values["memory"][1],
+    )

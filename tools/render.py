@@ -1,0 +1,108 @@
+"""python -m tools.render: run the program offline for one stack, write the render, print the plan.
+
+    python -m tools.render --stack prod --out build/prod
+    python -m tools.render --stack-file path/to/Pulumi.x.yaml --out DIR
+
+Writes DIR/manifests.yaml (every Kubernetes object), DIR/resources.json (every registered
+resource) and DIR/outputs.json (the stack outputs), secrets replaced by placeholders. Invalid
+configuration: one `error:` line per problem on stderr, exit status 2, nothing written.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections import Counter
+from pathlib import Path
+
+import yaml
+
+from components.settings import SettingsError
+from tools import footprint, runner
+
+EXIT_INVALID_CONFIG = 2
+
+
+def write(render: runner.Render, out: Path) -> None:
+    out.mkdir(parents=True, exist_ok=True)
+    manifests = yaml.safe_dump_all(render.objects, sort_keys=True, default_flow_style=False, width=120)
+    (out / "manifests.yaml").write_text(manifests)
+    resources = [
+        {
+            "type": r.type,
+            "name": r.name,
+            "urn": r.urn,
+            "parent": r.parent,
+            "custom": r.custom,
+            "protect": r.protect,
+            "retainOnDelete": r.retain_on_delete,
+            "inputs": r.inputs,
+        }
+        for r in render.resources
+    ]
+    (out / "resources.json").write_text(json.dumps(resources, indent=2, sort_keys=True) + "\n")
+    (out / "outputs.json").write_text(json.dumps(render.outputs, indent=2, sort_keys=True) + "\n")
+
+
+def tier_of(registration: runner.Registration, by_urn: dict) -> str:
+    """The outermost ams component above a resource, or '(stack)' for top-level resources."""
+    tier, current = "(stack)", registration
+    while current is not None:
+        if current.type.startswith("ams:"):
+            tier = f"{current.name} ({current.type.rsplit(':', 1)[-1]})"
+        current = by_urn.get(current.parent)
+    return tier
+
+
+def plan(render: runner.Render) -> str:
+    lines = [f"Stack {render.stack}: {len(render.resources)} resources, {len(render.objects)} Kubernetes objects", ""]
+    lines.append("Resources by type:")
+    for type_token, count in sorted(Counter(r.type for r in render.resources).items()):
+        lines.append(f"  {count:4d}  {type_token}")
+    by_urn = {r.urn: r for r in render.resources}
+    lines += ["", "Resources by tier:"]
+    for tier, count in sorted(Counter(tier_of(r, by_urn) for r in render.resources).items()):
+        lines.append(f"  {count:4d}  {tier}")
+    lines += ["", "Outputs:"]
+    for name, value in render.outputs.items():
+        lines.append(f"  {name}: {json.dumps(value, sort_keys=True)}")
+    lines += ["", "Footprint per namespace (configured replicas; Jobs excluded):"]
+    header = f"  {'namespace':<24}{'pods':>6}{'cpu req':>10}{'cpu lim':>10}{'mem req':>10}{'mem lim':>10}{'storage':>10}"
+    lines.append(header)
+    per_ns = footprint.per_namespace(render.objects)
+    for namespace, fp in [*per_ns.items(), ("total", footprint.total(per_ns))]:
+        lines.append(
+            f"  {namespace:<24}{fp.pods:>6}{footprint.cpu(fp.cpu_request):>10}{footprint.cpu(fp.cpu_limit):>10}"
+            f"{footprint.memory(fp.memory_request):>10}{footprint.memory(fp.memory_limit):>10}"
+            f"{footprint.memory(fp.storage):>10}"
+        )
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m tools.render", description=__doc__.split("\n\n")[0])
+    source = parser.add_mutually_exclusive_group(required=True)
+    source.add_argument("--stack", help="stack name; reads Pulumi.<stack>.yaml next to Pulumi.yaml")
+    source.add_argument("--stack-file", type=Path, help="path to a Pulumi.<stack>.yaml file")
+    parser.add_argument("--out", type=Path, required=True, help="directory for manifests.yaml, resources.json, outputs.json")
+    args = parser.parse_args(argv)
+
+    stack_file = args.stack_file or runner.PROJECT_DIR / f"Pulumi.{args.stack}.yaml"
+    try:
+        render = runner.run_stack_file(stack_file)
+    except runner.ConfigError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_INVALID_CONFIG
+    except SettingsError as exc:
+        for problem in exc.problems:
+            print(f"error: {problem}", file=sys.stderr)
+        return EXIT_INVALID_CONFIG
+    write(render, args.out)
+    print(plan(render))
+    print(f"\nWrote {args.out}/manifests.yaml, resources.json, outputs.json")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,266 @@
+"""Run the Pulumi program offline, under the Python SDK's mock engine.
+
+The program (``__main__.py``) runs exactly as ``pulumi up`` would run it, but every resource
+registration is answered by a recording mock instead of a provider. What was registered, with its
+inputs, becomes the render: Kubernetes objects, other resources, and the stack outputs, with every
+secret replaced by a placeholder. Tests, the benchmark and ``python -m tools.render`` all use this.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import json
+import runpy
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Optional
+
+import pulumi
+import yaml
+from pulumi.runtime import mocks as pulumi_mocks
+from pulumi.runtime import rpc
+from pulumi.runtime import settings as pulumi_settings
+from pulumi.runtime.config import set_all_config
+from pulumi.runtime.stack import run_pulumi_func
+from pulumi.runtime.sync_await import _sync_await
+
+PROJECT_DIR = Path(__file__).resolve().parent.parent
+PROJECT = "ams"
+SECRET = "<secret>"
+UNKNOWN = "<unknown>"
+# What the mock "generates" for random resources; tests assert it never appears in a render.
+MOCK_RANDOM_PREFIX = "mock-random-value-"
+
+
+@dataclass
+class Registration:
+    """One registered resource: what the program asked the engine for."""
+
+    urn: str
+    type: str
+    name: str
+    parent: str
+    custom: bool
+    inputs: dict
+    protect: bool = False
+    retain_on_delete: bool = False
+    dependencies: list = field(default_factory=list)
+
+    @property
+    def is_kubernetes_object(self) -> bool:
+        return self.type.startswith("kubernetes:") and "apiVersion" in self.inputs and "kind" in self.inputs
+
+
+@dataclass
+class Render:
+    stack: str
+    resources: list[Registration]
+    outputs: dict
+
+    @property
+    def objects(self) -> list[dict]:
+        """The Kubernetes objects, in a stable order: kind rank, then namespace, kind and name."""
+        found = [r.inputs for r in self.resources if r.is_kubernetes_object]
+        return sorted(found, key=_object_sort_key)
+
+    def of_kind(self, kind: str) -> list[dict]:
+        return [o for o in self.objects if o["kind"] == kind]
+
+    def get(self, kind: str, name: str) -> dict:
+        matches = [o for o in self.of_kind(kind) if o["metadata"]["name"] == name]
+        if len(matches) != 1:
+            raise KeyError(f"{kind}/{name}: found {len(matches)}")
+        return matches[0]
+
+    def by_type(self, type_token: str) -> list[Registration]:
+        return [r for r in self.resources if r.type == type_token]
+
+
+class ConfigError(Exception):
+    """The stack file itself cannot be read (not the program's validation)."""
+
+
+class _RecordingMocks(pulumi_mocks.Mocks):
+    def __init__(self) -> None:
+        self.inputs_by_id: dict[str, dict] = {}
+
+    def new_resource(self, args: pulumi_mocks.MockResourceArgs):
+        resource_id = f"{args.name}-id-{len(self.inputs_by_id)}"
+        self.inputs_by_id[resource_id] = args.inputs
+        state = dict(args.inputs)
+        if args.typ.startswith("random:"):
+            state["result"] = f"{MOCK_RANDOM_PREFIX}{args.name}"
+        return resource_id, state
+
+    def call(self, args: pulumi_mocks.MockCallArgs):
+        return {}, None
+
+
+class _RecordingMonitor(pulumi_mocks.MockMonitor):
+    def __init__(self, mocks: _RecordingMocks) -> None:
+        super().__init__(mocks)
+        self.recording_mocks = mocks
+        self.registrations: list[Registration] = []
+
+    def RegisterResource(self, request):  # noqa: N802 - the engine's RPC name
+        response = super().RegisterResource(request)
+        if request.type != "pulumi:pulumi:Stack":
+            self.registrations.append(
+                Registration(
+                    urn=response.urn,
+                    type=request.type,
+                    name=request.name,
+                    parent=request.parent,
+                    custom=bool(request.custom),
+                    inputs=self.recording_mocks.inputs_by_id[response.id],
+                    protect=bool(request.protect),
+                    retain_on_delete=bool(request.retainOnDelete),
+                    dependencies=sorted(request.dependencies),
+                )
+            )
+        return response
+
+
+def stack_name_of(stack_file: Path) -> str:
+    name = stack_file.name
+    if name.startswith("Pulumi.") and name.endswith((".yaml", ".yml")):
+        return name[len("Pulumi.") :].rsplit(".", 1)[0]
+    return stack_file.stem
+
+
+def read_stack_file(stack_file: Path) -> dict:
+    try:
+        document = yaml.safe_load(stack_file.read_text()) or {}
+    except (OSError, yaml.YAMLError) as exc:
+        raise ConfigError(f"cannot read {stack_file}: {exc}") from exc
+    config = document.get("config") or {}
+    if not isinstance(document, dict) or not isinstance(config, dict):
+        raise ConfigError(f"{stack_file}: 'config' must be a mapping")
+    return config
+
+
+def engine_config(config: dict) -> tuple[dict[str, str], list[str]]:
+    """Encode a stack file's config the way the engine hands it to a program.
+
+    Scalars become strings, structured values JSON, and ``secure:`` values (which only the stack's
+    secrets provider could decrypt) become a placeholder marked secret.
+    """
+    values, secret_keys = {}, []
+
+    def unwrap(value: Any, key: str) -> Any:
+        if isinstance(value, dict) and set(value) == {"secure"}:
+            secret_keys.append(key)
+            return SECRET
+        if isinstance(value, dict):
+            return {k: unwrap(v, key) for k, v in value.items()}
+        if isinstance(value, list):
+            return [unwrap(v, key) for v in value]
+        return value
+
+    for key, raw in config.items():
+        key = key if ":" in key else f"{PROJECT}:{key}"
+        value = unwrap(raw, key)
+        if isinstance(value, (dict, list)):
+            values[key] = json.dumps(value)
+        elif isinstance(value, bool):
+            values[key] = "true" if value else "false"
+        else:
+            values[key] = str(value)
+    return values, sorted(set(secret_keys))
+
+
+def run(stack: str, config: dict, program: Path = PROJECT_DIR / "__main__.py") -> Render:
+    """Run the program for one stack under mocks; exceptions from the program propagate."""
+    return contextvars.copy_context().run(_run, stack, config, program)
+
+
+def run_stack_file(stack_file: Path) -> Render:
+    return run(stack_name_of(stack_file), read_stack_file(stack_file))
+
+
+def _run(stack: str, config: dict, program: Path) -> Render:
+    values, secret_keys = engine_config(config)
+    set_all_config(values, secret_keys)
+    pulumi_settings.ROOT.set(None)
+    monitor = _RecordingMonitor(_RecordingMocks())
+    pulumi.runtime.set_mocks(monitor.recording_mocks, project=PROJECT, stack=stack, preview=False, monitor=monitor)
+    if str(program.parent) not in sys.path:
+        sys.path.insert(0, str(program.parent))
+
+    _sync_await(run_pulumi_func(lambda: runpy.run_path(str(program), run_name="__main__")))
+
+    root = pulumi_settings.get_root_resource()
+    outputs = {name: _resolve(value) for name, value in sorted(root.outputs.items())}
+    resources = [_redacted(r) for r in sorted(monitor.registrations, key=lambda r: r.urn)]
+    return Render(stack=stack, resources=resources, outputs=outputs)
+
+
+def _resolve(value: Any) -> Any:
+    output = pulumi.Output.from_input(value)
+    if _sync_await(output.is_secret()):
+        return SECRET
+    return sanitize(_sync_await(output.future(with_unknowns=True)))
+
+
+def _redacted(registration: Registration) -> Registration:
+    registration.inputs = sanitize(registration.inputs)
+    return registration
+
+
+def sanitize(value: Any) -> Any:
+    """Replace secrets and unknowns by placeholders, resources by their URN, integral floats by ints."""
+    if isinstance(value, dict):
+        signature = value.get(rpc._special_sig_key)
+        if signature == rpc._special_secret_sig:
+            return _masked(value.get("value"))
+        if signature == rpc._special_resource_sig:
+            return value.get("urn", UNKNOWN)
+        return {k: sanitize(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [sanitize(v) for v in value]
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, str) and value == rpc.UNKNOWN:
+        return UNKNOWN
+    if isinstance(value, pulumi.Resource):
+        return getattr(value, "_name", UNKNOWN)
+    if value is None or isinstance(value, (str, int, float, bool)):
+        return value
+    return UNKNOWN
+
+
+def _masked(value: Any) -> Any:
+    """A secret's shape without its content: keys of a secret map stay, every value becomes SECRET."""
+    if isinstance(value, dict) and rpc._special_sig_key not in value:
+        return {k: _masked(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_masked(v) for v in value]
+    return SECRET
+
+
+_KIND_RANK = {
+    kind: rank
+    for rank, kind in enumerate(
+        [
+            "Namespace",
+            "CustomResourceDefinition",
+            "ClusterRole",
+            "ClusterRoleBinding",
+            "ResourceQuota",
+            "LimitRange",
+            "ServiceAccount",
+            "Role",
+            "RoleBinding",
+            "Secret",
+            "ConfigMap",
+            "PersistentVolumeClaim",
+            "Service",
+        ]
+    )
+}
+
+
+def _object_sort_key(obj: dict) -> tuple:
+    meta = obj.get("metadata") or {}
+    return (_KIND_RANK.get(obj["kind"], len(_KIND_RANK)), meta.get("namespace") or "", obj["kind"], meta.get("name") or "")
