@@ -39,6 +39,12 @@ app = AppTier(
 )
 
 pulumi.export("environment", settings.environment)
-pulumi.export("namespaces", {"app": app_namespace, "data": namespaces.data.metadata.name, "monitoring": namespaces.monitoring.metadata.name})
-pulumi.export("apiService", pulumi.Output.concat(app.api_service, ".", app_namespace, ".svc.cluster.local:", app.api_port.apply(str)))
-pulumi.export("webService", pulumi.Output.concat(app.web_service, ".", app_namespace, ".svc.cluster.local:", app.web_port.apply(str)))
+pulumi.export(
+    "namespaces", {"app": app_namespace, "data": namespaces.data.metadata.name, "monitoring": namespaces.monitoring.metadata.name}
+)
+pulumi.export(
+    "apiService", pulumi.Output.concat(app.api_service, ".", app_namespace, ".svc.cluster.local:", app.api_port.apply(str))
+)
+pulumi.export(
+    "webService", pulumi.Output.concat(app.web_service, ".", app_namespace, ".svc.cluster.local:", app.web_port.apply(str))
+)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Optional
 
 import pulumi
 import pulumi_kubernetes as k8s
@@ -19,8 +18,8 @@ ACCESS_KEY, REFRESH_KEY = "jwt-access-secret", "jwt-refresh-secret"
 class AppSecretsArgs:
     namespace: pulumi.Input[str]
     # From `pulumi config set --secret ams:jwtAccessSecret ...`; None means generate one.
-    jwt_access_secret: Optional[pulumi.Output[str]] = None
-    jwt_refresh_secret: Optional[pulumi.Output[str]] = None
+    jwt_access_secret: pulumi.Output[str] | None = None
+    jwt_refresh_secret: pulumi.Output[str] | None = None
 
 
 class AppSecrets(pulumi.ComponentResource):
@@ -29,7 +28,7 @@ class AppSecrets(pulumi.ComponentResource):
     jwt_access: kb.SecretKeyRef
     jwt_refresh: kb.SecretKeyRef
 
-    def __init__(self, name: str, args: AppSecretsArgs, opts: Optional[pulumi.ResourceOptions] = None):
+    def __init__(self, name: str, args: AppSecretsArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("ams:index:AppSecrets", name, None, opts)
         access = args.jwt_access_secret or self._generated(f"{name}-jwt-access")
         refresh = args.jwt_refresh_secret or self._generated(f"{name}-jwt-refresh")

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Optional, Sequence
 
 import pulumi
 import pulumi_kubernetes as k8s
@@ -44,7 +44,7 @@ class AppTier(pulumi.ComponentResource):
     web_service: pulumi.Output[str]
     web_port: pulumi.Output[int]
 
-    def __init__(self, name: str, args: AppTierArgs, opts: Optional[pulumi.ResourceOptions] = None):
+    def __init__(self, name: str, args: AppTierArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("ams:index:AppTier", name, None, opts)
         self._name = name
         self._args = args
@@ -158,9 +158,9 @@ class AppTier(pulumi.ComponentResource):
         component: str,
         container: dict,
         *,
-        replicas: Optional[int] = None,
-        scaling: Optional[Autoscaling] = None,
-        skips: Optional[dict] = None,
+        replicas: int | None = None,
+        scaling: Autoscaling | None = None,
+        skips: dict | None = None,
         depends_on: Sequence[pulumi.Resource] = (),
     ) -> None:
         """ServiceAccount, Deployment, and the HPA and PDB that its replica counts call for."""
@@ -278,9 +278,7 @@ class AppTier(pulumi.ComponentResource):
         )
         self._policy(MIGRATE_NAME, MIGRATE_NAME, egress=[to_data])
 
-    def _policy(
-        self, name: str, workload: Optional[str], *, ingress: Optional[list] = None, egress: Optional[list] = None
-    ) -> None:
+    def _policy(self, name: str, workload: str | None, *, ingress: list | None = None, egress: list | None = None) -> None:
         """A NetworkPolicy for one workload (or, with workload None, every pod in the namespace).
 
         Policies add up: a direction that a policy lists but leaves empty is denied unless another

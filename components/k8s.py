@@ -6,8 +6,8 @@ pieces from here, so the restricted Pod Security profile is written once.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Iterable, Optional
 
 PART_OF = "ams"
 # A UID/GID outside the range that images and hosts hand out to real users (checkov CKV_K8S_40).
@@ -41,7 +41,7 @@ def labels(name: str, component: str) -> dict:
     }
 
 
-def metadata(name: str, namespace, component: str, annotations: Optional[dict] = None) -> dict:
+def metadata(name: str, namespace, component: str, annotations: dict | None = None) -> dict:
     meta = {"name": name, "namespace": namespace, "labels": labels(name, component)}
     if annotations:
         meta["annotations"] = annotations
@@ -96,9 +96,9 @@ def container(
     *,
     env: Iterable[dict] = (),
     ports: Iterable[tuple[str, int]] = (),
-    command: Optional[Iterable[str]] = None,
-    liveness: Optional[dict] = None,
-    readiness: Optional[dict] = None,
+    command: Iterable[str] | None = None,
+    liveness: dict | None = None,
+    readiness: dict | None = None,
 ) -> dict:
     """A container with the restricted security context, a writable /tmp and everything else read-only."""
     spec = {
@@ -123,7 +123,7 @@ def container(
     return spec
 
 
-def pod_spec(service_account: str, containers: list[dict], *, restart_policy: Optional[str] = None) -> dict:
+def pod_spec(service_account: str, containers: list[dict], *, restart_policy: str | None = None) -> dict:
     spec = {
         "serviceAccountName": service_account,
         "automountServiceAccountToken": False,
@@ -178,7 +178,7 @@ SECRET_ENV_SKIP = {
 # --- NetworkPolicy pieces -------------------------------------------------------------------------
 
 
-def from_namespace(namespace, pod_labels: Optional[dict] = None) -> dict:
+def from_namespace(namespace, pod_labels: dict | None = None) -> dict:
     peer = {"namespaceSelector": {"matchLabels": {NAMESPACE_NAME_LABEL: namespace}}}
     if pod_labels:
         peer["podSelector"] = {"matchLabels": pod_labels}

@@ -34,7 +34,10 @@ def create_namespaces(settings: StackSettings) -> CreatedNamespaces:
     def namespace(tier: str, name: str, enforce: str, **opts) -> k8s.core.v1.Namespace:
         return k8s.core.v1.Namespace(
             f"ns-{tier}",
-            metadata={"name": name, "labels": {**kb.part_of_labels(), "ams.suresoft.com/tier": tier, **pod_security_labels(enforce)}},
+            metadata={
+                "name": name,
+                "labels": {**kb.part_of_labels(), "ams.suresoft.com/tier": tier, **pod_security_labels(enforce)},
+            },
             opts=pulumi.ResourceOptions(**opts),
         )
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any
 
 import pulumi
 import yaml
@@ -34,7 +34,7 @@ class SettingsError(pulumi.RunError):
     """Invalid stack configuration; ``problems`` holds one ``<key path>: <reason>`` line each."""
 
     def __init__(self, problems: list[str]):
-        self.problems = list(problems)
+        self.problems = sorted(problems)
         super().__init__("invalid stack configuration:\n" + "\n".join(f"  {p}" for p in self.problems))
 
 
@@ -114,8 +114,8 @@ class StackSettings:
     app: AppSettings
     strategy: str
     ingress_controller_namespace: str
-    jwt_access_secret: Optional[pulumi.Output[str]]
-    jwt_refresh_secret: Optional[pulumi.Output[str]]
+    jwt_access_secret: pulumi.Output[str] | None
+    jwt_refresh_secret: pulumi.Output[str] | None
 
     @property
     def is_prod(self) -> bool:
@@ -255,9 +255,9 @@ def _resources(node: Node) -> Resources:
     values = {}
     for kind in ("cpu", "memory"):
         request, limit = requests.quantity(kind), limits.quantity(kind)
-        if parse_quantity(request) > parse_quantity(limit):
+        if request and limit and parse_quantity(request) > parse_quantity(limit):
             node.problems.add(requests.key(kind), f"must be <= limits.{kind} ({limit}), got {request}")
-        values[kind] = (request, limit)
+        values[kind] = (request or "", limit or "")
     for child in (requests, limits, node):
         child.close()
     return Resources(

@@ -7,8 +7,9 @@ at once, each with the full key path (``ams:app.api.maxReplicas``).
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from decimal import Decimal, InvalidOperation
-from typing import Any, Iterable, Optional
+from typing import Any
 
 _MISSING = object()
 
@@ -61,7 +62,7 @@ def is_dns_name(text: str) -> bool:
     return len(text) <= 253 and all(is_dns_label(label) for label in text.split("."))
 
 
-def image_problem(ref: str) -> Optional[str]:
+def image_problem(ref: str) -> str | None:
     """Why an image reference is not acceptable, or None when it is pinned."""
     match = _IMAGE.match(ref)
     if not match:
@@ -108,10 +109,10 @@ class Node:
         value = self.value.get(key, _MISSING)
         return self.defaults.get(key) if value is _MISSING else value
 
-    def child(self, key: str) -> "Node":
+    def child(self, key: str) -> Node:
         return Node(self.raw(key), self.defaults.get(key) or {}, self.key(key), self.problems)
 
-    def integer(self, key: str, *, minimum: Optional[int] = None, maximum: Optional[int] = None) -> int:
+    def integer(self, key: str, *, minimum: int | None = None, maximum: int | None = None) -> int:
         value = self.raw(key)
         if isinstance(value, bool) or not isinstance(value, int):
             self.problems.add(self.key(key), f"must be an integer, got {_type_name(value)}")
@@ -135,7 +136,7 @@ class Node:
             return False
         return value
 
-    def string(self, key: str, *, choices: Optional[Iterable[str]] = None, optional: bool = False) -> str:
+    def string(self, key: str, *, choices: Iterable[str] | None = None, optional: bool = False) -> str:
         value = self.raw(key)
         if value is None and optional:
             return ""
@@ -172,18 +173,19 @@ class Node:
             self.problems.add(self.key(key), problem)
         return value
 
-    def quantity(self, key: str) -> str:
+    def quantity(self, key: str) -> str | None:
+        """The quantity as written, or None (with a problem recorded) when it does not parse."""
         value = self.raw(key)
         if isinstance(value, (int, float)) and not isinstance(value, bool):
             value = str(value)
         if not isinstance(value, str):
             self.problems.add(self.key(key), f"must be a Kubernetes quantity, got {_type_name(value)}")
-            return "0"
+            return None
         try:
             parse_quantity(value)
         except ValueError:
             self.problems.add(self.key(key), f"must be a Kubernetes quantity such as 250m or 512Mi, got {value!r}")
-            return "0"
+            return None
         return value
 
     def close(self) -> None:

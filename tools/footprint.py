@@ -34,7 +34,7 @@ class Footprint:
             self.memory_limit += replicas * _q(limits.get("memory"))
         self.pods += replicas
 
-    def __iadd__(self, other: "Footprint") -> "Footprint":
+    def __iadd__(self, other: Footprint) -> Footprint:
         for name in ("cpu_request", "cpu_limit", "memory_request", "memory_limit", "storage", "pods"):
             setattr(self, name, getattr(self, name) + getattr(other, name))
         return self

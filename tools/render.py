@@ -99,8 +99,8 @@ def main(argv: list[str] | None = None) -> int:
             print(f"error: {problem}", file=sys.stderr)
         return EXIT_INVALID_CONFIG
     write(render, args.out)
+    print(f"Wrote {args.out}/manifests.yaml, resources.json, outputs.json\n")
     print(plan(render))
-    print(f"\nWrote {args.out}/manifests.yaml, resources.json, outputs.json")
     return 0
 
 

@@ -8,13 +8,16 @@ secret replaced by a placeholder. Tests, the benchmark and ``python -m tools.ren
 
 from __future__ import annotations
 
+import asyncio
+import atexit
 import contextvars
 import json
 import runpy
 import sys
+import weakref
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any
 
 import pulumi
 import yaml
@@ -23,7 +26,7 @@ from pulumi.runtime import rpc
 from pulumi.runtime import settings as pulumi_settings
 from pulumi.runtime.config import set_all_config
 from pulumi.runtime.stack import run_pulumi_func
-from pulumi.runtime.sync_await import _sync_await
+from pulumi.runtime.sync_await import _ensure_event_loop, _sync_await
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 PROJECT = "ams"
@@ -81,6 +84,18 @@ class ConfigError(Exception):
     """The stack file itself cannot be read (not the program's validation)."""
 
 
+# The SDK gives each executor thread an event loop of its own and never closes it; left open, they
+# print "Invalid file descriptor" errors while the interpreter shuts down. Close them at exit.
+_THREAD_LOOPS: weakref.WeakSet[asyncio.AbstractEventLoop] = weakref.WeakSet()
+
+
+@atexit.register
+def _close_thread_loops() -> None:
+    for loop in list(_THREAD_LOOPS):
+        if not loop.is_running() and not loop.is_closed():
+            loop.close()
+
+
 class _RecordingMocks(pulumi_mocks.Mocks):
     def __init__(self) -> None:
         self.inputs_by_id: dict[str, dict] = {}
@@ -98,13 +113,14 @@ class _RecordingMocks(pulumi_mocks.Mocks):
 
 
 class _RecordingMonitor(pulumi_mocks.MockMonitor):
-    def __init__(self, mocks: _RecordingMocks) -> None:
+    def __init__(self, mocks: _RecordingMocks, registrations: list) -> None:
         super().__init__(mocks)
         self.recording_mocks = mocks
-        self.registrations: list[Registration] = []
+        self.registrations: list[Registration] = registrations
 
     def RegisterResource(self, request):  # noqa: N802 - the engine's RPC name
         response = super().RegisterResource(request)
+        _THREAD_LOOPS.add(_ensure_event_loop())
         if request.type != "pulumi:pulumi:Stack":
             self.registrations.append(
                 Registration(
@@ -170,20 +186,24 @@ def engine_config(config: dict) -> tuple[dict[str, str], list[str]]:
     return values, sorted(set(secret_keys))
 
 
-def run(stack: str, config: dict, program: Path = PROJECT_DIR / "__main__.py") -> Render:
-    """Run the program for one stack under mocks; exceptions from the program propagate."""
-    return contextvars.copy_context().run(_run, stack, config, program)
+def run(stack: str, config: dict, program: Path = PROJECT_DIR / "__main__.py", registered: list | None = None) -> Render:
+    """Run the program for one stack under mocks; exceptions from the program propagate.
+
+    ``registered``, if given, receives every registration as it happens, so a caller can see what
+    was registered even when the program fails.
+    """
+    return contextvars.copy_context().run(_run, stack, config, program, registered)
 
 
 def run_stack_file(stack_file: Path) -> Render:
     return run(stack_name_of(stack_file), read_stack_file(stack_file))
 
 
-def _run(stack: str, config: dict, program: Path) -> Render:
+def _run(stack: str, config: dict, program: Path, registered: list | None) -> Render:
     values, secret_keys = engine_config(config)
     set_all_config(values, secret_keys)
     pulumi_settings.ROOT.set(None)
-    monitor = _RecordingMonitor(_RecordingMocks())
+    monitor = _RecordingMonitor(_RecordingMocks(), registered if registered is not None else [])
     pulumi.runtime.set_mocks(monitor.recording_mocks, project=PROJECT, stack=stack, preview=False, monitor=monitor)
     if str(program.parent) not in sys.path:
         sys.path.insert(0, str(program.parent))

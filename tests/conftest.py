@@ -1,0 +1,85 @@
+"""Shared fixtures: every real stack rendered once per session through the offline runner."""
+
+from __future__ import annotations
+
+import copy
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+from tools import render as render_cli
+from tools import runner
+
+STACKS = ("dev", "staging", "prod")
+PROJECT_DIR = runner.PROJECT_DIR
+
+
+def stack_config(stack: str) -> dict:
+    return runner.read_stack_file(PROJECT_DIR / f"Pulumi.{stack}.yaml")
+
+
+def with_overrides(config: dict, overrides: dict) -> dict:
+    """A deep copy of a stack config with dotted key paths set (`ams:app.api.minReplicas`); None deletes."""
+    result = copy.deepcopy(config)
+    for path, value in overrides.items():
+        top, _, rest = path.partition(".")
+        if not rest:
+            if value is None:
+                result.pop(top, None)
+            else:
+                result[top] = value
+            continue
+        node = result.setdefault(top, {})
+        keys = rest.split(".")
+        for key in keys[:-1]:
+            node = node.setdefault(key, {})
+        if value is None:
+            node.pop(keys[-1], None)
+        else:
+            node[keys[-1]] = value
+    return result
+
+
+_RENDERS: dict = {}
+
+
+def render_stack(stack: str) -> runner.Render:
+    if stack not in _RENDERS:
+        _RENDERS[stack] = runner.run(stack, stack_config(stack))
+    return _RENDERS[stack]
+
+
+@pytest.fixture(params=STACKS)
+def stack(request) -> str:
+    return request.param
+
+
+@pytest.fixture
+def rendered(stack) -> runner.Render:
+    return render_stack(stack)
+
+
+@pytest.fixture(scope="session")
+def render_dirs(tmp_path_factory) -> dict[str, Path]:
+    """Each real stack written to disk by the same code as `python -m tools.render`."""
+    base = tmp_path_factory.mktemp("render")
+    dirs = {}
+    for name in STACKS:
+        render_cli.write(render_stack(name), base / name)
+        dirs[name] = base / name
+    return dirs
+
+
+def tool(name: str, *candidates: Path) -> str:
+    """Find an external validator. In CI (CI=true) a missing tool fails the test instead of skipping it."""
+    for candidate in candidates:
+        if candidate.exists():
+            return str(candidate)
+    found = shutil.which(name)
+    if found:
+        return found
+    if os.environ.get("CI"):
+        pytest.fail(f"{name} is not installed; .ci/run installs it")
+    pytest.skip(f"{name} is not installed here (scripts/test.sh or .ci/run installs it)")

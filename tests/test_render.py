@@ -1,0 +1,63 @@
+"""`python -m tools.render`: files, plan, determinism, exit codes."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import yaml
+
+from tests.conftest import PROJECT_DIR
+
+
+def render(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "tools.render", *args], cwd=PROJECT_DIR, capture_output=True, text=True, timeout=120
+    )
+
+
+def test_render_writes_files_and_prints_the_plan(tmp_path):
+    result = render("--stack", "prod", "--out", str(tmp_path / "a"))
+    assert result.returncode == 0, result.stderr
+    assert result.stderr == ""
+    objects = list(yaml.safe_load_all((tmp_path / "a" / "manifests.yaml").read_text()))
+    assert {o["kind"] for o in objects} >= {"Deployment", "Service", "HorizontalPodAutoscaler", "Namespace"}
+    resources = json.loads((tmp_path / "a" / "resources.json").read_text())
+    assert {"ams:index:AppTier", "random:index/randomPassword:RandomPassword"} <= {r["type"] for r in resources}
+    outputs = json.loads((tmp_path / "a" / "outputs.json").read_text())
+    assert outputs["apiService"] == "ams-api-service.ams.svc.cluster.local:4000"
+
+    plan = result.stdout
+    assert "kubernetes:apps/v1:Deployment" in plan and "ams (AppTier)" in plan and "apiService" in plan
+    footprint = plan[plan.index("Footprint per namespace") :].splitlines()
+    ams_row = next(line.split() for line in footprint if line.split()[:1] == ["ams"])
+    # 3 api (250m) + 3 web (100m) + 2 worker (250m) = 1550m requested; 8 pods.
+    assert ams_row[1:3] == ["8", "1550m"]
+    assert footprint[-1].split()[0] == "total"
+
+
+def test_rerun_is_byte_identical(tmp_path):
+    for out in ("a", "b"):
+        assert render("--stack", "staging", "--out", str(tmp_path / out)).returncode == 0
+    for name in ("manifests.yaml", "resources.json", "outputs.json"):
+        assert (tmp_path / "a" / name).read_bytes() == (tmp_path / "b" / name).read_bytes(), name
+
+
+def test_bad_config_exits_2_without_traceback(tmp_path):
+    stack_file = tmp_path / "Pulumi.bad.yaml"
+    stack_file.write_text("config:\n  ams:environment: dev\n  ams:app:\n    api: {minReplicas: 0}\n  ams:typo: 1\n")
+    result = render("--stack-file", str(stack_file), "--out", str(tmp_path / "out"))
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert lines[0] == "error: ams:app.api.minReplicas: must be >= 1, got 0"
+    assert any(line.startswith("error: ams:typo: unknown key") for line in lines)
+    assert any(line.startswith("error: ams:delivery.images.api: must be a non-empty string") for line in lines)
+    assert all(line.startswith("error: ") for line in lines)
+    assert "Traceback" not in result.stderr
+    assert not (tmp_path / "out").exists()
+
+
+def test_unreadable_stack_file_exits_2(tmp_path):
+    result = render("--stack-file", str(tmp_path / "Pulumi.missing.yaml"), "--out", str(tmp_path / "out"))
+    assert result.returncode == 2 and result.stderr.startswith("error: cannot read")

@@ -1,0 +1,175 @@
+"""Stack settings: defaults per environment, and bad configuration refused with its key path."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import pytest
+
+from components import validation
+from components.settings import SettingsError
+from tests.conftest import render_stack, stack_config, with_overrides
+from tools import render as render_cli
+from tools import runner
+
+# (id, overrides on prod's stack file, {key path: fragment of its message})
+BAD_CONFIGS = [
+    ("int-as-string", {"ams:app.api.minReplicas": "three"}, {"ams:app.api.minReplicas": "must be an integer"}),
+    ("replicas-zero", {"ams:app.api.minReplicas": 0}, {"ams:app.api.minReplicas": "must be >= 1, got 0"}),
+    ("min-above-max", {"ams:app.api.maxReplicas": 2}, {"ams:app.api.maxReplicas": "must be >= minReplicas (3), got 2"}),
+    ("cpu-target-150", {"ams:app.api.targetCpuUtilization": 150}, {"ams:app.api.targetCpuUtilization": "<= 100"}),
+    ("memory-target-0", {"ams:app.worker.targetMemoryUtilization": 0}, {"ams:app.worker.targetMemoryUtilization": ">= 1"}),
+    ("port-too-high", {"ams:app.api.port": 70000}, {"ams:app.api.port": "must be <= 65535"}),
+    ("port-zero", {"ams:app.worker.healthPort": 0}, {"ams:app.worker.healthPort": "must be >= 1"}),
+    (
+        "cpu-not-quantity",
+        {"ams:app.api.resources.requests.cpu": "250 millicores"},
+        {"ams:app.api.resources.requests.cpu": "Kubernetes quantity"},
+    ),
+    (
+        "memory-not-quantity",
+        {"ams:app.web.resources.limits.memory": "1 GB"},
+        {"ams:app.web.resources.limits.memory": "Kubernetes quantity"},
+    ),
+    (
+        "request-above-limit",
+        {"ams:app.api.resources.requests.memory": "1Gi"},
+        {"ams:app.api.resources.requests.memory": "must be <= limits.memory (512Mi)"},
+    ),
+    (
+        "latest-image",
+        {"ams:delivery.images.api": "ghcr.io/suresoft/ams-api:latest"},
+        {"ams:delivery.images.api": "latest"},
+    ),
+    ("unpinned-image", {"ams:delivery.images.web": "ghcr.io/suresoft/ams-web"}, {"ams:delivery.images.web": "pinned"}),
+    ("malformed-image", {"ams:delivery.images.web": "Not An Image"}, {"ams:delivery.images.web": "not an image"}),
+    ("unknown-top-level", {"ams:aplication": {"api": {}}}, {"ams:aplication": "unknown key"}),
+    ("unknown-depth-2", {"ams:app.apii": {"minReplicas": 3}}, {"ams:app.apii": "unknown key"}),
+    ("unknown-depth-3", {"ams:app.api.replica": 3}, {"ams:app.api.replica": "unknown key"}),
+    ("unknown-depth-5", {"ams:app.api.resources.requests.gpu": 1}, {"ams:app.api.resources.requests.gpu": "unknown key"}),
+    ("unknown-environment", {"ams:environment": "production"}, {"ams:environment": "must be one of dev, staging, prod"}),
+    ("namespace-not-dns", {"ams:namespaces.app": "AMS_App"}, {"ams:namespaces.app": "DNS label"}),
+    ("namespaces-collide", {"ams:namespaces.data": "ams"}, {"ams:namespaces": "must differ"}),
+    ("unknown-strategy", {"ams:delivery.strategy": "big-bang"}, {"ams:delivery.strategy": "must be one of"}),
+    ("section-not-object", {"ams:app": "big"}, {"ams:app": "must be an object"}),
+    ("replicas-boolean", {"ams:app.web.replicas": True}, {"ams:app.web.replicas": "must be an integer, got boolean"}),
+    ("command-not-list", {"ams:app.worker.command": "node worker.js"}, {"ams:app.worker.command": "list of strings"}),
+    ("timeout-too-short", {"ams:app.migration.timeoutSeconds": 5}, {"ams:app.migration.timeoutSeconds": ">= 30"}),
+    (
+        "controller-namespace-not-dns",
+        {"ams:ingress.controllerNamespace": "Ingress Nginx"},
+        {"ams:ingress.controllerNamespace": "DNS label"},
+    ),
+    (
+        "two-problems",
+        {"ams:app.worker.minReplicas": 0, "ams:delivery.images.web": "ghcr.io/suresoft/ams-web:latest"},
+        {"ams:app.worker.minReplicas": ">= 1", "ams:delivery.images.web": "latest"},
+    ),
+]
+
+
+@pytest.mark.parametrize("overrides, expected", [c[1:] for c in BAD_CONFIGS], ids=[c[0] for c in BAD_CONFIGS])
+def test_bad_configuration_is_refused_with_its_key_path(overrides, expected):
+    registered: list = []
+    with pytest.raises(SettingsError) as raised:
+        runner.run("prod", with_overrides(stack_config("prod"), overrides), registered=registered)
+    problems = raised.value.problems
+    assert sorted(p.split(": ", 1)[0] for p in problems) == sorted(expected), problems
+    for path, fragment in expected.items():
+        message = next(p for p in problems if p.startswith(f"{path}: "))
+        assert fragment in message
+    assert registered == [], "no resource may be registered when the configuration is invalid"
+
+
+def test_cli_reports_every_problem_and_writes_nothing(tmp_path, capsys):
+    stack_file = tmp_path / "Pulumi.broken.yaml"
+    config = with_overrides(
+        stack_config("prod"),
+        {"ams:app.api.maxReplicas": 2, "ams:app.api.replica": 3, "ams:delivery.images.api": "ghcr.io/x/api:latest"},
+    )
+    import yaml
+
+    stack_file.write_text(yaml.safe_dump({"config": config}))
+    out = tmp_path / "out"
+    assert render_cli.main(["--stack-file", str(stack_file), "--out", str(out)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == [
+        "error: ams:app.api.maxReplicas: must be >= minReplicas (3), got 2",
+        "error: ams:app.api.replica: unknown key (known keys: maxReplicas, minReplicas, port, resources, "
+        "targetCpuUtilization, targetMemoryUtilization)",
+        "error: ams:delivery.images.api: must not use the 'latest' tag, got 'ghcr.io/x/api:latest'",
+    ]
+    assert not out.exists()
+
+
+def test_environment_defaults_follow_the_seed_scaling_strategy():
+    api_max = {
+        s: render_stack(s).get("HorizontalPodAutoscaler", "ams-api")["spec"]["maxReplicas"] for s in ("dev", "staging", "prod")
+    }
+    worker_max = {
+        s: render_stack(s).get("HorizontalPodAutoscaler", "ams-worker")["spec"]["maxReplicas"] for s in ("dev", "staging", "prod")
+    }
+    assert api_max == {"dev": 3, "staging": 5, "prod": 10}
+    assert worker_max == {"dev": 2, "staging": 4, "prod": 8}
+    limits = {
+        s: render_stack(s).get("Deployment", "ams-api")["spec"]["template"]["spec"]["containers"][0]["resources"]["limits"][
+            "memory"
+        ]
+        for s in ("dev", "staging", "prod")
+    }
+    assert limits == {"dev": "256Mi", "staging": "512Mi", "prod": "512Mi"}
+
+
+def test_environment_defaults_to_the_stack_name():
+    config = with_overrides(stack_config("staging"), {"ams:environment": None})
+    rendered = runner.run("staging", config)
+    assert rendered.outputs["environment"] == "staging"
+    with pytest.raises(SettingsError) as raised:
+        runner.run("qa", config)
+    assert raised.value.problems == ["ams:environment: must be one of dev, staging, prod, got None"]
+
+
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        ("250m", "0.25"),
+        ("1", "1"),
+        ("0.5", "0.5"),
+        ("512Mi", str(512 * 2**20)),
+        ("1Gi", str(2**30)),
+        ("1G", "1000000000"),
+        ("1e3", "1E+3"),
+    ],
+)
+def test_parse_quantity(text, expected):
+    assert validation.parse_quantity(text) == Decimal(expected)
+
+
+@pytest.mark.parametrize("text", ["", "1 GB", "Mi", "250mm", "-1", "1.2.3"])
+def test_parse_quantity_rejects(text):
+    with pytest.raises(ValueError):
+        validation.parse_quantity(text)
+
+
+@pytest.mark.parametrize(
+    "ref, ok",
+    [
+        ("ghcr.io/suresoft/ams-api:1.0.0", True),
+        ("redis:7.4.2-alpine", True),
+        ("localhost:5000/team/app:2026.11.1", True),
+        ("ghcr.io/suresoft/ams-api@sha256:" + "a" * 64, True),
+        ("ghcr.io/suresoft/ams-api:latest", False),
+        ("ghcr.io/suresoft/ams-api", False),
+        ("localhost:5000/team/app", False),
+        ("UPPER/case:1", False),
+    ],
+)
+def test_image_references(ref, ok):
+    assert (validation.image_problem(ref) is None) is ok
+
+
+@pytest.mark.parametrize(
+    "name, ok", [("ams.suresoft.com", True), ("a-b.c", True), ("-bad.com", False), ("Bad.com", False), ("a" * 64 + ".com", False)]
+)
+def test_dns_names(name, ok):
+    assert validation.is_dns_name(name) is ok
