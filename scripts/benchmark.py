@@ -1,0 +1,103 @@
+"""Render speed and footprint per stack. Prints figures; it is not a test.
+
+    .venv/bin/python scripts/benchmark.py [--repeat 5]
+
+For each stack, each measurement a fresh process, as a user running it would see it:
+- render: `python -m tools.render --stack S --out DIR` (program, files and plan);
+- floor:  a process that imports the same SDK modules the render ends up importing and sets the
+          mocks, but registers nothing: what any offline run of a Pulumi program costs here;
+- ratio render/floor (goal for prod: 1.5 at most), peak RSS of the render, objects and resources.
+Times are medians over --repeat runs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+PROJECT_DIR = Path(__file__).resolve().parent.parent
+STACKS = ("dev", "staging", "prod")
+
+
+def child_render(stack: str, out: str) -> None:
+    from tools import render
+
+    with open(Path(out) / "plan.txt", "w") as plan, _redirect_stdout(plan):
+        status = render.main(["--stack", stack, "--out", out])
+    modules = sorted(m for m in sys.modules if m.split(".")[0] in ("pulumi", "pulumi_kubernetes", "pulumi_random", "yaml"))
+    peak_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    (Path(out) / "bench.json").write_text(json.dumps({"status": status, "peak_kib": peak_kib, "modules": modules}))
+
+
+def child_floor(modules_file: str) -> None:
+    import importlib
+
+    for module in json.loads(Path(modules_file).read_text()):
+        importlib.import_module(module)
+    import pulumi
+
+    class Nothing(pulumi.runtime.Mocks):
+        def new_resource(self, args):
+            return args.name, {}
+
+        def call(self, args):
+            return {}, None
+
+    pulumi.runtime.set_mocks(Nothing(), project="ams", stack="floor", preview=False)
+
+
+class _redirect_stdout:
+    def __init__(self, target):
+        self.target = target
+
+    def __enter__(self):
+        self.saved, sys.stdout = sys.stdout, self.target
+
+    def __exit__(self, *exc):
+        sys.stdout = self.saved
+
+
+def timed_run(args: list[str]) -> float:
+    start = time.perf_counter()
+    subprocess.run([sys.executable, *args], cwd=PROJECT_DIR, check=True)
+    return time.perf_counter() - start
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument("--child", nargs="+", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        sys.path.insert(0, str(PROJECT_DIR))
+        {"render": child_render, "floor": child_floor}[args.child[0]](*args.child[1:])
+        return 0
+
+    script = str(Path(__file__).resolve())
+    print(f"{'stack':<9}{'floor ms':>10}{'render ms':>11}{'ratio':>8}{'peak MiB':>10}{'objects':>9}{'resources':>11}")
+    for stack in STACKS:
+        with tempfile.TemporaryDirectory() as out:
+            renders = [timed_run([script, "--child", "render", stack, out]) for _ in range(args.repeat)]
+            bench = json.loads((Path(out) / "bench.json").read_text())
+            modules_file = Path(out) / "modules.json"
+            modules_file.write_text(json.dumps(bench["modules"]))
+            floors = [timed_run([script, "--child", "floor", str(modules_file)]) for _ in range(args.repeat)]
+            objects = (Path(out) / "manifests.yaml").read_text().count("\napiVersion:") + 1
+            resources = len(json.loads((Path(out) / "resources.json").read_text()))
+        floor, wall = statistics.median(floors), statistics.median(renders)
+        print(
+            f"{stack:<9}{floor * 1000:>10.0f}{wall * 1000:>11.0f}{wall / floor:>8.2f}{bench['peak_kib'] / 1024:>10.1f}"
+            f"{objects:>9}{resources:>11}"
+        )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

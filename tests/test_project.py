@@ -1,0 +1,45 @@
+"""The project files agree with the settings model."""
+
+from __future__ import annotations
+
+import re
+
+import yaml
+
+from components import settings
+from tests.conftest import PROJECT_DIR
+
+
+def test_pulumi_yaml_declares_exactly_the_keys_settings_reads():
+    project = yaml.safe_load((PROJECT_DIR / "Pulumi.yaml").read_text())
+    assert project["name"] == "ams"
+    assert project["runtime"]["name"] == "python"
+    assert project["runtime"]["options"]["virtualenv"] == ".venv"
+    declared = project["config"]
+    assert set(declared) == set(settings.OBJECT_KEYS) | set(settings.SECRET_KEYS) | set(settings.SCALAR_KEYS)
+    for key, declaration in declared.items():
+        assert declaration["description"], key
+        # Pulumi cannot type objects in Pulumi.yaml (pulumi/pulumi#11321); everything else is typed.
+        assert ("type" in declaration) is (key not in settings.OBJECT_KEYS), key
+    for key in settings.SECRET_KEYS:
+        assert declared[key]["secret"] is True
+
+
+def test_stack_files_exist_for_every_environment():
+    for environment in settings.ENVIRONMENTS:
+        config = yaml.safe_load((PROJECT_DIR / f"Pulumi.{environment}.yaml").read_text())["config"]
+        assert config["ams:environment"] == environment
+
+
+def test_requirements_are_bounded():
+    for name in ("requirements.txt", "requirements-checkov.txt"):
+        for line in (PROJECT_DIR / name).read_text().splitlines():
+            line = line.split("#")[0].strip()
+            if line:
+                assert re.search(r">=[^,]+,<", line), f"{name}: {line} needs a lower and an upper bound"
+
+
+def test_readme_lists_every_config_key():
+    readme = (PROJECT_DIR / "README.md").read_text()
+    for key in (*settings.OBJECT_KEYS, *settings.SECRET_KEYS, *settings.SCALAR_KEYS):
+        assert f"`ams:{key}" in readme, key
