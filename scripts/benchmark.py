@@ -13,6 +13,7 @@ Times are medians over --repeat runs.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import resource
 import statistics
@@ -29,7 +30,7 @@ STACKS = ("dev", "staging", "prod")
 def child_render(stack: str, out: str) -> None:
     from tools import render
 
-    with open(Path(out) / "plan.txt", "w") as plan, _redirect_stdout(plan):
+    with open(Path(out) / "plan.txt", "w") as plan, contextlib.redirect_stdout(plan):
         status = render.main(["--stack", stack, "--out", out])
     modules = sorted(m for m in sys.modules if m.split(".")[0] in ("pulumi", "pulumi_kubernetes", "pulumi_random", "yaml"))
     peak_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
@@ -51,17 +52,6 @@ def child_floor(modules_file: str) -> None:
             return {}, None
 
     pulumi.runtime.set_mocks(Nothing(), project="ams", stack="floor", preview=False)
-
-
-class _redirect_stdout:
-    def __init__(self, target):
-        self.target = target
-
-    def __enter__(self):
-        self.saved, sys.stdout = sys.stdout, self.target
-
-    def __exit__(self, *exc):
-        sys.stdout = self.saved
 
 
 def timed_run(args: list[str]) -> float:
