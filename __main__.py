@@ -4,14 +4,15 @@ import pulumi
 
 from components import settings as stack_settings
 from components.app_secrets import AppSecrets, AppSecretsArgs
-from components.app_tier import AppSecretRefs, AppTier, AppTierArgs
-from components.k8s import SecretKeyRef
+from components.app_tier import AppTier, AppTierArgs
+from components.data_tier import DataTier, DataTierArgs
 from components.namespaces import create_namespaces
 
 settings = stack_settings.load()
 namespaces = create_namespaces(settings)
 app_namespace = namespaces.app.metadata.name
 
+data = DataTier("ams-data", DataTierArgs(settings=settings, namespace=namespaces.data.metadata.name, app_namespace=app_namespace))
 secrets = AppSecrets(
     "ams",
     AppSecretsArgs(
@@ -20,31 +21,28 @@ secrets = AppSecrets(
         jwt_refresh_secret=settings.jwt_refresh_secret,
     ),
 )
-# The connection Secret (database-url, redis-url) is created outside this program until the
-# DataTier generates it; see README "Differences from the architecture document".
-connection = settings.app.connection_secret
 app = AppTier(
     "ams",
     AppTierArgs(
         settings=settings,
         namespace=app_namespace,
-        secrets=AppSecretRefs(
-            database_url=SecretKeyRef(connection, "database-url"),
-            redis_url=SecretKeyRef(connection, "redis-url"),
-            jwt_access=secrets.jwt_access,
-            jwt_refresh=secrets.jwt_refresh,
-        ),
-        data_ports=(5432, 6379),
+        connections=data.connections,
+        jwt_access=secrets.jwt_access,
+        jwt_refresh=secrets.jwt_refresh,
+        data_egress=data.client_egress,
     ),
 )
 
+
+def in_cluster(service: pulumi.Output[str], port: pulumi.Output[int]) -> pulumi.Output[str]:
+    return pulumi.Output.format("{0}.{1}.svc.cluster.local:{2}", service, app_namespace, port)
+
+
 pulumi.export("environment", settings.environment)
 pulumi.export(
-    "namespaces", {"app": app_namespace, "data": namespaces.data.metadata.name, "monitoring": namespaces.monitoring.metadata.name}
+    "namespaces",
+    {"app": app_namespace, "data": namespaces.data.metadata.name, "monitoring": namespaces.monitoring.metadata.name},
 )
-pulumi.export(
-    "apiService", pulumi.Output.concat(app.api_service, ".", app_namespace, ".svc.cluster.local:", app.api_port.apply(str))
-)
-pulumi.export(
-    "webService", pulumi.Output.concat(app.web_service, ".", app_namespace, ".svc.cluster.local:", app.web_port.apply(str))
-)
+pulumi.export("apiService", in_cluster(app.api_service, app.api_port))
+pulumi.export("webService", in_cluster(app.web_service, app.web_port))
+pulumi.export("databaseHost", data.database_host)

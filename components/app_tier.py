@@ -18,22 +18,29 @@ WEB_PORT, WEB_CONTAINER_PORT = 80, 8080
 
 
 @dataclass(frozen=True)
-class AppSecretRefs:
-    """Where the app's secrets live; AppTier only ever references them."""
+class ConnectionRefs:
+    """Where the app finds each connection detail: a Secret key, or a plain (non-secret) value."""
 
-    database_url: kb.SecretKeyRef
+    database_url: kb.SecretKeyRef  # through PgBouncer
+    database_read_url: kb.SecretKeyRef  # the read replicas
+    database_direct_url: kb.SecretKeyRef  # the primary, for migrations
     redis_url: kb.SecretKeyRef
-    jwt_access: kb.SecretKeyRef
-    jwt_refresh: kb.SecretKeyRef
+    s3_access_key_id: kb.SecretKeyRef
+    s3_secret_access_key: kb.SecretKeyRef
+    s3_endpoint: str
+    s3_bucket: str
+    s3_region: str
 
 
 @dataclass(frozen=True)
 class AppTierArgs:
     settings: StackSettings
     namespace: pulumi.Input[str]
-    secrets: AppSecretRefs
-    # TCP ports the api, worker and migration Job may reach in the data namespace.
-    data_ports: Sequence[int]
+    connections: ConnectionRefs
+    jwt_access: kb.SecretKeyRef
+    jwt_refresh: kb.SecretKeyRef
+    # NetworkPolicy egress rules that reach the data services (from DataTier.client_egress).
+    data_egress: Sequence[dict]
 
 
 class AppTier(pulumi.ComponentResource):
@@ -120,20 +127,25 @@ class AppTier(pulumi.ComponentResource):
     # --- environment ------------------------------------------------------------------------------
 
     def _backend_env(self) -> list[dict]:
-        refs = self._args.secrets
+        refs = self._args.connections
         return [
             {"name": "NODE_ENV", "value": "production"},
             kb.env_from_secret("DATABASE_URL", refs.database_url),
+            kb.env_from_secret("DATABASE_READ_URL", refs.database_read_url),
             kb.env_from_secret("REDIS_URL", refs.redis_url),
+            {"name": "S3_ENDPOINT", "value": refs.s3_endpoint},
+            {"name": "S3_BUCKET", "value": refs.s3_bucket},
+            {"name": "S3_REGION", "value": refs.s3_region},
+            kb.env_from_secret("S3_ACCESS_KEY_ID", refs.s3_access_key_id),
+            kb.env_from_secret("S3_SECRET_ACCESS_KEY", refs.s3_secret_access_key),
         ]
 
     def _api_env(self) -> list[dict]:
-        refs = self._args.secrets
         return [
             *self._backend_env(),
             {"name": "PORT", "value": str(self._args.settings.app.api.port)},
-            kb.env_from_secret("JWT_ACCESS_SECRET", refs.jwt_access),
-            kb.env_from_secret("JWT_REFRESH_SECRET", refs.jwt_refresh),
+            kb.env_from_secret("JWT_ACCESS_SECRET", self._args.jwt_access),
+            kb.env_from_secret("JWT_REFRESH_SECRET", self._args.jwt_refresh),
         ]
 
     # --- building blocks --------------------------------------------------------------------------
@@ -239,15 +251,11 @@ class AppTier(pulumi.ComponentResource):
             image,
             migration.resources.as_k8s(),
             command=migration.command,
-            env=[kb.env_from_secret("DATABASE_URL", self._args.secrets.database_url)],
+            # Migrations take advisory locks and run DDL: straight to the primary, not through PgBouncer.
+            env=[kb.env_from_secret("DATABASE_URL", self._args.connections.database_direct_url)],
         )
         pod = kb.pod_spec(MIGRATE_NAME, [container], restart_policy="Never")
-        skips = {
-            **kb.image_skips(image),
-            **kb.SECRET_ENV_SKIP,
-            "CKV_K8S_8": "a run-to-completion Job has no liveness endpoint; activeDeadlineSeconds bounds it",
-            "CKV_K8S_9": "a run-to-completion Job takes no traffic, so there is nothing to be ready for",
-        }
+        skips = {**kb.image_skips(image), **kb.SECRET_ENV_SKIP, **kb.JOB_PROBE_SKIPS}
         return k8s.batch.v1.Job(
             self._child("db-migrate"),
             metadata={**kb.metadata(name, self._args.namespace, "migration", kb.checkov_skips(skips))},
@@ -264,35 +272,22 @@ class AppTier(pulumi.ComponentResource):
         settings = self._args.settings
         controller = kb.from_namespace(settings.ingress_controller_namespace)
         monitoring = kb.from_namespace(settings.namespaces.monitoring)
-        to_data = {"to": [kb.from_namespace(settings.namespaces.data)], "ports": kb.tcp_ports(*self._args.data_ports)}
+        to_data = list(self._args.data_egress)
         api_port, worker_port = settings.app.api.port, settings.app.worker.health_port
 
-        self._policy("default-deny", None, ingress=[], egress=[])
-        self._policy("allow-dns", None, egress=[kb.DNS_EGRESS])
-        self._policy(WEB_NAME, WEB_NAME, ingress=[{"from": [controller], "ports": kb.tcp_ports(WEB_CONTAINER_PORT)}])
-        self._policy(
-            API_NAME, API_NAME, ingress=[{"from": [controller, monitoring], "ports": kb.tcp_ports(api_port)}], egress=[to_data]
-        )
-        self._policy(
-            WORKER_NAME, WORKER_NAME, ingress=[{"from": [monitoring], "ports": kb.tcp_ports(worker_port)}], egress=[to_data]
-        )
-        self._policy(MIGRATE_NAME, MIGRATE_NAME, egress=[to_data])
+        kb.baseline_policies(self._name, self._args.namespace, self._opts())
+        self._policy(WEB_NAME, ingress=[{"from": [controller], "ports": kb.tcp_ports(WEB_CONTAINER_PORT)}])
+        self._policy(API_NAME, ingress=[{"from": [controller, monitoring], "ports": kb.tcp_ports(api_port)}], egress=to_data)
+        self._policy(WORKER_NAME, ingress=[{"from": [monitoring], "ports": kb.tcp_ports(worker_port)}], egress=to_data)
+        self._policy(MIGRATE_NAME, egress=to_data)
 
-    def _policy(self, name: str, workload: str | None, *, ingress: list | None = None, egress: list | None = None) -> None:
-        """A NetworkPolicy for one workload (or, with workload None, every pod in the namespace).
-
-        Policies add up: a direction that a policy lists but leaves empty is denied unless another
-        policy allows it, which is how ``default-deny`` closes everything the others do not open.
-        """
-        spec: dict = {"podSelector": {"matchLabels": kb.selector_labels(workload)} if workload else {}}
-        spec["policyTypes"] = [kind for kind, rules in (("Ingress", ingress), ("Egress", egress)) if rules is not None]
-        if ingress:
-            spec["ingress"] = ingress
-        if egress:
-            spec["egress"] = egress
-        k8s.networking.v1.NetworkPolicy(
-            self._child(f"netpol-{name.removeprefix('ams-')}"),
-            metadata={"name": name, "namespace": self._args.namespace, "labels": kb.part_of_labels()},
-            spec=spec,
-            opts=self._opts(),
+    def _policy(self, workload: str, *, ingress: list | None = None, egress: list | None = None) -> None:
+        kb.network_policy(
+            self._child(f"netpol-{workload.removeprefix('ams-')}"),
+            workload,
+            self._args.namespace,
+            kb.selector_labels(workload),
+            self._opts(),
+            ingress=ingress,
+            egress=egress,
         )

@@ -9,6 +9,9 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+import pulumi
+import pulumi_kubernetes as k8s
+
 PART_OF = "ams"
 # A UID/GID outside the range that images and hosts hand out to real users (checkov CKV_K8S_40).
 RUN_AS = 10001
@@ -175,6 +178,12 @@ SECRET_ENV_SKIP = {
 }
 
 
+JOB_PROBE_SKIPS = {
+    "CKV_K8S_8": "a run-to-completion Job has no liveness endpoint; activeDeadlineSeconds bounds it",
+    "CKV_K8S_9": "a run-to-completion Job takes no traffic, so there is nothing to be ready for",
+}
+
+
 # --- NetworkPolicy pieces -------------------------------------------------------------------------
 
 
@@ -197,3 +206,38 @@ DNS_EGRESS = {
     "to": [from_namespace("kube-system", {"k8s-app": "kube-dns"})],
     "ports": [{"protocol": "UDP", "port": 53}, {"protocol": "TCP", "port": 53}],
 }
+
+
+def network_policy(
+    resource_name: str,
+    name: str,
+    namespace,
+    pod_labels: dict | None,
+    opts: pulumi.ResourceOptions,
+    *,
+    ingress: list | None = None,
+    egress: list | None = None,
+) -> k8s.networking.v1.NetworkPolicy:
+    """A NetworkPolicy for the pods with ``pod_labels`` (None: every pod in the namespace).
+
+    Policies add up: a direction that a policy lists but leaves empty is denied unless another
+    policy allows it, which is how a namespace's ``default-deny`` closes what the others do not open.
+    """
+    spec: dict = {"podSelector": {"matchLabels": pod_labels} if pod_labels else {}}
+    spec["policyTypes"] = [kind for kind, rules in (("Ingress", ingress), ("Egress", egress)) if rules is not None]
+    if ingress:
+        spec["ingress"] = ingress
+    if egress:
+        spec["egress"] = egress
+    return k8s.networking.v1.NetworkPolicy(
+        resource_name,
+        metadata={"name": name, "namespace": namespace, "labels": part_of_labels()},
+        spec=spec,
+        opts=opts,
+    )
+
+
+def baseline_policies(prefix: str, namespace, opts: pulumi.ResourceOptions) -> None:
+    """Every namespace starts closed: deny all traffic, then allow DNS lookups."""
+    network_policy(f"{prefix}-netpol-default-deny", "default-deny", namespace, None, opts, ingress=[], egress=[])
+    network_policy(f"{prefix}-netpol-allow-dns", "allow-dns", namespace, None, opts, egress=[DNS_EGRESS])

@@ -17,7 +17,8 @@ import pulumi
 import yaml
 from pulumi.runtime import config as runtime_config
 
-from .validation import Node, Problems, parse_quantity
+from .data_settings import DataSettings, parse_data
+from .validation import Node, Problems, Resources, read_resources
 
 NAMESPACE = "ams"
 ENVIRONMENTS = ("dev", "staging", "prod")
@@ -25,7 +26,7 @@ STRATEGIES = ("rolling",)
 _DEFAULTS: dict[str, Any] = yaml.safe_load((Path(__file__).parent / "environments.yaml").read_text())
 
 # Top-level structured keys and the secret scalars; anything else under ams: is a typo.
-OBJECT_KEYS = ("namespaces", "app", "delivery", "ingress")
+OBJECT_KEYS = ("namespaces", "app", "data", "delivery", "ingress", "monitoring")
 SECRET_KEYS = ("jwtAccessSecret", "jwtRefreshSecret")
 SCALAR_KEYS = ("environment",)
 
@@ -36,20 +37,6 @@ class SettingsError(pulumi.RunError):
     def __init__(self, problems: list[str]):
         self.problems = sorted(problems)
         super().__init__("invalid stack configuration:\n" + "\n".join(f"  {p}" for p in self.problems))
-
-
-@dataclass(frozen=True)
-class Resources:
-    cpu_request: str
-    memory_request: str
-    cpu_limit: str
-    memory_limit: str
-
-    def as_k8s(self) -> dict:
-        return {
-            "requests": {"cpu": self.cpu_request, "memory": self.memory_request},
-            "limits": {"cpu": self.cpu_limit, "memory": self.memory_limit},
-        }
 
 
 @dataclass(frozen=True)
@@ -96,7 +83,6 @@ class AppSettings:
     web: WebSettings
     worker: WorkerSettings
     migration: MigrationSettings
-    connection_secret: str
 
 
 @dataclass(frozen=True)
@@ -112,6 +98,8 @@ class StackSettings:
     environment: str
     namespaces: Namespaces
     app: AppSettings
+    data: DataSettings
+    monitoring_enabled: bool
     strategy: str
     ingress_controller_namespace: str
     jwt_access_secret: pulumi.Output[str] | None
@@ -141,9 +129,12 @@ def load() -> StackSettings:
     delivery = section("delivery")
     app = _app(section("app"), delivery)
     strategy = delivery.string("strategy", choices=STRATEGIES)
+    data = parse_data(section("data"))
     ingress = section("ingress")
     controller_namespace = ingress.dns_label("controllerNamespace")
-    for node in (delivery, ingress):
+    monitoring = section("monitoring")
+    monitoring_enabled = monitoring.boolean("enabled")
+    for node in (delivery, ingress, monitoring):
         node.close()
 
     if problems:
@@ -154,6 +145,8 @@ def load() -> StackSettings:
         environment=environment,
         namespaces=namespaces,
         app=app,
+        data=data,
+        monitoring_enabled=monitoring_enabled,
         strategy=strategy,
         ingress_controller_namespace=controller_namespace,
         jwt_access_secret=config.get_secret("jwtAccessSecret"),
@@ -199,13 +192,13 @@ def _app(node: Node, delivery: Node) -> AppSettings:
 
     api = node.child("api")
     api_settings = ApiSettings(
-        image=api_image, port=api.port("port"), scaling=_autoscaling(api), resources=_resources(api.child("resources"))
+        image=api_image, port=api.port("port"), scaling=_autoscaling(api), resources=read_resources(api.child("resources"))
     )
     api.close()
 
     web = node.child("web")
     web_settings = WebSettings(
-        image=web_image, replicas=web.integer("replicas", minimum=1), resources=_resources(web.child("resources"))
+        image=web_image, replicas=web.integer("replicas", minimum=1), resources=read_resources(web.child("resources"))
     )
     web.close()
 
@@ -214,7 +207,7 @@ def _app(node: Node, delivery: Node) -> AppSettings:
         command=worker.str_list("command"),
         health_port=worker.port("healthPort"),
         scaling=_autoscaling(worker),
-        resources=_resources(worker.child("resources")),
+        resources=read_resources(worker.child("resources")),
     )
     worker.close()
 
@@ -222,18 +215,16 @@ def _app(node: Node, delivery: Node) -> AppSettings:
     migration_settings = MigrationSettings(
         command=migration.str_list("command"),
         timeout_seconds=migration.integer("timeoutSeconds", minimum=30, maximum=86400),
-        resources=_resources(migration.child("resources")),
+        resources=read_resources(migration.child("resources")),
     )
     migration.close()
 
-    connection_secret = node.dns_label("connectionSecret")
     node.close()
     return AppSettings(
         api=api_settings,
         web=web_settings,
         worker=worker_settings,
         migration=migration_settings,
-        connection_secret=connection_secret,
     )
 
 
@@ -247,22 +238,4 @@ def _autoscaling(node: Node) -> Autoscaling:
         max_replicas=maximum,
         target_cpu=node.percent("targetCpuUtilization"),
         target_memory=node.percent("targetMemoryUtilization"),
-    )
-
-
-def _resources(node: Node) -> Resources:
-    requests, limits = node.child("requests"), node.child("limits")
-    values = {}
-    for kind in ("cpu", "memory"):
-        request, limit = requests.quantity(kind), limits.quantity(kind)
-        if request and limit and parse_quantity(request) > parse_quantity(limit):
-            node.problems.add(requests.key(kind), f"must be <= limits.{kind} ({limit}), got {request}")
-        values[kind] = (request or "", limit or "")
-    for child in (requests, limits, node):
-        child.close()
-    return Resources(
-        cpu_request=values["cpu"][0],
-        memory_request=values["memory"][0],
-        cpu_limit=values["cpu"][1],
-        memory_limit=values["memory"][1],
     )

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
+from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
@@ -138,7 +139,7 @@ class Node:
 
     def string(self, key: str, *, choices: Iterable[str] | None = None, optional: bool = False) -> str:
         value = self.raw(key)
-        if value is None and optional:
+        if value in (None, "") and optional:
             return ""
         if not isinstance(value, str) or not value:
             self.problems.add(self.key(key), f"must be a non-empty string, got {_type_name(value)}")
@@ -208,3 +209,36 @@ def _type_name(value: Any) -> str:
     if isinstance(value, dict):
         return "an object"
     return type(value).__name__
+
+
+@dataclass(frozen=True)
+class Resources:
+    cpu_request: str
+    memory_request: str
+    cpu_limit: str
+    memory_limit: str
+
+    def as_k8s(self) -> dict:
+        return {
+            "requests": {"cpu": self.cpu_request, "memory": self.memory_request},
+            "limits": {"cpu": self.cpu_limit, "memory": self.memory_limit},
+        }
+
+
+def read_resources(node: Node) -> Resources:
+    """`{requests: {cpu, memory}, limits: {cpu, memory}}`, each a quantity, requests <= limits."""
+    requests, limits = node.child("requests"), node.child("limits")
+    values = {}
+    for kind in ("cpu", "memory"):
+        request, limit = requests.quantity(kind), limits.quantity(kind)
+        if request and limit and parse_quantity(request) > parse_quantity(limit):
+            node.problems.add(requests.key(kind), f"must be <= limits.{kind} ({limit}), got {request}")
+        values[kind] = (request or "", limit or "")
+    for child in (requests, limits, node):
+        child.close()
+    return Resources(
+        cpu_request=values["cpu"][0],
+        memory_request=values["memory"][0],
+        cpu_limit=values["cpu"][1],
+        memory_limit=values["memory"][1],
+    )

@@ -1,0 +1,598 @@
+"""DataTier: PostgreSQL (CloudNativePG) with PgBouncer and backups, Redis, S3-compatible storage.
+
+Credentials are generated per stack and flow only as secret Outputs into Kubernetes Secrets. The
+connection Secret in the app namespace (``ams-connection``) is the only place the app finds them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+
+import pulumi
+import pulumi_kubernetes as k8s
+import pulumi_random as random
+
+from . import k8s as kb
+from .app_tier import API_NAME, MIGRATE_NAME, WORKER_NAME, ConnectionRefs
+from .settings import StackSettings
+
+CNPG_CHART = ("cloudnative-pg", "0.29.1")
+BARMAN_CHART = ("plugin-barman-cloud", "0.8.1")
+CNPG_REPO = "https://cloudnative-pg.github.io/charts"
+BARMAN_PLUGIN = "barman-cloud.cloudnative-pg.io"
+
+CLUSTER, POOLER, OBJECT_STORE = "ams-db", "ams-db-pooler-rw", "ams-backups"
+DB_NAME = DB_OWNER = "ams"
+REDIS, S3 = "ams-redis", "ams-s3"
+CONNECTION_SECRET = "ams-connection"
+POSTGRES_PORT, REDIS_PORT, REDIS_EXPORTER_PORT = 5432, 6379, 9121
+S3_PORTS = {"seaweedfs": 8333, "minio": 9000}
+HTTPS = 443
+# The CNPG instance manager and PgBouncer talk to the Kubernetes API; its address is not known here.
+API_SERVER_PORTS = (443, 6443)
+
+REDIS_CONF = """\
+bind 0.0.0.0
+port 6379
+dir /data
+protected-mode yes
+appendonly yes
+appendfsync everysec
+include /etc/redis-auth/auth.conf
+"""
+
+DB_PODS = {"cnpg.io/cluster": CLUSTER, "cnpg.io/podRole": "instance"}
+POOLER_PODS = {"cnpg.io/poolerName": POOLER}
+
+
+@dataclass(frozen=True)
+class DataTierArgs:
+    settings: StackSettings
+    namespace: pulumi.Input[str]
+    app_namespace: pulumi.Input[str]
+
+
+class DataTier(pulumi.ComponentResource):
+    """The data namespace's workloads, their Secrets, backups, monitors and NetworkPolicies."""
+
+    connections: ConnectionRefs
+    # NetworkPolicy egress rules that let a client pod reach every data service.
+    client_egress: list
+    database_host: pulumi.Output[str]
+
+    def __init__(self, name: str, args: DataTierArgs, opts: pulumi.ResourceOptions | None = None):
+        super().__init__("ams:index:DataTier", name, None, opts)
+        self._name, self._args = name, args
+        self._settings = args.settings
+        data = self._settings.data
+        self._ns = args.namespace
+        self._host = lambda service: f"{service}.{self._settings.namespaces.data}.svc.cluster.local"
+
+        operators = self._operators()
+        db_password = self._password("db-password", 32)
+        self._secret("db-app", f"{CLUSTER}-app", {"username": DB_OWNER, "password": db_password}, "kubernetes.io/basic-auth")
+        s3_endpoint, s3_access, s3_secret = self._object_storage()
+        self._postgres(operators, s3_endpoint)
+        redis_password = self._redis()
+        self._network_policies()
+
+        storage = data.object_storage
+        external = storage.mode == "external"
+        self._secret(
+            "connection",
+            CONNECTION_SECRET,
+            {
+                "database-url": self._pg_url(db_password, f"{POOLER}", pooled=True),
+                "database-read-url": self._pg_url(db_password, f"{CLUSTER}-ro"),
+                "database-direct-url": self._pg_url(db_password, f"{CLUSTER}-rw"),
+                "redis-url": pulumi.Output.concat("redis://:", redis_password, "@", self._host(REDIS), f":{REDIS_PORT}/0"),
+                **({} if external else {"s3-access-key-id": s3_access, "s3-secret-access-key": s3_secret}),
+            },
+            namespace=args.app_namespace,
+        )
+
+        def ref(key: str) -> kb.SecretKeyRef:
+            return kb.SecretKeyRef(CONNECTION_SECRET, key)
+
+        s3_credentials = storage.external.credentials_secret
+        self.connections = ConnectionRefs(
+            database_url=ref("database-url"),
+            database_read_url=ref("database-read-url"),
+            database_direct_url=ref("database-direct-url"),
+            redis_url=ref("redis-url"),
+            s3_access_key_id=kb.SecretKeyRef(s3_credentials, "access-key-id") if external else ref("s3-access-key-id"),
+            s3_secret_access_key=kb.SecretKeyRef(s3_credentials, "secret-access-key")
+            if external
+            else ref("s3-secret-access-key"),
+            s3_endpoint=s3_endpoint,
+            s3_bucket=storage.app_bucket,
+            s3_region=storage.external.region,
+        )
+        self.client_egress = self._client_egress()
+        self.database_host = pulumi.Output.from_input(self._host(f"{CLUSTER}-rw"))
+        self.register_outputs({"database_host": self.database_host, "connection_secret": CONNECTION_SECRET})
+
+    # --- shared helpers ----------------------------------------------------------------------------
+
+    def _opts(self, *, data: bool = False, **kwargs) -> pulumi.ResourceOptions:
+        """Child options; `data=True` marks data-bearing resources, protected and retained in prod."""
+        prod = self._settings.is_prod and data
+        return pulumi.ResourceOptions(parent=self, protect=prod, retain_on_delete=prod, **kwargs)
+
+    def _password(self, suffix: str, length: int) -> pulumi.Output[str]:
+        # Alphanumeric only: the values go into URLs and config files without escaping.
+        return random.RandomPassword(f"{self._name}-{suffix}", length=length, special=False, opts=self._opts(data=True)).result
+
+    def _secret(self, suffix: str, name: str, values: dict, type_: str = "Opaque", namespace=None) -> k8s.core.v1.Secret:
+        return k8s.core.v1.Secret(
+            f"{self._name}-{suffix}",
+            metadata=kb.metadata(name, namespace or self._ns, "data"),
+            type=type_,
+            string_data={key: pulumi.Output.secret(value) for key, value in values.items()},
+            opts=self._opts(),
+        )
+
+    def _pg_url(self, password: pulumi.Output[str], service: str, *, pooled: bool = False) -> pulumi.Output[str]:
+        pooler = self._settings.data.postgres.pooler
+        # Prisma must not use prepared statements through PgBouncer in transaction mode.
+        query = "?pgbouncer=true" if pooled and pooler.pool_mode == "transaction" else ""
+        return pulumi.Output.concat(
+            f"postgresql://{DB_OWNER}:", password, f"@{self._host(service)}:{POSTGRES_PORT}/{DB_NAME}{query}"
+        )
+
+    # --- operators ---------------------------------------------------------------------------------
+
+    def _operators(self) -> list[pulumi.Resource]:
+        operators = self._settings.data.operators
+        installed: list[pulumi.Resource] = []
+        if operators.install_cnpg:
+            installed.append(
+                self._chart("cnpg", CNPG_CHART, {"monitoring": {"podMonitorEnabled": self._settings.monitoring_enabled}})
+            )
+        if operators.install_barman_plugin and self._backups_enabled:
+            installed.append(self._chart("barman-cloud", BARMAN_CHART, {}, depends_on=list(installed)))
+        return installed
+
+    def _chart(self, suffix: str, chart: tuple[str, str], values: dict, depends_on=()) -> k8s.helm.v3.Release:
+        name, version = chart
+        return k8s.helm.v3.Release(
+            f"{self._name}-{suffix}",
+            name=name,
+            chart=name,
+            version=version,
+            repository_opts={"repo": CNPG_REPO},
+            namespace=self._settings.data.operators.namespace,
+            create_namespace=True,
+            atomic=True,
+            values=values,
+            opts=self._opts(depends_on=list(depends_on)),
+        )
+
+    @property
+    def _backups_enabled(self) -> bool:
+        return self._settings.data.postgres.backup.enabled
+
+    # --- PostgreSQL --------------------------------------------------------------------------------
+
+    def _postgres(self, operators: list[pulumi.Resource], s3_endpoint: str) -> None:
+        pg = self._settings.data.postgres
+        opts = {"depends_on": operators}
+        initdb: dict = {"database": DB_NAME, "owner": DB_OWNER, "secret": {"name": f"{CLUSTER}-app"}}
+        if pg.init_sql:
+            init = k8s.core.v1.ConfigMap(
+                f"{self._name}-db-init",
+                metadata=kb.metadata(f"{CLUSTER}-init", self._ns, "database"),
+                data={"init.sql": pg.init_sql},
+                opts=self._opts(),
+            )
+            initdb["postInitApplicationSQLRefs"] = {"configMapRefs": [{"name": f"{CLUSTER}-init", "key": "init.sql"}]}
+            opts["depends_on"] = [*operators, init]
+        storage = {"size": pg.storage.size, **({"storageClass": pg.storage.storage_class} if pg.storage.storage_class else {})}
+        spec = {
+            "instances": pg.instances,
+            "imageName": pg.image,
+            "primaryUpdateStrategy": "unsupervised",
+            "enableSuperuserAccess": False,
+            "storage": storage,
+            "resources": pg.resources.as_k8s(),
+            "affinity": {
+                "enablePodAntiAffinity": True,
+                "topologyKey": "kubernetes.io/hostname",
+                "podAntiAffinityType": "required" if self._settings.is_prod else "preferred",
+            },
+            "postgresql": {"parameters": {"max_connections": str(pg.max_connections)}},
+            "bootstrap": {"initdb": initdb},
+        }
+        if self._backups_enabled:
+            self._backups(s3_endpoint, operators)
+            spec["plugins"] = [{"name": BARMAN_PLUGIN, "isWALArchiver": True, "parameters": {"barmanObjectName": OBJECT_STORE}}]
+        cluster = self._custom("db", "postgresql.cnpg.io/v1", "Cluster", CLUSTER, spec, "database", data=True, **opts)
+        self._custom(
+            "db-pooler",
+            "postgresql.cnpg.io/v1",
+            "Pooler",
+            POOLER,
+            {
+                "cluster": {"name": CLUSTER},
+                "instances": pg.pooler.instances,
+                "type": "rw",
+                "pgbouncer": {
+                    "poolMode": pg.pooler.pool_mode,
+                    "parameters": {
+                        "max_client_conn": str(pg.pooler.max_client_connections),
+                        "default_pool_size": str(pg.pooler.default_pool_size),
+                    },
+                },
+                "template": {"spec": {"containers": [{"name": "pgbouncer", "resources": pg.pooler_resources.as_k8s()}]}},
+            },
+            "pooler",
+            depends_on=[cluster],
+        )
+        if self._settings.monitoring_enabled:
+            self._pod_monitor("db", CLUSTER, DB_PODS, "metrics")
+            self._pod_monitor("db-pooler", POOLER, POOLER_PODS, "metrics")
+
+    def _backups(self, s3_endpoint: str, operators: list[pulumi.Resource]) -> None:
+        storage, backup = self._settings.data.object_storage, self._settings.data.postgres.backup
+        credentials = self._s3_credentials_ref()
+        self._custom(
+            "db-object-store",
+            "barmancloud.cnpg.io/v1",
+            "ObjectStore",
+            OBJECT_STORE,
+            {
+                "configuration": {
+                    "destinationPath": f"s3://{storage.backup_bucket}/",
+                    "endpointURL": s3_endpoint,
+                    "s3Credentials": {
+                        "accessKeyId": {"name": credentials[0], "key": credentials[1]},
+                        "secretAccessKey": {"name": credentials[0], "key": credentials[2]},
+                    },
+                    "wal": {"compression": "gzip"},
+                    "data": {"compression": "gzip"},
+                },
+                "retentionPolicy": backup.retention,
+            },
+            "backup",
+            depends_on=operators,
+        )
+        self._custom(
+            "db-scheduled-backup",
+            "postgresql.cnpg.io/v1",
+            "ScheduledBackup",
+            f"{CLUSTER}-daily",
+            {
+                "schedule": backup.schedule,
+                "backupOwnerReference": "self",
+                "cluster": {"name": CLUSTER},
+                "method": "plugin",
+                "pluginConfiguration": {"name": BARMAN_PLUGIN},
+            },
+            "backup",
+            depends_on=operators,
+        )
+
+    def _s3_credentials_ref(self) -> tuple[str, str, str]:
+        """(Secret name, access key id key, secret key key) in the data namespace."""
+        storage = self._settings.data.object_storage
+        if storage.mode == "external":
+            return storage.external.credentials_secret, "access-key-id", "secret-access-key"
+        return f"{S3}-credentials", "ACCESS_KEY_ID", "ACCESS_SECRET_KEY"
+
+    def _custom(self, suffix: str, api_version: str, kind: str, name: str, spec: dict, component: str, *, data=False, **opts):
+        return k8s.apiextensions.CustomResource(
+            f"{self._name}-{suffix}",
+            api_version=api_version,
+            kind=kind,
+            metadata=kb.metadata(name, self._ns, component),
+            spec=spec,
+            opts=self._opts(data=data, **opts),
+        )
+
+    def _pod_monitor(self, suffix: str, name: str, pod_labels: dict, port: str) -> None:
+        self._custom(
+            f"{suffix}-monitor",
+            "monitoring.coreos.com/v1",
+            "PodMonitor",
+            name,
+            {"selector": {"matchLabels": pod_labels}, "podMetricsEndpoints": [{"port": port}]},
+            "monitoring",
+        )
+
+    # --- Redis -------------------------------------------------------------------------------------
+
+    def _redis(self) -> pulumi.Output[str]:
+        redis = self._settings.data.redis
+        password = self._password("redis-password", 32)
+        # Durable settings are plain config; only the password line lives in the Secret, included at start.
+        k8s.core.v1.ConfigMap(
+            f"{self._name}-redis-config",
+            metadata=kb.metadata(f"{REDIS}-config", self._ns, "cache"),
+            data={"redis.conf": REDIS_CONF},
+            opts=self._opts(),
+        )
+        self._secret("redis", REDIS, {"password": password, "auth.conf": pulumi.Output.concat("requirepass ", password, "\n")})
+        password_env = kb.env_from_secret("REDISCLI_AUTH", kb.SecretKeyRef(REDIS, "password"))
+        ping = {"exec": {"command": ["sh", "-c", "redis-cli ping | grep -q PONG"]}, "periodSeconds": 10, "timeoutSeconds": 3}
+        server = kb.container(
+            "redis",
+            redis.image,
+            redis.resources.as_k8s(),
+            command=["redis-server", "/etc/redis/redis.conf"],
+            env=[password_env],
+            ports=[("redis", REDIS_PORT)],
+            liveness={"tcpSocket": {"port": REDIS_PORT}, "initialDelaySeconds": 15, "periodSeconds": 10},
+            readiness={**ping, "initialDelaySeconds": 5},
+        )
+        server["volumeMounts"] += [
+            {"name": "data", "mountPath": "/data"},
+            {"name": "config", "mountPath": "/etc/redis", "readOnly": True},
+            {"name": "auth", "mountPath": "/etc/redis-auth", "readOnly": True},
+        ]
+        exporter = kb.container(
+            "metrics",
+            redis.exporter_image,
+            redis.exporter_resources.as_k8s(),
+            env=[
+                {"name": "REDIS_ADDR", "value": f"redis://localhost:{REDIS_PORT}"},
+                kb.env_from_secret("REDIS_PASSWORD", kb.SecretKeyRef(REDIS, "password")),
+            ],
+            ports=[("metrics", REDIS_EXPORTER_PORT)],
+            liveness=kb.http_probe("/health", REDIS_EXPORTER_PORT, initial_delay=10, period=20),
+            readiness=kb.http_probe("/health", REDIS_EXPORTER_PORT, initial_delay=5, period=10),
+        )
+        volumes = [
+            {"name": "config", "configMap": {"name": f"{REDIS}-config"}},
+            {
+                "name": "auth",
+                "secret": {"secretName": REDIS, "items": [{"key": "auth.conf", "path": "auth.conf"}], "defaultMode": 0o400},
+            },
+        ]
+        self._stateful_set(REDIS, "cache", [server, exporter], volumes, redis.storage, [redis.image, redis.exporter_image])
+        self._service(REDIS, "cache", [("redis", REDIS_PORT)])
+        if self._settings.monitoring_enabled:
+            self._pod_monitor("redis", REDIS, kb.selector_labels(REDIS), "metrics")
+        return password
+
+    # --- object storage ----------------------------------------------------------------------------
+
+    def _object_storage(self) -> tuple[str, pulumi.Output[str], pulumi.Output[str]]:
+        """Deploy the S3 engine (unless external); return its endpoint and generated credentials."""
+        storage = self._settings.data.object_storage
+        if storage.mode == "external":
+            return storage.external.endpoint, pulumi.Output.from_input(""), pulumi.Output.from_input("")
+        access_key = random.RandomString(
+            f"{self._name}-s3-access-key", length=20, special=False, lower=False, opts=self._opts(data=True)
+        ).result
+        secret_key = self._password("s3-secret-key", 40)
+        port = S3_PORTS[storage.mode]
+        endpoint = f"http://{self._host(S3)}:{port}"
+        identities = pulumi.Output.json_dumps(
+            {
+                "identities": [
+                    {
+                        "name": "ams",
+                        "credentials": [{"accessKey": access_key, "secretKey": secret_key}],
+                        "actions": ["Admin", "Read", "Write", "List", "Tagging"],
+                    }
+                ]
+            }
+        )
+        self._secret(
+            "s3-credentials",
+            f"{S3}-credentials",
+            {"ACCESS_KEY_ID": access_key, "ACCESS_SECRET_KEY": secret_key, "s3.json": identities},
+        )
+        credentials = (
+            kb.SecretKeyRef(f"{S3}-credentials", "ACCESS_KEY_ID"),
+            kb.SecretKeyRef(f"{S3}-credentials", "ACCESS_SECRET_KEY"),
+        )
+        if storage.mode == "seaweedfs":
+            engine = kb.container(
+                "seaweedfs",
+                storage.image,
+                storage.resources.as_k8s(),
+                command=[
+                    "weed",
+                    "server",
+                    "-dir=/data",
+                    "-ip.bind=0.0.0.0",
+                    "-master.volumeSizeLimitMB=1024",
+                    "-volume.max=0",
+                    "-s3",
+                    f"-s3.port={port}",
+                    "-s3.config=/etc/seaweedfs/s3.json",
+                ],  # fmt: skip
+                ports=[("s3", port)],
+                liveness={"tcpSocket": {"port": port}, "initialDelaySeconds": 20, "periodSeconds": 10},
+                readiness={"tcpSocket": {"port": port}, "initialDelaySeconds": 5, "periodSeconds": 5},
+            )
+            extra_volumes = [
+                {
+                    "name": "config",
+                    "secret": {
+                        "secretName": f"{S3}-credentials",
+                        "items": [{"key": "s3.json", "path": "s3.json"}],
+                        "defaultMode": 0o400,
+                    },
+                }
+            ]
+            engine["volumeMounts"].append({"name": "config", "mountPath": "/etc/seaweedfs", "readOnly": True})
+        else:
+            engine = kb.container(
+                "minio",
+                storage.image,
+                storage.resources.as_k8s(),
+                command=["minio", "server", "/data", "--address", f":{port}"],
+                env=[
+                    kb.env_from_secret("MINIO_ROOT_USER", credentials[0]),
+                    kb.env_from_secret("MINIO_ROOT_PASSWORD", credentials[1]),
+                ],
+                ports=[("s3", port)],
+                liveness=kb.http_probe("/minio/health/live", port, initial_delay=20, period=10),
+                readiness=kb.http_probe("/minio/health/ready", port, initial_delay=5, period=5),
+            )
+            extra_volumes = []
+        engine["volumeMounts"].append({"name": "data", "mountPath": "/data"})
+        workload = self._stateful_set(S3, "object-storage", [engine], extra_volumes, storage.storage, [storage.image])
+        self._service(S3, "object-storage", [("s3", port)])
+        self._bucket_job(endpoint, credentials, workload)
+        return endpoint, access_key, secret_key
+
+    def _bucket_job(self, endpoint: str, credentials, workload) -> None:
+        """Create the buckets the app and the backups need; idempotent, re-run when the list changes."""
+        storage = self._settings.data.object_storage
+        buckets = f"{storage.app_bucket} {storage.backup_bucket}"
+        script = (
+            'for bucket in $BUCKETS; do aws --endpoint-url "$ENDPOINT" s3api head-bucket --bucket "$bucket" '
+            '|| aws --endpoint-url "$ENDPOINT" s3api create-bucket --bucket "$bucket" || exit 1; done'
+        )
+        job_name = f"{S3}-buckets-{hashlib.sha256((buckets + endpoint).encode()).hexdigest()[:8]}"
+        container = kb.container(
+            "create-buckets",
+            storage.bucket_job_image,
+            {"requests": {"cpu": "50m", "memory": "128Mi"}, "limits": {"cpu": "250m", "memory": "256Mi"}},
+            command=["/bin/sh", "-c", script],
+            env=[
+                {"name": "BUCKETS", "value": buckets},
+                {"name": "ENDPOINT", "value": endpoint},
+                {"name": "AWS_DEFAULT_REGION", "value": storage.external.region},
+                {"name": "HOME", "value": "/tmp"},
+                kb.env_from_secret("AWS_ACCESS_KEY_ID", credentials[0]),
+                kb.env_from_secret("AWS_SECRET_ACCESS_KEY", credentials[1]),
+            ],
+        )
+        self._service_account(f"{S3}-buckets", "object-storage")
+        skips = {**kb.image_skips(storage.bucket_job_image), **kb.SECRET_ENV_SKIP, **kb.JOB_PROBE_SKIPS}
+        k8s.batch.v1.Job(
+            f"{self._name}-s3-buckets",
+            metadata=kb.metadata(job_name, self._ns, "object-storage", kb.checkov_skips(skips)),
+            spec={
+                "backoffLimit": 6,
+                "activeDeadlineSeconds": 600,
+                "template": {
+                    "metadata": {"labels": kb.labels(f"{S3}-buckets", "object-storage")},
+                    "spec": kb.pod_spec(f"{S3}-buckets", [container], restart_policy="OnFailure"),
+                },
+            },
+            opts=self._opts(depends_on=[workload]),
+        )
+
+    # --- workloads ---------------------------------------------------------------------------------
+
+    def _service_account(self, name: str, component: str) -> None:
+        k8s.core.v1.ServiceAccount(
+            f"{self._name}-{name.removeprefix('ams-')}-sa",
+            metadata=kb.metadata(name, self._ns, component),
+            automount_service_account_token=False,
+            opts=self._opts(),
+        )
+
+    def _stateful_set(self, name: str, component: str, containers: list, volumes: list, volume, images: list):
+        self._service_account(name, component)
+        pod = kb.pod_spec(name, containers)
+        pod["volumes"] += volumes
+        claim = {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": volume.size}}}
+        if volume.storage_class:
+            claim["storageClassName"] = volume.storage_class
+        skips = {**kb.image_skips(*images)}
+        if any("env" in c and any("valueFrom" in e for e in c["env"]) for c in containers):
+            skips.update(kb.SECRET_ENV_SKIP)
+        self._service(f"{name}-headless", component, [], workload=name, headless=True)
+        return k8s.apps.v1.StatefulSet(
+            f"{self._name}-{name.removeprefix('ams-')}",
+            metadata=kb.metadata(name, self._ns, component, kb.checkov_skips(skips)),
+            spec={
+                "replicas": 1,
+                "serviceName": f"{name}-headless",
+                "selector": {"matchLabels": kb.selector_labels(name)},
+                "persistentVolumeClaimRetentionPolicy": {"whenDeleted": "Retain", "whenScaled": "Retain"},
+                "template": {"metadata": {"labels": kb.labels(name, component)}, "spec": pod},
+                "volumeClaimTemplates": [{"metadata": {"name": "data"}, "spec": claim}],
+            },
+            opts=self._opts(data=True),
+        )
+
+    def _service(self, name: str, component: str, ports: list, *, workload: str | None = None, headless: bool = False) -> None:
+        spec: dict = {
+            "selector": kb.selector_labels(workload or name),
+            "ports": [{"name": port_name, "protocol": "TCP", "port": port, "targetPort": port} for port_name, port in ports],
+        }
+        if headless:
+            spec.update({"clusterIP": "None", "publishNotReadyAddresses": True})
+            spec.pop("ports")
+        else:
+            spec["type"] = "ClusterIP"
+        k8s.core.v1.Service(
+            f"{self._name}-{name.removeprefix('ams-')}-service",
+            metadata=kb.metadata(name, self._ns, component),
+            spec=spec,
+            opts=self._opts(),
+        )
+
+    # --- network -----------------------------------------------------------------------------------
+
+    def _s3_port(self) -> int | None:
+        return S3_PORTS.get(self._settings.data.object_storage.mode)
+
+    def _client_egress(self) -> list:
+        ports = [POSTGRES_PORT, REDIS_PORT] + ([self._s3_port()] if self._s3_port() else [])
+        rules = [{"to": [kb.from_namespace(self._settings.namespaces.data)], "ports": kb.tcp_ports(*ports)}]
+        if not self._s3_port():
+            rules.append({"to": [{"ipBlock": {"cidr": "0.0.0.0/0"}}], "ports": kb.tcp_ports(HTTPS)})
+        return rules
+
+    def _network_policies(self) -> None:
+        settings = self._settings
+        opts = self._opts()
+        kb.baseline_policies(self._name, self._ns, opts)
+        app, monitoring = settings.namespaces.app, settings.namespaces.monitoring
+        operator = kb.from_namespace(settings.data.operators.namespace)
+
+        def app_pods(*names: str) -> list:
+            return [kb.from_namespace(app, kb.selector_labels(name)) for name in names]
+
+        db, pooler = {"podSelector": {"matchLabels": DB_PODS}}, {"podSelector": {"matchLabels": POOLER_PODS}}
+        scrape = [{"from": [kb.from_namespace(monitoring)], "ports": kb.tcp_ports(9187, 9127, REDIS_EXPORTER_PORT)}]
+        api_server = {"to": [{"ipBlock": {"cidr": "0.0.0.0/0"}}], "ports": kb.tcp_ports(*API_SERVER_PORTS)}
+        object_storage = (
+            {"to": [kb.from_pods(S3)], "ports": kb.tcp_ports(self._s3_port())}
+            if self._s3_port()
+            else {"to": [{"ipBlock": {"cidr": "0.0.0.0/0"}}], "ports": kb.tcp_ports(HTTPS)}
+        )
+
+        def policy(suffix: str, name: str, pods: dict, **rules) -> None:
+            kb.network_policy(f"{self._name}-netpol-{suffix}", name, self._ns, pods, opts, **rules)
+
+        policy(
+            "db",
+            CLUSTER,
+            DB_PODS,
+            ingress=[
+                {
+                    "from": [db, pooler, operator, *app_pods(MIGRATE_NAME, API_NAME, WORKER_NAME)],
+                    "ports": kb.tcp_ports(POSTGRES_PORT),
+                },
+                {"from": [operator], "ports": kb.tcp_ports(8000)},
+                *scrape,
+            ],
+            egress=[{"to": [db], "ports": kb.tcp_ports(POSTGRES_PORT)}, {"to": [operator]}, api_server, object_storage],
+        )
+        policy(
+            "db-pooler",
+            POOLER,
+            POOLER_PODS,
+            ingress=[{"from": app_pods(API_NAME, WORKER_NAME), "ports": kb.tcp_ports(POSTGRES_PORT)}, *scrape],
+            egress=[{"to": [db], "ports": kb.tcp_ports(POSTGRES_PORT)}, api_server],
+        )
+        policy(
+            "redis",
+            REDIS,
+            kb.selector_labels(REDIS),
+            ingress=[{"from": app_pods(API_NAME, WORKER_NAME), "ports": kb.tcp_ports(REDIS_PORT)}, *scrape],
+        )
+        if self._s3_port():
+            clients = [*app_pods(API_NAME, WORKER_NAME), db, kb.from_pods(f"{S3}-buckets")]
+            policy("s3", S3, kb.selector_labels(S3), ingress=[{"from": clients, "ports": kb.tcp_ports(self._s3_port())}])
+            policy("s3-buckets", f"{S3}-buckets", kb.selector_labels(f"{S3}-buckets"), egress=[object_storage])
