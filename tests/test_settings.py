@@ -60,6 +60,32 @@ BAD_CONFIGS = [
         {"ams:ingress.controllerNamespace": "Ingress Nginx"},
         {"ams:ingress.controllerNamespace": "DNS label"},
     ),
+    ("db-instances-zero", {"ams:data.postgres.instances": 0}, {"ams:data.postgres.instances": "must be >= 1, got 0"}),
+    (
+        "pool-above-max-connections",
+        {"ams:data.postgres.pooler.defaultPoolSize": 200},
+        {"ams:data.postgres.pooler.defaultPoolSize": "2 x 200 = 400) must be <= postgres.maxConnections - 10 (290)"},
+    ),
+    ("db-storage-not-quantity", {"ams:data.postgres.storage.size": "20 gigs"}, {"ams:data.postgres.storage.size": "quantity"}),
+    ("redis-storage-zero", {"ams:data.redis.storage.size": "0"}, {"ams:data.redis.storage.size": "larger than 0"}),
+    (
+        "unknown-engine",
+        {"ams:data.objectStorage.mode": "ceph"},
+        {"ams:data.objectStorage.mode": "must be one of seaweedfs, minio, external"},
+    ),
+    (
+        "backup-cron-5-fields",
+        {"ams:data.postgres.backup.schedule": "0 2 * * *"},
+        {"ams:data.postgres.backup.schedule": "six-field"},
+    ),
+    ("backup-retention", {"ams:data.postgres.backup.retention": "forever"}, {"ams:data.postgres.backup.retention": "30d"}),
+    (
+        "external-endpoint-http",
+        {"ams:data.objectStorage.external.endpoint": "http://s3.local"},
+        {"ams:data.objectStorage.external.endpoint": "https://"},
+    ),
+    ("init-sql-missing", {"ams:data.postgres.initSqlFile": "nope.sql"}, {"ams:data.postgres.initSqlFile": "no such file"}),
+    ("unknown-data-key", {"ams:data.postgres.replicas": 3}, {"ams:data.postgres.replicas": "unknown key"}),
     (
         "two-problems",
         {"ams:app.worker.minReplicas": 0, "ams:delivery.images.web": "ghcr.io/suresoft/ams-web:latest"},
