@@ -6,6 +6,7 @@ from components import settings as stack_settings
 from components.app_secrets import AppSecrets, AppSecretsArgs
 from components.app_tier import AppTier, AppTierArgs
 from components.data_tier import DataTier, DataTierArgs
+from components.ingress import Ingress, IngressArgs
 from components.namespaces import create_namespaces
 
 settings = stack_settings.load()
@@ -32,6 +33,17 @@ app = AppTier(
         data_egress=data.client_egress,
     ),
 )
+edge = Ingress(
+    "ams-edge",
+    IngressArgs(
+        settings=settings,
+        namespace=app_namespace,
+        api_service=app.api_service,
+        api_port=app.api_port,
+        web_service=app.web_service,
+        web_port=app.web_port,
+    ),
+)
 
 
 def in_cluster(service: pulumi.Output[str], port: pulumi.Output[int]) -> pulumi.Output[str]:
@@ -39,6 +51,8 @@ def in_cluster(service: pulumi.Output[str], port: pulumi.Output[int]) -> pulumi.
 
 
 pulumi.export("environment", settings.environment)
+pulumi.export("url", edge.url)
+pulumi.export("apiUrl", edge.api_url)
 pulumi.export(
     "namespaces",
     {"app": app_namespace, "data": namespaces.data.metadata.name, "monitoring": namespaces.monitoring.metadata.name},

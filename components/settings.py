@@ -18,6 +18,7 @@ import yaml
 from pulumi.runtime import config as runtime_config
 
 from .data_settings import DataSettings, parse_data
+from .edge_settings import EdgeSettings, parse_edge
 from .validation import Node, Problems, Resources, read_resources
 
 NAMESPACE = "ams"
@@ -101,13 +102,17 @@ class StackSettings:
     data: DataSettings
     monitoring_enabled: bool
     strategy: str
-    ingress_controller_namespace: str
+    edge: EdgeSettings
     jwt_access_secret: pulumi.Output[str] | None
     jwt_refresh_secret: pulumi.Output[str] | None
 
     @property
     def is_prod(self) -> bool:
         return self.environment == "prod"
+
+    @property
+    def ingress_controller_namespace(self) -> str:
+        return self.edge.controller_namespace
 
 
 def load() -> StackSettings:
@@ -130,11 +135,10 @@ def load() -> StackSettings:
     app = _app(section("app"), delivery)
     strategy = delivery.string("strategy", choices=STRATEGIES)
     data = parse_data(section("data"))
-    ingress = section("ingress")
-    controller_namespace = ingress.dns_label("controllerNamespace")
+    edge = parse_edge(section("ingress"))
     monitoring = section("monitoring")
     monitoring_enabled = monitoring.boolean("enabled")
-    for node in (delivery, ingress, monitoring):
+    for node in (delivery, monitoring):
         node.close()
 
     if problems:
@@ -148,7 +152,7 @@ def load() -> StackSettings:
         data=data,
         monitoring_enabled=monitoring_enabled,
         strategy=strategy,
-        ingress_controller_namespace=controller_namespace,
+        edge=edge,
         jwt_access_secret=config.get_secret("jwtAccessSecret"),
         jwt_refresh_secret=config.get_secret("jwtRefreshSecret"),
     )

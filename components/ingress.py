@@ -1,0 +1,267 @@
+"""Ingress: the HTTPS entry. An Ingress (any class, NGINX-family annotations) or Gateway API.
+
+Both modes route `/api` to the api and `/` to the web front end on one host, redirect HTTP to
+HTTPS, take their certificate from cert-manager, limit the request rate and, per stack, admit only
+listed source networks.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pulumi
+import pulumi_kubernetes as k8s
+
+from . import k8s as kb
+from .settings import StackSettings
+
+CERT_MANAGER_CHART = ("cert-manager", "v1.21.2", "https://charts.jetstack.io")
+ENVOY_GATEWAY_CHART = ("oci://docker.io/envoyproxy/gateway-helm", "v1.8.2")
+ENVOY_CONTROLLER = "gateway.envoyproxy.io/gatewayclass-controller"
+INGRESS_NAME, GATEWAY_NAME, ROUTE_NAME = "ams-ingress", "ams-gateway", "ams"
+GATEWAY_API = "gateway.networking.k8s.io/v1"
+ENVOY_API = "gateway.envoyproxy.io/v1alpha1"
+ACME_SERVERS = {
+    "letsencrypt-prod": "https://acme-v02.api.letsencrypt.org/directory",
+    "letsencrypt-staging": "https://acme-staging-v02.api.letsencrypt.org/directory",
+}
+NGINX = "nginx.ingress.kubernetes.io"
+
+
+@dataclass(frozen=True)
+class IngressArgs:
+    settings: StackSettings
+    namespace: pulumi.Input[str]
+    api_service: pulumi.Input[str]
+    api_port: pulumi.Input[int]
+    web_service: pulumi.Input[str]
+    web_port: pulumi.Input[int]
+
+
+class Ingress(pulumi.ComponentResource):
+    url: pulumi.Output[str]
+    api_url: pulumi.Output[str]
+
+    def __init__(self, name: str, args: IngressArgs, opts: pulumi.ResourceOptions | None = None):
+        super().__init__("ams:index:Ingress", name, None, opts)
+        self._name, self._args, self._edge = name, args, args.settings.edge
+        cert_manager = self._cert_manager()
+        if self._edge.create_issuers:
+            self._cluster_issuers(cert_manager)
+        if self._edge.mode == "ingress":
+            self._ingress()
+        else:
+            self._gateway(cert_manager)
+        self.url = pulumi.Output.from_input(self._edge.url)
+        self.api_url = pulumi.Output.from_input(f"{self._edge.url}/api")
+        self.register_outputs({"url": self.url, "api_url": self.api_url})
+
+    def _opts(self, **kwargs) -> pulumi.ResourceOptions:
+        return pulumi.ResourceOptions(parent=self, **kwargs)
+
+    def _metadata(self, name: str, annotations: dict | None = None) -> dict:
+        return kb.metadata(name, self._args.namespace, "edge", annotations)
+
+    def _backends(self) -> list[tuple[str, pulumi.Input[str], pulumi.Input[int]]]:
+        args = self._args
+        return [("/api", args.api_service, args.api_port), ("/", args.web_service, args.web_port)]
+
+    # --- cert-manager ------------------------------------------------------------------------------
+
+    def _cert_manager(self) -> list[pulumi.Resource]:
+        if not self._edge.install_cert_manager:
+            return []
+        chart, version, repo = CERT_MANAGER_CHART
+        values = {"crds": {"enabled": True}}
+        if self._edge.mode == "gateway":
+            values["config"] = {
+                "apiVersion": "controller.config.cert-manager.io/v1alpha1",
+                "kind": "ControllerConfiguration",
+                "enableGatewayAPI": True,
+            }
+        release = k8s.helm.v3.Release(
+            f"{self._name}-cert-manager",
+            name="cert-manager",
+            chart=chart,
+            version=version,
+            repository_opts={"repo": repo},
+            namespace="cert-manager",
+            create_namespace=True,
+            atomic=True,
+            values=values,
+            opts=self._opts(),
+        )
+        return [release]
+
+    def _cluster_issuers(self, cert_manager: list[pulumi.Resource]) -> None:
+        if self._edge.mode == "ingress":
+            solver = {"http01": {"ingress": {"ingressClassName": self._edge.class_name}}}
+        else:
+            parent = {"name": GATEWAY_NAME, "namespace": self._args.namespace, "kind": "Gateway", "sectionName": "http"}
+            solver = {"http01": {"gatewayHTTPRoute": {"parentRefs": [parent]}}}
+        for issuer, server in ACME_SERVERS.items():
+            spec = {
+                "acme": {
+                    "server": server,
+                    "email": self._edge.acme_email,
+                    "privateKeySecretRef": {"name": f"{issuer}-account-key"},
+                    "solvers": [solver],
+                }
+            }
+            self._cluster_issuer(issuer, spec, cert_manager)
+        self._cluster_issuer("selfsigned", {"selfSigned": {}}, cert_manager)
+
+    def _cluster_issuer(self, name: str, spec: dict, depends_on: list) -> None:
+        k8s.apiextensions.CustomResource(
+            f"{self._name}-issuer-{name}",
+            api_version="cert-manager.io/v1",
+            kind="ClusterIssuer",
+            metadata={"name": name, "labels": kb.part_of_labels()},
+            spec=spec,
+            opts=self._opts(depends_on=depends_on),
+        )
+
+    # --- Ingress mode ------------------------------------------------------------------------------
+
+    def ingress_annotations(self) -> dict:
+        """cert-manager plus the NGINX-family controller's real annotations; settings merge last."""
+        edge = self._edge
+        annotations = {
+            "cert-manager.io/cluster-issuer": edge.issuer,
+            f"{NGINX}/ssl-redirect": "true",
+            f"{NGINX}/force-ssl-redirect": "true",
+            f"{NGINX}/limit-rps": str(edge.rate_limit_rps),
+            f"{NGINX}/proxy-body-size": edge.body_size,
+        }
+        if edge.allow_source_ranges:
+            annotations[f"{NGINX}/whitelist-source-range"] = ",".join(edge.allow_source_ranges)
+        return {**annotations, **edge.annotations}
+
+    def _ingress(self) -> None:
+        edge = self._edge
+        paths = [
+            {
+                "path": path,
+                "pathType": "Prefix",
+                "backend": {"service": {"name": service, "port": {"number": port}}},
+            }
+            for path, service, port in self._backends()
+        ]
+        k8s.networking.v1.Ingress(
+            f"{self._name}-ingress",
+            metadata=self._metadata(INGRESS_NAME, self.ingress_annotations()),
+            spec={
+                "ingressClassName": edge.class_name,
+                "tls": [{"hosts": [edge.host], "secretName": edge.tls_secret}],
+                "rules": [{"host": edge.host, "http": {"paths": paths}}],
+            },
+            opts=self._opts(),
+        )
+
+    # --- Gateway mode ------------------------------------------------------------------------------
+
+    def _gateway(self, cert_manager: list[pulumi.Resource]) -> None:
+        edge = self._edge
+        depends_on = list(cert_manager)
+        if edge.install_controller:
+            depends_on.append(self._envoy_gateway())
+        listeners = [
+            {
+                "name": "http",
+                "protocol": "HTTP",
+                "port": 80,
+                "hostname": edge.host,
+                "allowedRoutes": {"namespaces": {"from": "Same"}},
+            },
+            {
+                "name": "https",
+                "protocol": "HTTPS",
+                "port": 443,
+                "hostname": edge.host,
+                "tls": {"mode": "Terminate", "certificateRefs": [{"kind": "Secret", "name": edge.tls_secret}]},
+                "allowedRoutes": {"namespaces": {"from": "Same"}},
+            },
+        ]
+        self._custom(
+            "gateway",
+            GATEWAY_API,
+            "Gateway",
+            GATEWAY_NAME,
+            {"gatewayClassName": edge.class_name, "listeners": listeners},
+            # cert-manager watches Gateways and issues the HTTPS listener's certificate.
+            annotations={"cert-manager.io/cluster-issuer": edge.issuer},
+            depends_on=depends_on,
+        )
+        rules = [
+            {
+                "matches": [{"path": {"type": "PathPrefix", "value": path}}],
+                "backendRefs": [{"name": service, "port": port}],
+            }
+            for path, service, port in self._backends()
+        ]
+        self._custom("route", GATEWAY_API, "HTTPRoute", ROUTE_NAME, self._route_spec("https", rules))
+        redirect = {"filters": [{"type": "RequestRedirect", "requestRedirect": {"scheme": "https", "statusCode": 301}}]}
+        self._custom(
+            "route-redirect", GATEWAY_API, "HTTPRoute", f"{ROUTE_NAME}-https-redirect", self._route_spec("http", [redirect])
+        )
+        self._envoy_policies()
+
+    def _route_spec(self, listener: str, rules: list) -> dict:
+        return {
+            "parentRefs": [{"name": GATEWAY_NAME, "sectionName": listener}],
+            "hostnames": [self._edge.host],
+            "rules": rules,
+        }
+
+    def _envoy_policies(self) -> None:
+        """Rate limit and source allowlist: Gateway API has no standard for them; these are Envoy Gateway's."""
+        edge = self._edge
+        target = [{"group": "gateway.networking.k8s.io", "kind": "HTTPRoute", "name": ROUTE_NAME}]
+        limit = {"requests": edge.rate_limit_rps, "unit": "Second"}
+        self._custom(
+            "rate-limit",
+            ENVOY_API,
+            "BackendTrafficPolicy",
+            f"{ROUTE_NAME}-rate-limit",
+            {"targetRefs": target, "rateLimit": {"type": "Local", "local": {"rules": [{"limit": limit}]}}},
+        )
+        if edge.allow_source_ranges:
+            allow = {"action": "Allow", "principal": {"clientCIDRs": list(edge.allow_source_ranges)}}
+            self._custom(
+                "allowlist",
+                ENVOY_API,
+                "SecurityPolicy",
+                f"{ROUTE_NAME}-allowlist",
+                {"targetRefs": target, "authorization": {"defaultAction": "Deny", "rules": [allow]}},
+            )
+
+    def _envoy_gateway(self) -> pulumi.Resource:
+        chart, version = ENVOY_GATEWAY_CHART
+        release = k8s.helm.v3.Release(
+            f"{self._name}-envoy-gateway",
+            name="envoy-gateway",
+            chart=chart,
+            version=version,
+            namespace=self._edge.controller_namespace,
+            create_namespace=True,
+            atomic=True,
+            opts=self._opts(),
+        )
+        return k8s.apiextensions.CustomResource(
+            f"{self._name}-gateway-class",
+            api_version=GATEWAY_API,
+            kind="GatewayClass",
+            metadata={"name": self._edge.class_name, "labels": kb.part_of_labels()},
+            spec={"controllerName": ENVOY_CONTROLLER},
+            opts=self._opts(depends_on=[release]),
+        )
+
+    def _custom(self, suffix: str, api_version: str, kind: str, name: str, spec: dict, *, annotations=None, depends_on=()):
+        return k8s.apiextensions.CustomResource(
+            f"{self._name}-{suffix}",
+            api_version=api_version,
+            kind=kind,
+            metadata=self._metadata(name, annotations),
+            spec=spec,
+            opts=self._opts(depends_on=list(depends_on)),
+        )

@@ -1,0 +1,144 @@
+"""Ingress: HTTPS entry, routes, TLS, rate limits and access lists, in both modes on every stack."""
+
+from __future__ import annotations
+
+import pytest
+
+from components.settings import SettingsError
+from tests.conftest import STACKS, render_stack, stack_config, with_overrides
+from tools import runner
+
+HOSTS = {"dev": "ams-dev.suresoft.com", "staging": "ams-staging.suresoft.com", "prod": "ams.suresoft.com"}
+
+
+def render_mode(stack: str, mode: str) -> runner.Render:
+    if mode == "ingress":
+        return render_stack(stack)
+    return runner.run(stack, with_overrides(stack_config(stack), {"ams:ingress.mode": "gateway", "ams:ingress.className": "eg"}))
+
+
+def test_prod_ingress_matches_the_seed():
+    prod = render_stack("prod")
+    ingress = prod.get("Ingress", "ams-ingress")
+    assert ingress["metadata"]["namespace"] == "ams"
+    assert ingress["spec"]["ingressClassName"] == "nginx"
+    assert ingress["spec"]["tls"] == [{"hosts": ["ams.suresoft.com"], "secretName": "ams-tls"}]
+    (rule,) = ingress["spec"]["rules"]
+    assert rule["host"] == "ams.suresoft.com"
+    routes = [
+        (p["path"], p["pathType"], p["backend"]["service"]["name"], p["backend"]["service"]["port"]["number"])
+        for p in rule["http"]["paths"]
+    ]
+    assert routes == [("/api", "Prefix", "ams-api-service", 4000), ("/", "Prefix", "ams-web-service", 80)]
+    annotations = ingress["metadata"]["annotations"]
+    assert annotations["cert-manager.io/cluster-issuer"] == "letsencrypt-prod"
+    assert annotations["nginx.ingress.kubernetes.io/ssl-redirect"] == "true"
+    assert annotations["nginx.ingress.kubernetes.io/limit-rps"] == "100"
+    assert "nginx.ingress.kubernetes.io/proxy-body-size" in annotations
+    assert prod.outputs["url"] == "https://ams.suresoft.com"
+    assert prod.outputs["apiUrl"] == "https://ams.suresoft.com/api"
+
+
+@pytest.mark.parametrize("mode", ["ingress", "gateway"])
+@pytest.mark.parametrize("stack", STACKS)
+def test_both_modes_route_the_seed_paths_over_tls(stack, mode):
+    rendered = render_mode(stack, mode)
+    host = HOSTS[stack]
+    assert rendered.outputs["url"] == f"https://{host}"
+    text = str(rendered.objects)
+    assert "nginx.ingress.kubernetes.io/rate-limit'" not in text
+    if mode == "ingress":
+        assert rendered.of_kind("Gateway") == [] and rendered.of_kind("HTTPRoute") == []
+        return
+    assert rendered.of_kind("Ingress") == []
+    gateway = rendered.get("Gateway", "ams-gateway")
+    listeners = {listener["name"]: listener for listener in gateway["spec"]["listeners"]}
+    assert (listeners["http"]["port"], listeners["https"]["port"]) == (80, 443)
+    assert listeners["https"]["tls"]["certificateRefs"] == [{"kind": "Secret", "name": "ams-tls"}]
+    assert gateway["spec"]["gatewayClassName"] == "eg"
+    assert gateway["metadata"]["annotations"]["cert-manager.io/cluster-issuer"]
+    route = rendered.get("HTTPRoute", "ams")["spec"]
+    assert route["parentRefs"] == [{"name": "ams-gateway", "sectionName": "https"}]
+    paths = [(r["matches"][0]["path"]["value"], r["backendRefs"][0]["name"], r["backendRefs"][0]["port"]) for r in route["rules"]]
+    assert paths == [("/api", "ams-api-service", 4000), ("/", "ams-web-service", 80)]
+    redirect = rendered.get("HTTPRoute", "ams-https-redirect")["spec"]
+    assert redirect["parentRefs"] == [{"name": "ams-gateway", "sectionName": "http"}]
+    assert redirect["rules"][0]["filters"][0]["requestRedirect"] == {"scheme": "https", "statusCode": 301}
+    limit = rendered.get("BackendTrafficPolicy", "ams-rate-limit")["spec"]["rateLimit"]["local"]["rules"][0]["limit"]
+    assert limit == {"requests": {"dev": 20, "staging": 50, "prod": 100}[stack], "unit": "Second"}
+
+
+def test_issuers_match_the_mode_and_environment():
+    issuers = {i["metadata"]["name"]: i["spec"] for i in render_stack("prod").of_kind("ClusterIssuer")}
+    assert set(issuers) == {"letsencrypt-prod", "letsencrypt-staging", "selfsigned"}
+    assert issuers["letsencrypt-prod"]["acme"]["server"] == "https://acme-v02.api.letsencrypt.org/directory"
+    assert issuers["letsencrypt-prod"]["acme"]["solvers"] == [{"http01": {"ingress": {"ingressClassName": "nginx"}}}]
+    assert issuers["letsencrypt-prod"]["acme"]["email"]
+    gateway = {i["metadata"]["name"]: i["spec"] for i in render_mode("prod", "gateway").of_kind("ClusterIssuer")}
+    (solver,) = gateway["letsencrypt-prod"]["acme"]["solvers"]
+    assert solver["http01"]["gatewayHTTPRoute"]["parentRefs"][0]["name"] == "ams-gateway"
+    by_stack = {
+        s: render_stack(s).get("Ingress", "ams-ingress")["metadata"]["annotations"]["cert-manager.io/cluster-issuer"]
+        for s in STACKS
+    }
+    assert by_stack == {"dev": "selfsigned", "staging": "letsencrypt-staging", "prod": "letsencrypt-prod"}
+
+
+def test_cert_manager_and_controller_installs():
+    charts = {r.inputs["chart"]: r.inputs for r in render_stack("prod").by_type("kubernetes:helm.sh/v3:Release")}
+    assert charts["cert-manager"]["values"]["crds"] == {"enabled": True}
+    config = with_overrides(
+        stack_config("prod"),
+        {"ams:ingress.mode": "gateway", "ams:ingress.className": "eg", "ams:ingress.installController": True},
+    )
+    gateway = runner.run("prod", config)
+    charts = {r.inputs["chart"]: r.inputs for r in gateway.by_type("kubernetes:helm.sh/v3:Release")}
+    assert charts["oci://docker.io/envoyproxy/gateway-helm"]["namespace"] == "envoy-gateway-system"
+    assert charts["cert-manager"]["values"]["config"]["enableGatewayAPI"] is True
+    assert gateway.get("GatewayClass", "eg")["spec"]["controllerName"] == "gateway.envoyproxy.io/gatewayclass-controller"
+    # The Envoy proxies live in the controller's namespace: it is the one allowed into web and api.
+    web_policy = gateway.get("NetworkPolicy", "ams-web")["spec"]["ingress"][0]["from"][0]
+    assert web_policy["namespaceSelector"]["matchLabels"]["kubernetes.io/metadata.name"] == "envoy-gateway-system"
+
+
+def test_staging_admits_only_qa_and_operations_networks():
+    staging = render_stack("staging").get("Ingress", "ams-ingress")["metadata"]["annotations"]
+    assert staging["nginx.ingress.kubernetes.io/whitelist-source-range"] == "10.20.0.0/16,10.30.0.0/16"
+    assert (
+        "nginx.ingress.kubernetes.io/whitelist-source-range"
+        not in render_stack("prod").get("Ingress", "ams-ingress")["metadata"]["annotations"]
+    )
+    gateway = render_mode("staging", "gateway").get("SecurityPolicy", "ams-allowlist")["spec"]["authorization"]
+    assert gateway["defaultAction"] == "Deny"
+    assert gateway["rules"][0]["principal"]["clientCIDRs"] == ["10.20.0.0/16", "10.30.0.0/16"]
+
+
+def test_settings_annotations_merge_last():
+    config = with_overrides(
+        stack_config("prod"), {"ams:ingress.annotations": {"nginx.ingress.kubernetes.io/limit-rps": "250", "x/y": "z"}}
+    )
+    annotations = runner.run("prod", config).get("Ingress", "ams-ingress")["metadata"]["annotations"]
+    assert annotations["nginx.ingress.kubernetes.io/limit-rps"] == "250" and annotations["x/y"] == "z"
+
+
+@pytest.mark.parametrize(
+    "overrides, path",
+    [
+        ({"ams:ingress.host": "AMS..suresoft.com"}, "ams:ingress.host"),
+        ({"ams:ingress.host": "https://ams.suresoft.com"}, "ams:ingress.host"),
+        ({"ams:ingress.mode": "istio"}, "ams:ingress.mode"),
+        ({"ams:ingress.rateLimitRps": 0}, "ams:ingress.rateLimitRps"),
+        ({"ams:ingress.rateLimitRps": "100r/s"}, "ams:ingress.rateLimitRps"),
+        ({"ams:ingress.allowSourceRanges": ["10.0.0.1/8"]}, "ams:ingress.allowSourceRanges"),
+        ({"ams:ingress.issuer": "letsencrypt"}, "ams:ingress.issuer"),
+        ({"ams:ingress.acmeEmail": "devops"}, "ams:ingress.acmeEmail"),
+        ({"ams:ingress.installController": True}, "ams:ingress.installController"),
+        ({"ams:ingress.bodySize": "50 MB"}, "ams:ingress.bodySize"),
+    ],
+)
+def test_bad_edge_settings_are_refused(overrides, path):
+    registered: list = []
+    with pytest.raises(SettingsError) as raised:
+        runner.run("prod", with_overrides(stack_config("prod"), overrides), registered=registered)
+    assert [p.split(": ", 1)[0] for p in raised.value.problems] == [path]
+    assert registered == []
