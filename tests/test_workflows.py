@@ -1,0 +1,266 @@
+"""The GitHub Actions workflows: schema-valid, and they run what README's pipeline section promises.
+
+PyYAML reads the key `on` as the boolean True (YAML 1.1), so triggers are looked up under both.
+Job-level `if:` expressions are evaluated by a small evaluator for the subset the workflows use
+(`==`, `!=`, `&&`, `||`, `!`, parentheses, quoted strings, context names), so the tests check which
+jobs an event really starts, not only what the text says.
+"""
+
+from __future__ import annotations
+
+import re
+import subprocess
+
+import pytest
+import yaml
+
+from tests.conftest import PROJECT_DIR, STACKS, tool
+
+WORKFLOWS = PROJECT_DIR / ".github" / "workflows"
+WORKFLOW_FILES = sorted(WORKFLOWS.glob("*.y*ml"))
+DEPLOY_WORKFLOW = "./.github/workflows/deploy.yml"
+# owner/repo[/path]@vN[.N[.N]] or @<40-hex commit>
+PINNED_ACTION = re.compile(r"[\w.-]+/[\w.-]+(/[\w./-]+)?@(v\d+(\.\d+){0,2}|[0-9a-f]{40})")
+
+
+def load(name: str) -> dict:
+    return yaml.safe_load((WORKFLOWS / name).read_text())
+
+
+def triggers(workflow: dict) -> dict:
+    found = workflow.get("on", workflow.get(True))
+    return {found: None} if isinstance(found, str) else found
+
+
+def steps(job: dict) -> list[dict]:
+    return job.get("steps", [])
+
+
+def action_steps(job: dict, action: str) -> list[dict]:
+    return [s for s in steps(job) if s.get("uses", "").split("@")[0] == action]
+
+
+def run_text(job: dict) -> str:
+    return "\n".join(s.get("run", "") for s in steps(job))
+
+
+def all_uses(workflow: dict) -> list[str]:
+    refs = []
+    for job in workflow["jobs"].values():
+        refs += [job["uses"]] if "uses" in job else []
+        refs += [s["uses"] for s in steps(job) if "uses" in s]
+    return refs
+
+
+# --- a tiny evaluator for job-level `if:` ---------------------------------------------------------
+
+_TOKEN = re.compile(r"\s*(?:(\|\||&&|==|!=|\(|\)|!)|'([^']*)'|([A-Za-z_][\w.-]*))")
+_OPERATORS = {"||": " or ", "&&": " and ", "!": " not "}
+
+
+def evaluate(expression: str, context: dict) -> bool:
+    """Evaluate a GitHub expression of the supported subset; unknown context names are null."""
+    text = expression.strip().removeprefix("${{").removesuffix("}}").strip()
+    python, pos = [], 0
+    while pos < len(text):
+        match = _TOKEN.match(text, pos)
+        assert match and match.end() > pos, f"unsupported expression syntax at {text[pos:]!r}"
+        operator, string, name = match.groups()
+        if operator:
+            python.append(_OPERATORS.get(operator, operator))
+        elif string is not None:
+            python.append(repr(string))
+        else:
+            python.append({"true": "True", "false": "False", "null": "None"}.get(name, repr(context.get(name))))
+        pos = match.end()
+    return bool(eval("".join(python), {"__builtins__": {}}))  # only literals, operators and names
+
+
+def started_jobs(workflow: dict, context: dict) -> set[str]:
+    return {name for name, job in workflow["jobs"].items() if "if" not in job or evaluate(str(job["if"]), context)}
+
+
+def test_the_evaluator_follows_github_semantics():
+    context = {"github.event_name": "push", "inputs.stack": None}
+    assert evaluate("github.event_name == 'push' || (github.event_name == 'x' && inputs.stack == 'dev')", context)
+    assert not evaluate("${{ github.event_name != 'push' }}", context)
+    assert evaluate("!(inputs.stack == 'dev')", context)
+
+
+# --- every workflow -------------------------------------------------------------------------------
+
+
+def test_the_three_workflows_exist():
+    assert {p.name for p in WORKFLOW_FILES} >= {"pull-request.yml", "deploy.yml", "release.yml"}
+
+
+@pytest.mark.parametrize("path", WORKFLOW_FILES, ids=lambda p: p.name)
+def test_workflow_passes_the_github_workflows_schema(path):
+    checker = tool("check-jsonschema", PROJECT_DIR / ".venv" / "bin" / "check-jsonschema")
+    result = subprocess.run(
+        [checker, "--builtin-schema", "vendor.github-workflows", str(path)], capture_output=True, text=True, check=False
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+@pytest.mark.parametrize("path", WORKFLOW_FILES, ids=lambda p: p.name)
+def test_every_action_is_pinned_to_a_version(path):
+    for ref in all_uses(yaml.safe_load(path.read_text())):
+        if ref.startswith("./"):
+            continue
+        assert not ref.endswith(("@master", "@main")), ref
+        assert PINNED_ACTION.fullmatch(ref), f"{ref}: pin to a version tag (vN) or a commit"
+
+
+@pytest.mark.parametrize("path", WORKFLOW_FILES, ids=lambda p: p.name)
+def test_workflows_grant_read_only_contents_by_default(path):
+    workflow = yaml.safe_load(path.read_text())
+    assert workflow["permissions"] == {"contents": "read"}
+    for name, job in workflow["jobs"].items():
+        granted = job.get("permissions", {})
+        writes = {scope for scope, level in granted.items() if level == "write"}
+        assert writes <= {"pull-requests"}, f"{path.name}:{name} asks for {writes}"
+
+
+# --- pull requests --------------------------------------------------------------------------------
+
+
+def test_pull_requests_to_main_run_the_tests():
+    workflow = load("pull-request.yml")
+    assert triggers(workflow)["pull_request"]["branches"] == ["main"]
+    assert "pull_request.number" in workflow["concurrency"]["group"]
+    test = workflow["jobs"]["test"]
+    assert action_steps(test, "actions/setup-python")[0]["with"]["python-version"] == "3.11"
+    assert "apt-get install" in run_text(test) and "prometheus" in run_text(test)
+    assert "scripts/test.sh" in run_text(test)
+
+
+def test_pull_requests_render_every_stack_as_an_artifact():
+    render = load("pull-request.yml")["jobs"]["render"]
+    assert render["strategy"]["matrix"]["stack"] == list(STACKS)
+    assert "tools.render" in run_text(render)
+    upload = action_steps(render, "actions/upload-artifact")
+    assert len(upload) == 1 and "matrix.stack" in upload[0]["with"]["path"]
+
+
+def test_pull_requests_preview_every_stack_with_a_comment():
+    preview = load("pull-request.yml")["jobs"]["preview"]
+    assert "test" in ([preview["needs"]] if isinstance(preview["needs"], str) else preview["needs"])
+    assert preview["strategy"]["matrix"]["stack"] == list(STACKS)
+    assert preview["permissions"] == {"contents": "read", "pull-requests": "write"}
+    assert "matrix.stack" in preview["environment"]["name"], "secrets come from a GitHub environment per stack"
+    (pulumi,) = action_steps(preview, "pulumi/actions")
+    assert pulumi["with"]["command"] == "preview"
+    assert pulumi["with"]["stack-name"] == "${{ matrix.stack }}"
+    assert pulumi["with"]["comment-on-pr"] is True
+    assert pulumi["with"]["github-token"] == "${{ secrets.GITHUB_TOKEN }}"
+    assert pulumi["env"]["PULUMI_ACCESS_TOKEN"] == "${{ secrets.PULUMI_ACCESS_TOKEN }}"
+    assert pulumi["with"]["policyPacks"] == "policy"
+    _writes_a_private_kubeconfig(preview)
+
+
+def _writes_a_private_kubeconfig(job: dict) -> None:
+    (step,) = [s for s in steps(job) if "KUBECONFIG" in s.get("run", "")]
+    assert "umask 077" in step["run"] and "$RUNNER_TEMP" in step["run"]
+    assert "secrets.KUBECONFIG" in str(step["env"]), "the secret reaches the shell as an env var, not inline"
+    assert "secrets." not in step["run"]
+
+
+# --- releases -------------------------------------------------------------------------------------
+
+
+def _release_context(event: str, **extra) -> dict:
+    return {"github.event_name": event, "github.ref": "refs/heads/main", **extra}
+
+
+def _crons() -> dict[str, str]:
+    """'daily' and 'weekly' crons of release.yml."""
+    found = {}
+    for entry in triggers(load("release.yml"))["schedule"]:
+        minute, hour, day_of_month, month, day_of_week = entry["cron"].split()
+        assert day_of_month == "*" and month == "*"
+        found["daily" if day_of_week == "*" else "weekly"] = entry["cron"]
+    assert set(found) == {"daily", "weekly"}
+    return found
+
+
+def _deployed(context: dict) -> set[str]:
+    workflow = load("release.yml")
+    return {workflow["jobs"][name]["with"]["stack"] for name in started_jobs(workflow, context)}
+
+
+def test_every_release_job_calls_the_deploy_workflow():
+    for job in load("release.yml")["jobs"].values():
+        assert job["uses"] == DEPLOY_WORKFLOW
+        assert job["secrets"] == "inherit"
+        assert job["with"]["stack"] in STACKS
+
+
+def test_pushes_to_main_deploy_dev():
+    assert triggers(load("release.yml"))["push"]["branches"] == ["main"]
+    assert _deployed(_release_context("push")) == {"dev"}
+
+
+def test_staging_is_on_a_daily_schedule():
+    assert _deployed(_release_context("schedule", **{"github.event.schedule": _crons()["daily"]})) == {"staging"}
+
+
+def test_prod_is_on_a_weekly_schedule():
+    assert _deployed(_release_context("schedule", **{"github.event.schedule": _crons()["weekly"]})) == {"prod"}
+
+
+def test_any_stack_can_be_deployed_by_hand():
+    dispatch = triggers(load("release.yml"))["workflow_dispatch"]["inputs"]["stack"]
+    assert dispatch["type"] == "choice" and dispatch["options"] == list(STACKS)
+    for stack in STACKS:
+        assert _deployed(_release_context("workflow_dispatch", **{"inputs.stack": stack})) == {stack}
+    # staging and prod only from main
+    other_branch = {"github.event_name": "workflow_dispatch", "github.ref": "refs/heads/feature", "inputs.stack": "prod"}
+    assert _deployed(other_branch) == set()
+
+
+# --- the deploy workflow --------------------------------------------------------------------------
+
+
+def _deploy_job() -> dict:
+    workflow = load("deploy.yml")
+    assert triggers(workflow)["workflow_call"]["inputs"]["stack"]["required"] is True
+    (job,) = workflow["jobs"].values()
+    return job
+
+
+def test_deploy_holds_a_per_stack_lock_and_never_cancels_an_update():
+    concurrency = _deploy_job()["concurrency"]
+    assert concurrency["group"] == "pulumi-${{ inputs.stack }}"
+    assert concurrency["cancel-in-progress"] is False
+
+
+def test_deploy_uses_the_stacks_github_environment():
+    environment = _deploy_job()["environment"]
+    name = environment["name"] if isinstance(environment, dict) else environment
+    assert name == "${{ inputs.stack }}"
+
+
+def test_deploy_runs_pulumi_up_for_the_stack():
+    job = _deploy_job()
+    run = run_text(job)
+    assert "scripts/setup.sh" in run
+    (up,) = action_steps(job, "pulumi/actions")
+    assert up["with"]["command"] == "up"
+    assert up["with"]["stack-name"] == "${{ inputs.stack }}"
+    assert up["with"]["policyPacks"] == "policy"
+    assert up["env"]["PULUMI_ACCESS_TOKEN"] == "${{ secrets.PULUMI_ACCESS_TOKEN }}"
+    _writes_a_private_kubeconfig(job)
+
+
+def test_deploy_smoke_tests_the_url_output():
+    job = _deploy_job()
+    (up,) = action_steps(job, "pulumi/actions")
+    index = steps(job).index(up)
+    (smoke,) = [s for s in steps(job)[index + 1 :] if "curl" in s.get("run", "")]
+    assert smoke["env"]["URL"] == f"${{{{ steps.{up['id']}.outputs.url }}}}"
+    for flag in ("--fail", "--retry 10", "--retry-delay 15", "--retry-all-errors"):
+        assert flag in smoke["run"]
+    assert "$URL$HEALTH_PATH" in smoke["run"]
+    health = triggers(load("deploy.yml"))["workflow_call"]["inputs"]["health-path"]
+    assert health["default"] == "/api/health"
