@@ -6,7 +6,9 @@ from components import settings as stack_settings
 from components.app_secrets import AppSecrets, AppSecretsArgs
 from components.app_tier import AppTier, AppTierArgs
 from components.data_tier import DataTier, DataTierArgs
+from components.images import Images, ImagesArgs
 from components.ingress import Ingress, IngressArgs
+from components.monitoring_tier import MonitoringTier, MonitoringTierArgs
 from components.namespaces import create_namespaces
 
 settings = stack_settings.load()
@@ -22,10 +24,12 @@ secrets = AppSecrets(
         jwt_refresh_secret=settings.jwt_refresh_secret,
     ),
 )
+images = Images("ams-images", ImagesArgs(settings=settings))
 app = AppTier(
     "ams",
     AppTierArgs(
         settings=settings,
+        images=images.refs,
         namespace=app_namespace,
         connections=data.connections,
         jwt_access=secrets.jwt_access,
@@ -42,8 +46,14 @@ edge = Ingress(
         api_port=app.api_port,
         web_service=app.web_service,
         web_port=app.web_port,
+        canary_services=app.canary_services,
     ),
 )
+if settings.monitoring_enabled:
+    MonitoringTier(
+        "ams-monitoring",
+        MonitoringTierArgs(settings=settings, namespace=namespaces.monitoring.metadata.name, app_namespace=app_namespace),
+    )
 
 
 def in_cluster(service: pulumi.Output[str], port: pulumi.Output[int]) -> pulumi.Output[str]:
@@ -60,3 +70,5 @@ pulumi.export(
 pulumi.export("apiService", in_cluster(app.api_service, app.api_port))
 pulumi.export("webService", in_cluster(app.web_service, app.web_port))
 pulumi.export("databaseHost", data.database_host)
+pulumi.export("images", {"api": images.refs.api, "web": images.refs.web})
+pulumi.export("strategy", settings.delivery.strategy)

@@ -9,12 +9,16 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_kubernetes as k8s
 
+from . import canary
 from . import k8s as kb
 from .settings import Autoscaling, StackSettings
 
 API_NAME, WEB_NAME, WORKER_NAME, MIGRATE_NAME = "ams-api", "ams-web", "ams-worker", "ams-db-migrate"
 API_SERVICE, WEB_SERVICE = "ams-api-service", "ams-web-service"
 WEB_PORT, WEB_CONTAINER_PORT = 80, 8080
+# nginx's stub_status listens on localhost only (docker/web/nginx.conf); the exporter serves 9113.
+WEB_STATUS_PORT, WEB_METRICS_PORT = 8081, 9113
+COLOR_LABEL, TRACK_LABEL = "ams.suresoft.com/color", "ams.suresoft.com/track"
 
 
 @dataclass(frozen=True)
@@ -33,14 +37,37 @@ class ConnectionRefs:
 
 
 @dataclass(frozen=True)
+class ImageRefs:
+    """The stable api and web images: from settings, or the digests the Images component pushed."""
+
+    api: pulumi.Input[str]
+    web: pulumi.Input[str]
+
+
+@dataclass(frozen=True)
 class AppTierArgs:
     settings: StackSettings
+    images: ImageRefs
     namespace: pulumi.Input[str]
     connections: ConnectionRefs
     jwt_access: kb.SecretKeyRef
     jwt_refresh: kb.SecretKeyRef
     # NetworkPolicy egress rules that reach the data services (from DataTier.client_egress).
     data_egress: Sequence[dict]
+
+
+@dataclass(frozen=True)
+class Variant:
+    """One Deployment of api and web: the only one (rolling), a color (blueGreen) or a track (canary)."""
+
+    suffix: str  # "" for the rolling/stable Deployments, else blue, green or canary
+    labels: dict  # pod labels that tell this variant apart
+    api_image: pulumi.Input[str]
+    web_image: pulumi.Input[str]
+    fixed_replicas: int | None = None  # the canary runs a fixed count; everything else autoscales
+
+    def deployment(self, base: str) -> str:
+        return f"{base}-{self.suffix}" if self.suffix else base
 
 
 class AppTier(pulumi.ComponentResource):
@@ -50,65 +77,28 @@ class AppTier(pulumi.ComponentResource):
     api_port: pulumi.Output[int]
     web_service: pulumi.Output[str]
     web_port: pulumi.Output[int]
+    # For canary releases: {"api": (stable Service, canary Service), "web": (...)}; None otherwise.
+    canary_services: dict | None
 
     def __init__(self, name: str, args: AppTierArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("ams:index:AppTier", name, None, opts)
         self._name = name
         self._args = args
-        app = args.settings.app
+        self._migrations: dict = {}
+        settings, app = args.settings, args.settings.app
 
-        migration = self._migration_job()
-        self._workload(
-            WEB_NAME,
-            "web",
-            kb.container(
-                "web",
-                app.web.image,
-                app.web.resources.as_k8s(),
-                ports=[("http", WEB_CONTAINER_PORT)],
-                liveness=kb.http_probe("/healthz", WEB_CONTAINER_PORT, initial_delay=5, period=10),
-                readiness=kb.http_probe("/healthz", WEB_CONTAINER_PORT, initial_delay=2, period=5),
-            ),
-            replicas=app.web.replicas,
-            skips=kb.image_skips(app.web.image),
-        )
-        self._service(WEB_SERVICE, WEB_NAME, "web", WEB_PORT, WEB_CONTAINER_PORT)
+        for component, workload in (("web", WEB_NAME), ("api", API_NAME), ("migration", MIGRATE_NAME), ("worker", WORKER_NAME)):
+            self._service_account(workload, component)
+        for variant in self._variants():
+            self._web(variant)
+            self._api(variant)
+        self._worker()
 
-        self._workload(
-            API_NAME,
-            "api",
-            kb.container(
-                "api",
-                app.api.image,
-                app.api.resources.as_k8s(),
-                env=self._api_env(),
-                ports=[("http", app.api.port)],
-                liveness=kb.http_probe("/health", app.api.port, initial_delay=30, period=10),
-                readiness=kb.http_probe("/health/ready", app.api.port, initial_delay=10, period=5),
-            ),
-            scaling=app.api.scaling,
-            skips={**kb.image_skips(app.api.image), **kb.SECRET_ENV_SKIP},
-            depends_on=[migration],
-        )
-        self._service(API_SERVICE, API_NAME, "api", app.api.port, app.api.port)
-
-        self._workload(
-            WORKER_NAME,
-            "worker",
-            kb.container(
-                "worker",
-                app.api.image,
-                app.worker.resources.as_k8s(),
-                command=app.worker.command,
-                env=self._backend_env(),
-                ports=[("http", app.worker.health_port)],
-                liveness=kb.http_probe("/health", app.worker.health_port, initial_delay=30, period=10),
-                readiness=kb.http_probe("/health", app.worker.health_port, initial_delay=10, period=10),
-            ),
-            scaling=app.worker.scaling,
-            skips={**kb.image_skips(app.api.image), **kb.SECRET_ENV_SKIP},
-            depends_on=[migration],
-        )
+        delivery = settings.delivery
+        selector = {COLOR_LABEL: delivery.active_color} if delivery.strategy == "blueGreen" else {}
+        self._service(WEB_SERVICE, WEB_NAME, "web", WEB_PORT, WEB_CONTAINER_PORT, selector)
+        self._service(API_SERVICE, API_NAME, "api", app.api.port, app.api.port, selector)
+        self.canary_services = self._canary_routing() if delivery.strategy == "canary" else None
         self._network_policies()
 
         self.api_service = pulumi.Output.from_input(API_SERVICE)
@@ -123,6 +113,123 @@ class AppTier(pulumi.ComponentResource):
                 "web_port": self.web_port,
             }
         )
+
+    # --- release strategies -----------------------------------------------------------------------
+
+    def _variants(self) -> list[Variant]:
+        delivery, images = self._args.settings.delivery, self._args.images
+        if delivery.strategy == "blueGreen":
+            return [Variant(color, {COLOR_LABEL: color}, pair.api, pair.web) for color, pair in sorted(delivery.colors.items())]
+        stable = Variant("", {TRACK_LABEL: "stable"}, images.api, images.web)
+        if delivery.strategy == "canary":
+            canary = delivery.canary
+            return [stable, Variant("canary", {TRACK_LABEL: "canary"}, canary.api, canary.web, delivery.canary_replicas)]
+        return [stable]
+
+    def _canary_routing(self) -> dict:
+        """Track Services for the edge's weighted routes, and Istio routing for traffic inside the mesh."""
+        app, delivery = self._args.settings.app, self._args.settings.delivery
+        services = {}
+        for component, workload, service, port, target in (
+            ("web", WEB_NAME, WEB_SERVICE, WEB_PORT, WEB_CONTAINER_PORT),
+            ("api", API_NAME, API_SERVICE, app.api.port, app.api.port),
+        ):
+            for track in ("stable", "canary"):
+                self._service(f"{workload}-{track}", workload, component, port, target, {TRACK_LABEL: track})
+            services[component] = (f"{workload}-stable", f"{workload}-canary")
+            canary.istio_routing(
+                self._child(f"{component}-canary"),
+                workload,
+                service,
+                self._args.namespace,
+                delivery.canary_weight,
+                TRACK_LABEL,
+                self._opts(),
+            )
+        return services
+
+    # --- workloads --------------------------------------------------------------------------------
+
+    def _web(self, variant: Variant) -> None:
+        app = self._args.settings.app
+        web = kb.container(
+            "web",
+            variant.web_image,
+            app.web.resources.as_k8s(),
+            ports=[("http", WEB_CONTAINER_PORT)],
+            liveness=kb.http_probe("/healthz", WEB_CONTAINER_PORT, initial_delay=5, period=10),
+            readiness=kb.http_probe("/healthz", WEB_CONTAINER_PORT, initial_delay=2, period=5),
+        )
+        exporter = self._web_exporter()
+        self._workload(
+            WEB_NAME,
+            "web",
+            [web, *exporter],
+            variant,
+            replicas=variant.fixed_replicas or app.web.replicas,
+            skips=kb.image_skips(variant.web_image, *[c["image"] for c in exporter]),
+        )
+
+    def _api(self, variant: Variant) -> None:
+        app = self._args.settings.app
+        api = kb.container(
+            "api",
+            variant.api_image,
+            app.api.resources.as_k8s(),
+            env=self._api_env(),
+            ports=[("http", app.api.port)],
+            liveness=kb.http_probe("/health", app.api.port, initial_delay=30, period=10),
+            readiness=kb.http_probe("/health/ready", app.api.port, initial_delay=10, period=5),
+        )
+        self._workload(
+            API_NAME,
+            "api",
+            api,
+            variant,
+            replicas=variant.fixed_replicas,
+            scaling=None if variant.fixed_replicas else app.api.scaling,
+            skips={**kb.image_skips(variant.api_image), **kb.SECRET_ENV_SKIP},
+            depends_on=[self._migration_job(variant.api_image)],
+        )
+
+    def _worker(self) -> None:
+        """One worker in every strategy, on the stable api image: a color flip must not restart it."""
+        app, image = self._args.settings.app, self._args.images.api
+        worker = kb.container(
+            "worker",
+            image,
+            app.worker.resources.as_k8s(),
+            command=app.worker.command,
+            env=self._backend_env(),
+            ports=[("http", app.worker.health_port)],
+            liveness=kb.http_probe("/health", app.worker.health_port, initial_delay=30, period=10),
+            readiness=kb.http_probe("/health", app.worker.health_port, initial_delay=10, period=10),
+        )
+        self._workload(
+            WORKER_NAME,
+            "worker",
+            worker,
+            Variant("", {TRACK_LABEL: "stable"}, image, ""),
+            scaling=app.worker.scaling,
+            skips={**kb.image_skips(image), **kb.SECRET_ENV_SKIP},
+            depends_on=[self._migration_job(image)],
+        )
+
+    def _web_exporter(self) -> list[dict]:
+        """nginx has no Prometheus endpoint: with monitoring on, a sidecar turns stub_status into metrics."""
+        monitoring = self._args.settings.monitoring
+        if not monitoring.enabled:
+            return []
+        exporter = kb.container(
+            "metrics",
+            monitoring.web_exporter_image,
+            monitoring.web_exporter_resources.as_k8s(),
+            command=["nginx-prometheus-exporter", f"--nginx.scrape-uri=http://127.0.0.1:{WEB_STATUS_PORT}/stub_status"],
+            ports=[("metrics", WEB_METRICS_PORT)],
+            liveness=kb.http_probe("/metrics", WEB_METRICS_PORT, initial_delay=10, period=20),
+            readiness=kb.http_probe("/metrics", WEB_METRICS_PORT, initial_delay=5, period=10),
+        )
+        return [exporter]
 
     # --- environment ------------------------------------------------------------------------------
 
@@ -168,44 +275,46 @@ class AppTier(pulumi.ComponentResource):
         self,
         name: str,
         component: str,
-        container: dict,
+        containers: dict | list[dict],
+        variant: Variant,
         *,
         replicas: int | None = None,
         scaling: Autoscaling | None = None,
         skips: dict | None = None,
         depends_on: Sequence[pulumi.Resource] = (),
     ) -> None:
-        """ServiceAccount, Deployment, and the HPA and PDB that its replica counts call for."""
-        namespace = self._args.namespace
-        settings = self._args.settings
-        self._service_account(name, component)
+        """A variant's Deployment, and the HPA and PDB that its replica counts call for."""
+        namespace, settings = self._args.namespace, self._args.settings
+        deployment = variant.deployment(name)
+        resource = self._child(f"{component}-{variant.suffix}" if variant.suffix else component)
+        selector = {**kb.selector_labels(name), **variant.labels}
         desired = scaling.min_replicas if scaling else replicas
-        pod = kb.pod_spec(name, [container])
-        pod["topologySpreadConstraints"] = kb.topology_spread(name, hard=settings.is_prod)
+        pod = kb.pod_spec(name, containers if isinstance(containers, list) else [containers])
+        pod["topologySpreadConstraints"] = kb.topology_spread(selector, hard=settings.is_prod)
         k8s.apps.v1.Deployment(
-            self._child(component),
-            metadata=kb.metadata(name, namespace, component, kb.checkov_skips(skips or {})),
+            resource,
+            metadata=kb.metadata(deployment, namespace, component, kb.checkov_skips(skips or {})),
             spec={
                 "replicas": desired,
                 "revisionHistoryLimit": 5,
-                "selector": {"matchLabels": kb.selector_labels(name)},
+                "selector": {"matchLabels": selector},
                 # Surge first, never drop below the desired capacity during a rollout.
                 "strategy": {"type": "RollingUpdate", "rollingUpdate": {"maxUnavailable": 0, "maxSurge": "25%"}},
-                "template": {"metadata": {"labels": kb.labels(name, component)}, "spec": pod},
+                "template": {"metadata": {"labels": {**kb.labels(name, component), **variant.labels}}, "spec": pod},
             },
             opts=self._opts(depends_on=list(depends_on)),
         )
         if scaling:
-            self._autoscaler(name, component, scaling)
+            self._autoscaler(resource, deployment, component, scaling)
         if desired >= 2:
             k8s.policy.v1.PodDisruptionBudget(
-                self._child(f"{component}-pdb"),
-                metadata=kb.metadata(name, namespace, component),
-                spec={"maxUnavailable": 1, "selector": {"matchLabels": kb.selector_labels(name)}},
+                f"{resource}-pdb",
+                metadata=kb.metadata(deployment, namespace, component),
+                spec={"maxUnavailable": 1, "selector": {"matchLabels": selector}},
                 opts=self._opts(),
             )
 
-    def _autoscaler(self, name: str, component: str, scaling: Autoscaling) -> None:
+    def _autoscaler(self, resource: str, name: str, component: str, scaling: Autoscaling) -> None:
         def utilization(resource: str, target: int) -> dict:
             return {
                 "type": "Resource",
@@ -213,7 +322,7 @@ class AppTier(pulumi.ComponentResource):
             }
 
         k8s.autoscaling.v2.HorizontalPodAutoscaler(
-            self._child(f"{component}-hpa"),
+            f"{resource}-hpa",
             metadata=kb.metadata(name, self._args.namespace, component),
             spec={
                 "scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": name},
@@ -224,28 +333,33 @@ class AppTier(pulumi.ComponentResource):
             opts=self._opts(),
         )
 
-    def _service(self, service: str, workload: str, component: str, port: int, target_port: int) -> None:
+    def _service(self, service: str, workload: str, component: str, port: int, target_port: int, extra: dict) -> None:
+        suffix = service.removeprefix(f"{workload}-").removesuffix("service").strip("-")
         k8s.core.v1.Service(
-            self._child(f"{component}-service"),
+            self._child(f"{component}-{suffix}-service" if suffix else f"{component}-service"),
             metadata=kb.metadata(service, self._args.namespace, component),
             spec={
                 "type": "ClusterIP",
-                "selector": kb.selector_labels(workload),
+                "selector": {**kb.selector_labels(workload), **extra},
                 "ports": [{"name": "http", "protocol": "TCP", "port": port, "targetPort": target_port}],
             },
             opts=self._opts(),
         )
 
-    def _migration_job(self) -> k8s.batch.v1.Job:
-        """`prisma migrate deploy` for the api image; the api and worker roll out only after it succeeds.
+    def _migration_job(self, image: pulumi.Input[str]) -> k8s.batch.v1.Job:
+        """`prisma migrate deploy` for one api image; its Deployments roll out only after it succeeds.
 
         The Job's name carries a hash of the image, so each new api image gets a new Job (Pulumi
-        replaces it) and an unchanged image leaves the finished Job alone.
+        replaces it) and an unchanged image leaves the finished Job alone. Every image that runs
+        (both colors, or stable and canary) gets its own: migrations must stay backward compatible.
         """
-        settings = self._args.settings
-        migration, image = settings.app.migration, settings.app.api.image
-        name = f"{MIGRATE_NAME}-{hashlib.sha256(image.encode()).hexdigest()[:10]}"
-        self._service_account(MIGRATE_NAME, "migration")
+        key = image if isinstance(image, str) else id(image)
+        if key in self._migrations:
+            return self._migrations[key]
+        migration = self._args.settings.app.migration
+        name = pulumi.Output.from_input(image).apply(
+            lambda ref: f"{MIGRATE_NAME}-{hashlib.sha256(ref.encode()).hexdigest()[:10]}"
+        )
         container = kb.container(
             "migrate",
             image,
@@ -256,9 +370,9 @@ class AppTier(pulumi.ComponentResource):
         )
         pod = kb.pod_spec(MIGRATE_NAME, [container], restart_policy="Never")
         skips = {**kb.image_skips(image), **kb.SECRET_ENV_SKIP, **kb.JOB_PROBE_SKIPS}
-        return k8s.batch.v1.Job(
-            self._child("db-migrate"),
-            metadata={**kb.metadata(name, self._args.namespace, "migration", kb.checkov_skips(skips))},
+        job = k8s.batch.v1.Job(
+            self._child("db-migrate" + (f"-{len(self._migrations)}" if self._migrations else "")),
+            metadata=kb.metadata(name, self._args.namespace, "migration", kb.checkov_skips(skips)),
             spec={
                 "backoffLimit": 2,
                 "activeDeadlineSeconds": migration.timeout_seconds,
@@ -266,6 +380,8 @@ class AppTier(pulumi.ComponentResource):
             },
             opts=self._opts(),
         )
+        self._migrations[key] = job
+        return job
 
     def _network_policies(self) -> None:
         """Default deny for the namespace, then only the flows the tiers need."""
@@ -276,7 +392,13 @@ class AppTier(pulumi.ComponentResource):
         api_port, worker_port = settings.app.api.port, settings.app.worker.health_port
 
         kb.baseline_policies(self._name, self._args.namespace, self._opts())
-        self._policy(WEB_NAME, ingress=[{"from": [controller], "ports": kb.tcp_ports(WEB_CONTAINER_PORT)}])
+        self._policy(
+            WEB_NAME,
+            ingress=[
+                {"from": [controller], "ports": kb.tcp_ports(WEB_CONTAINER_PORT)},
+                *([{"from": [monitoring], "ports": kb.tcp_ports(WEB_METRICS_PORT)}] if self._web_exporter() else []),
+            ],
+        )
         self._policy(API_NAME, ingress=[{"from": [controller, monitoring], "ports": kb.tcp_ports(api_port)}], egress=to_data)
         self._policy(WORKER_NAME, ingress=[{"from": [monitoring], "ports": kb.tcp_ports(worker_port)}], egress=to_data)
         self._policy(MIGRATE_NAME, egress=to_data)

@@ -103,7 +103,8 @@ def parse_data(node: Node) -> DataSettings:
     return result
 
 
-def _volume(node: Node) -> Volume:
+def read_volume(node: Node) -> Volume:
+    """`{size, storageClass}`: a positive quantity, and a StorageClass name or \"\" for the default."""
     size = node.quantity("size") or ""
     if size and parse_quantity(size) <= 0:
         node.problems.add(node.key("size"), f"must be larger than 0, got {size}")
@@ -122,7 +123,7 @@ def _postgres(node: Node) -> Postgres:
     result = Postgres(
         instances=instances,
         image=node.image("image"),
-        storage=_volume(node.child("storage")),
+        storage=read_volume(node.child("storage")),
         resources=read_resources(node.child("resources")),
         max_connections=max_connections,
         init_sql=_init_sql(node),
@@ -184,7 +185,7 @@ def _redis(node: Node) -> Redis:
     result = Redis(
         image=node.image("image"),
         exporter_image=node.image("exporterImage"),
-        storage=_volume(node.child("storage")),
+        storage=read_volume(node.child("storage")),
         resources=read_resources(node.child("resources")),
         exporter_resources=read_resources(node.child("exporterResources")),
     )
@@ -198,7 +199,7 @@ def _object_storage(node: Node) -> ObjectStorage:
     result = ObjectStorage(
         mode=mode,
         image=node.image("image"),
-        storage=_volume(node.child("storage")),
+        storage=read_volume(node.child("storage")),
         resources=read_resources(node.child("resources")),
         app_bucket=node.dns_label("appBucket"),
         backup_bucket=node.dns_label("backupBucket"),

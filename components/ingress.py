@@ -36,6 +36,8 @@ class IngressArgs:
     api_port: pulumi.Input[int]
     web_service: pulumi.Input[str]
     web_port: pulumi.Input[int]
+    # From AppTier.canary_services: {"api": (stable, canary), "web": (stable, canary)} during a canary.
+    canary_services: dict | None = None
 
 
 class Ingress(pulumi.ComponentResource):
@@ -65,6 +67,15 @@ class Ingress(pulumi.ComponentResource):
     def _backends(self) -> list[tuple[str, pulumi.Input[str], pulumi.Input[int]]]:
         args = self._args
         return [("/api", args.api_service, args.api_port), ("/", args.web_service, args.web_port)]
+
+    def _canary_backends(self) -> list[tuple[str, str, str, pulumi.Input[int]]]:
+        """(path, stable Service, canary Service, port) per route, during a canary release."""
+        services, args = self._args.canary_services, self._args
+        return [("/api", *services["api"], args.api_port), ("/", *services["web"], args.web_port)]
+
+    @property
+    def _canary_weight(self) -> int:
+        return self._args.settings.delivery.canary_weight
 
     # --- cert-manager ------------------------------------------------------------------------------
 
@@ -138,18 +149,27 @@ class Ingress(pulumi.ComponentResource):
         return {**annotations, **edge.annotations}
 
     def _ingress(self) -> None:
+        self._ingress_object("ingress", INGRESS_NAME, self.ingress_annotations(), self._backends())
+        if self._args.canary_services:
+            # NGINX-family canaries: a second Ingress for the same host and paths, marked canary.
+            canary = {
+                f"{NGINX}/canary": "true",
+                f"{NGINX}/canary-by-header": "canary",
+                f"{NGINX}/canary-by-header-value": "true",
+                f"{NGINX}/canary-weight": str(self._canary_weight),
+            }
+            backends = [(path, canary_service, port) for path, _stable, canary_service, port in self._canary_backends()]
+            self._ingress_object("ingress-canary", f"{INGRESS_NAME}-canary", canary, backends)
+
+    def _ingress_object(self, suffix: str, name: str, annotations: dict, backends: list) -> None:
         edge = self._edge
         paths = [
-            {
-                "path": path,
-                "pathType": "Prefix",
-                "backend": {"service": {"name": service, "port": {"number": port}}},
-            }
-            for path, service, port in self._backends()
+            {"path": path, "pathType": "Prefix", "backend": {"service": {"name": service, "port": {"number": port}}}}
+            for path, service, port in backends
         ]
         k8s.networking.v1.Ingress(
-            f"{self._name}-ingress",
-            metadata=self._metadata(INGRESS_NAME, self.ingress_annotations()),
+            f"{self._name}-{suffix}",
+            metadata=self._metadata(name, annotations),
             spec={
                 "ingressClassName": edge.class_name,
                 "tls": [{"hosts": [edge.host], "secretName": edge.tls_secret}],
@@ -192,19 +212,40 @@ class Ingress(pulumi.ComponentResource):
             annotations={"cert-manager.io/cluster-issuer": edge.issuer},
             depends_on=depends_on,
         )
-        rules = [
-            {
-                "matches": [{"path": {"type": "PathPrefix", "value": path}}],
-                "backendRefs": [{"name": service, "port": port}],
-            }
-            for path, service, port in self._backends()
-        ]
-        self._custom("route", GATEWAY_API, "HTTPRoute", ROUTE_NAME, self._route_spec("https", rules))
+        self._custom("route", GATEWAY_API, "HTTPRoute", ROUTE_NAME, self._route_spec("https", self._route_rules()))
         redirect = {"filters": [{"type": "RequestRedirect", "requestRedirect": {"scheme": "https", "statusCode": 301}}]}
         self._custom(
             "route-redirect", GATEWAY_API, "HTTPRoute", f"{ROUTE_NAME}-https-redirect", self._route_spec("http", [redirect])
         )
         self._envoy_policies()
+
+    def _route_rules(self) -> list[dict]:
+        def prefix(path: str, headers: list | None = None) -> list[dict]:
+            match: dict = {"path": {"type": "PathPrefix", "value": path}}
+            if headers:
+                match["headers"] = headers
+            return [match]
+
+        if not self._args.canary_services:
+            return [
+                {"matches": prefix(path), "backendRefs": [{"name": service, "port": port}]}
+                for path, service, port in self._backends()
+            ]
+        rules = []
+        weight = self._canary_weight
+        for path, stable, canary_service, port in self._canary_backends():
+            header = [{"type": "Exact", "name": "canary", "value": "true"}]
+            rules.append({"matches": prefix(path, header), "backendRefs": [{"name": canary_service, "port": port}]})
+            rules.append(
+                {
+                    "matches": prefix(path),
+                    "backendRefs": [
+                        {"name": stable, "port": port, "weight": 100 - weight},
+                        {"name": canary_service, "port": port, "weight": weight},
+                    ],
+                }
+            )
+        return rules
 
     def _route_spec(self, listener: str, rules: list) -> dict:
         return {

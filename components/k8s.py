@@ -139,9 +139,9 @@ def pod_spec(service_account: str, containers: list[dict], *, restart_policy: st
     return spec
 
 
-def topology_spread(name: str, *, hard: bool) -> list[dict]:
+def topology_spread(pod_labels: dict, *, hard: bool) -> list[dict]:
     """Spread replicas over nodes (hard in prod) and, where nodes carry zone labels, over zones."""
-    selector = {"matchLabels": selector_labels(name)}
+    selector = {"matchLabels": pod_labels}
     return [
         {
             "maxSkew": 1,
@@ -165,9 +165,12 @@ def checkov_skips(reasons: dict[str, str]) -> dict:
     return {f"checkov.io/skip{i}": f"{check}={reason}" for i, (check, reason) in enumerate(sorted(reasons.items()), 1)}
 
 
-def image_skips(*images: str) -> dict[str, str]:
-    """CKV_K8S_43 wants digests; tag-pinned images are allowed by our settings, so say so where they are used."""
-    if all("@sha256:" in image for image in images):
+def image_skips(*images) -> dict[str, str]:
+    """CKV_K8S_43 wants digests; tag-pinned images are allowed by our settings, so say so where they are used.
+
+    Images that are Outputs come from the Images component, which always pins them by digest.
+    """
+    if all(not isinstance(image, str) or "@sha256:" in image for image in images):
         return {}
     return {"CKV_K8S_43": "image pinned by an immutable release tag from stack settings; set a digest to pin by content"}
 

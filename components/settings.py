@@ -18,17 +18,18 @@ import yaml
 from pulumi.runtime import config as runtime_config
 
 from .data_settings import DataSettings, parse_data
+from .delivery_settings import DeliverySettings, parse_delivery
 from .edge_settings import EdgeSettings, parse_edge
+from .monitoring_settings import MonitoringSettings, parse_monitoring
 from .validation import Node, Problems, Resources, read_resources
 
 NAMESPACE = "ams"
 ENVIRONMENTS = ("dev", "staging", "prod")
-STRATEGIES = ("rolling",)
 _DEFAULTS: dict[str, Any] = yaml.safe_load((Path(__file__).parent / "environments.yaml").read_text())
 
 # Top-level structured keys and the secret scalars; anything else under ams: is a typo.
 OBJECT_KEYS = ("namespaces", "app", "data", "delivery", "ingress", "monitoring")
-SECRET_KEYS = ("jwtAccessSecret", "jwtRefreshSecret")
+SECRET_KEYS = ("jwtAccessSecret", "jwtRefreshSecret", "alertReceiverUrl", "registryPassword")
 SCALAR_KEYS = ("environment",)
 
 
@@ -100,15 +101,21 @@ class StackSettings:
     namespaces: Namespaces
     app: AppSettings
     data: DataSettings
-    monitoring_enabled: bool
-    strategy: str
+    monitoring: MonitoringSettings
+    delivery: DeliverySettings
     edge: EdgeSettings
     jwt_access_secret: pulumi.Output[str] | None
     jwt_refresh_secret: pulumi.Output[str] | None
+    alert_receiver_url: pulumi.Output[str] | None
+    registry_password: pulumi.Output[str] | None
 
     @property
     def is_prod(self) -> bool:
         return self.environment == "prod"
+
+    @property
+    def monitoring_enabled(self) -> bool:
+        return self.monitoring.enabled
 
     @property
     def ingress_controller_namespace(self) -> str:
@@ -131,16 +138,21 @@ def load() -> StackSettings:
         return Node(raw.get(key), defaults.get(key, {}), f"{NAMESPACE}:{key}", problems)
 
     namespaces = _namespaces(section("namespaces"))
-    delivery = section("delivery")
+    delivery = parse_delivery(section("delivery"))
     app = _app(section("app"), delivery)
-    strategy = delivery.string("strategy", choices=STRATEGIES)
     data = parse_data(section("data"))
     edge = parse_edge(section("ingress"))
-    monitoring = section("monitoring")
-    monitoring_enabled = monitoring.boolean("enabled")
-    for node in (delivery, monitoring):
-        node.close()
+    monitoring = parse_monitoring(section("monitoring"))
 
+    if monitoring.receiver != "none" and "alertReceiverUrl" not in raw:
+        problems.add(
+            f"{NAMESPACE}:alertReceiverUrl",
+            f"required when ams:monitoring.alerting.receiver is {monitoring.receiver} (pulumi config set --secret)",
+        )
+    if delivery.build.enabled and "registryPassword" not in raw:
+        problems.add(
+            f"{NAMESPACE}:registryPassword", "required when ams:delivery.build.enabled is true (pulumi config set --secret)"
+        )
     if problems:
         raise SettingsError(problems)
     config = pulumi.Config(NAMESPACE)
@@ -150,11 +162,13 @@ def load() -> StackSettings:
         namespaces=namespaces,
         app=app,
         data=data,
-        monitoring_enabled=monitoring_enabled,
-        strategy=strategy,
+        monitoring=monitoring,
+        delivery=delivery,
         edge=edge,
         jwt_access_secret=config.get_secret("jwtAccessSecret"),
         jwt_refresh_secret=config.get_secret("jwtRefreshSecret"),
+        alert_receiver_url=config.get_secret("alertReceiverUrl"),
+        registry_password=config.get_secret("registryPassword"),
     )
 
 
@@ -189,10 +203,8 @@ def _namespaces(node: Node) -> Namespaces:
     return result
 
 
-def _app(node: Node, delivery: Node) -> AppSettings:
-    images = delivery.child("images")
-    api_image, web_image = images.image("api"), images.image("web")
-    images.close()
+def _app(node: Node, delivery: DeliverySettings) -> AppSettings:
+    api_image, web_image = delivery.images.api, delivery.images.web
 
     api = node.child("api")
     api_settings = ApiSettings(

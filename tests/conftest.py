@@ -61,13 +61,43 @@ def rendered(stack) -> runner.Render:
     return render_stack(stack)
 
 
+# Renders the validators check besides the three stacks as they are: the other modes and strategies.
+VARIANTS = {
+    "prod-gateway": (
+        "prod",
+        {"ams:ingress.mode": "gateway", "ams:ingress.className": "eg", "ams:ingress.installController": True},
+    ),
+    "prod-blue-green": (
+        "prod",
+        {
+            "ams:delivery.strategy": "blueGreen",
+            "ams:delivery.colors": {
+                "blue": {"api": "ghcr.io/suresoft/ams-api:1.0.0", "web": "ghcr.io/suresoft/ams-web:1.0.0"},
+                "green": {"api": "ghcr.io/suresoft/ams-api:1.1.0", "web": "ghcr.io/suresoft/ams-web:1.1.0"},
+            },
+        },
+    ),
+    "staging-canary": (
+        "staging",
+        {
+            "ams:delivery.strategy": "canary",
+            "ams:delivery.canary": {"api": "ghcr.io/suresoft/ams-api:1.1.0", "web": "ghcr.io/suresoft/ams-web:1.1.0"},
+        },
+    ),
+}
+RENDERS = (*STACKS, *VARIANTS)
+
+
 @pytest.fixture(scope="session")
 def render_dirs(tmp_path_factory) -> dict[str, Path]:
-    """Each real stack written to disk by the same code as `python -m tools.render`."""
+    """Each real stack, and each variant, written to disk by the same code as `python -m tools.render`."""
     base = tmp_path_factory.mktemp("render")
     dirs = {}
     for name in STACKS:
         render_cli.write(render_stack(name), base / name)
+        dirs[name] = base / name
+    for name, (stack, overrides) in VARIANTS.items():
+        render_cli.write(runner.run(stack, with_overrides(stack_config(stack), overrides)), base / name)
         dirs[name] = base / name
     return dirs
 

@@ -33,7 +33,7 @@ def test_prod_api_matches_the_seed_manifest():
     service = prod.get("Service", "ams-api-service")
     assert service["spec"]["type"] == "ClusterIP"
     assert [(p["port"], p["targetPort"]) for p in service["spec"]["ports"]] == [(4000, 4000)]
-    assert service["spec"]["selector"] == deployment["spec"]["selector"]["matchLabels"]
+    assert service["spec"]["selector"].items() <= deployment["spec"]["selector"]["matchLabels"].items()
 
     hpa = prod.get("HorizontalPodAutoscaler", "ams-api")["spec"]
     assert hpa["scaleTargetRef"] == {"apiVersion": "apps/v1", "kind": "Deployment", "name": "ams-api"}
@@ -153,7 +153,8 @@ def test_network_policies_default_deny_then_allow_only_needed_flows(rendered):
             for peer in rule["from"]
         }
 
-    assert sources("ams-web") == {"ingress-nginx"}
+    scrapers = {namespaces["monitoring"]} if rendered.stack != "dev" else set()  # dev runs without monitoring
+    assert sources("ams-web") == {"ingress-nginx"} | scrapers
     assert sources("ams-api") == {"ingress-nginx", namespaces["monitoring"]}
     assert sources("ams-worker") == {namespaces["monitoring"]}
     assert "Ingress" not in policies["ams-db-migrate"]["policyTypes"]

@@ -80,7 +80,9 @@ def test_operator_installs_are_toggles():
 
 
 def test_monitors_follow_the_monitoring_switch():
-    monitors = {m["metadata"]["name"] for m in render_stack("prod").of_kind("PodMonitor")}
+    monitors = {
+        m["metadata"]["name"] for m in render_stack("prod").of_kind("PodMonitor") if m["metadata"]["namespace"] == "ams-data"
+    }
     assert monitors == {"ams-db", "ams-db-pooler-rw", "ams-redis"}
     assert render_stack("dev").of_kind("PodMonitor") == []
     off = runner.run("prod", with_overrides(stack_config("prod"), {"ams:monitoring.enabled": False}))

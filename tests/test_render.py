@@ -32,8 +32,8 @@ def test_render_writes_files_and_prints_the_plan(tmp_path):
     assert "kubernetes:apps/v1:Deployment" in plan and "ams (AppTier)" in plan and "apiService" in plan
     footprint = plan[plan.index("Footprint per namespace") :].splitlines()
     ams_row = next(line.split() for line in footprint if line.split()[:1] == ["ams"])
-    # 3 api (250m) + 3 web (100m) + 2 worker (250m) = 1550m requested; 8 pods.
-    assert ams_row[1:3] == ["8", "1550m"]
+    # 3 api (250m) + 3 web (100m + 10m metrics sidecar) + 2 worker (250m) = 1580m requested; 8 pods.
+    assert ams_row[1:3] == ["8", "1580m"]
     assert footprint[-1].split()[0] == "total"
 
 

@@ -34,23 +34,41 @@ def test_every_stack_renders_workloads(rendered):
     assert {"Namespace", "Deployment", "Service", "NetworkPolicy"} <= kinds
 
 
+EXCEPTION = "ams.suresoft.com/pod-security-exception"
+
+
+def exempt(obj: dict, rendered: runner.Render) -> bool:
+    """Node-level collectors in the monitoring namespace may run as root, with a written reason."""
+    meta = obj["metadata"]
+    return bool(meta.get("annotations", {}).get(EXCEPTION)) and meta["namespace"] == rendered.outputs["namespaces"]["monitoring"]
+
+
 def test_pods_run_restricted(rendered):
     for obj, pod in pod_specs(rendered):
         where = f"{obj['kind']}/{obj['metadata']['name']}"
         context = pod["securityContext"]
+        assert context["seccompProfile"]["type"] == "RuntimeDefault", where
+        if exempt(obj, rendered):
+            continue
         assert context["runAsNonRoot"] is True, where
         assert context["runAsUser"] >= 10000, where
-        assert context["seccompProfile"]["type"] == "RuntimeDefault", where
         assert pod["automountServiceAccountToken"] is False, where
         assert pod["serviceAccountName"] not in ("", "default"), where
         for key in ("hostNetwork", "hostPID", "hostIPC"):
             assert not pod.get(key), where
 
 
+def test_exceptions_are_only_node_collectors(rendered):
+    exempted = [o["metadata"]["name"] for o, _pod in pod_specs(rendered) if exempt(o, rendered)]
+    assert exempted == (["ams-log-shipper"] if rendered.stack != "dev" else [])
+
+
 def test_containers_run_restricted(rendered):
     for obj, _pod, container in containers(rendered):
         where = f"{obj['kind']}/{obj['metadata']['name']}/{container['name']}"
         context = container["securityContext"]
+        if not exempt(obj, rendered):
+            assert context["runAsNonRoot"] is True and context["runAsUser"] >= 10000, where
         assert context["allowPrivilegeEscalation"] is False, where
         assert context["readOnlyRootFilesystem"] is True, where
         assert context["capabilities"]["drop"] == ["ALL"], where

@@ -7,11 +7,11 @@ import subprocess
 
 import pytest
 
-from tests.conftest import PROJECT_DIR, STACKS, tool
+from tests.conftest import PROJECT_DIR, RENDERS, tool
 
 
 @pytest.mark.parametrize("version", ["1.35.0", "1.37.0"])
-@pytest.mark.parametrize("stack", STACKS)
+@pytest.mark.parametrize("stack", RENDERS)
 def test_kubernetes_validate_strict(render_dirs, stack, version):
     validator = tool("kubernetes-validate", PROJECT_DIR / ".venv/bin/kubernetes-validate")
     manifests = render_dirs[stack] / "manifests.yaml"
@@ -21,7 +21,7 @@ def test_kubernetes_validate_strict(render_dirs, stack, version):
     assert result.returncode == 0, result.stdout + result.stderr
 
 
-@pytest.mark.parametrize("stack", STACKS)
+@pytest.mark.parametrize("stack", RENDERS)
 def test_checkov_finds_nothing(render_dirs, stack):
     checkov = tool("checkov", PROJECT_DIR / ".venv-checkov/bin/checkov")
     result = subprocess.run(

@@ -68,6 +68,9 @@ def plan(render: runner.Render) -> str:
     for name, value in render.outputs.items():
         lines.append(f"  {name}: {json.dumps(value, sort_keys=True)}")
     lines += ["", "Footprint per namespace (configured replicas; Jobs excluded):"]
+    charts = sorted(r.inputs.get("chart", r.name) for r in render.resources if r.type == "kubernetes:helm.sh/v3:Release")
+    if charts:
+        lines.append(f"  not counted: what the Helm releases deploy ({', '.join(charts)})")
     header = f"  {'namespace':<24}{'pods':>6}{'cpu req':>10}{'cpu lim':>10}{'mem req':>10}{'mem lim':>10}{'storage':>10}"
     lines.append(header)
     per_ns = footprint.per_namespace(render.objects)

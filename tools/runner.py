@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import atexit
 import contextvars
+import hashlib
 import json
 import runpy
 import sys
@@ -106,6 +107,10 @@ class _RecordingMocks(pulumi_mocks.Mocks):
         state = dict(args.inputs)
         if args.typ.startswith("random:"):
             state["result"] = f"{MOCK_RANDOM_PREFIX}{args.name}"
+        if args.typ == "docker:index/image:Image":
+            # What a push would report: the repository with a (here: derived) content digest.
+            repository = args.inputs["imageName"].rsplit(":", 1)[0]
+            state["repoDigest"] = f"{repository}@sha256:{hashlib.sha256(args.inputs['imageName'].encode()).hexdigest()}"
         return resource_id, state
 
     def call(self, args: pulumi_mocks.MockCallArgs):

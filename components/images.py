@@ -1,0 +1,57 @@
+"""Images: build and push the api and web images (pulumi-docker), or take pinned ones from settings."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import pulumi
+import pulumi_docker as docker
+
+from .app_tier import ImageRefs
+from .settings import StackSettings
+
+PROJECT_DIR = Path(__file__).resolve().parent.parent
+DOCKERFILES = {"api": PROJECT_DIR / "docker" / "api" / "Dockerfile", "web": PROJECT_DIR / "docker" / "web" / "Dockerfile"}
+
+
+@dataclass(frozen=True)
+class ImagesArgs:
+    settings: StackSettings
+
+
+class Images(pulumi.ComponentResource):
+    """`refs` holds what AppTier runs: pushed digests when builds are on, the settings' images otherwise."""
+
+    refs: ImageRefs
+
+    def __init__(self, name: str, args: ImagesArgs, opts: pulumi.ResourceOptions | None = None):
+        super().__init__("ams:index:Images", name, None, opts)
+        delivery = args.settings.delivery
+        build = delivery.build
+        if not build.enabled:
+            self.refs = ImageRefs(api=delivery.images.api, web=delivery.images.web)
+        else:
+            registry = {
+                "server": build.registry.split("/")[0],
+                "username": build.username,
+                "password": args.settings.registry_password,
+            }
+
+            def image(component: str, context: str) -> pulumi.Output[str]:
+                built = docker.Image(
+                    f"{name}-{component}",
+                    image_name=f"{build.registry}/ams-{component}:{build.tag}",
+                    build={
+                        "context": str((PROJECT_DIR / context).resolve()),
+                        "dockerfile": str(DOCKERFILES[component]),
+                        "platform": build.platform,
+                    },
+                    registry=registry,
+                    opts=pulumi.ResourceOptions(parent=self),
+                )
+                # The digest, not the tag: what runs is exactly what was built and pushed.
+                return built.repo_digest
+
+            self.refs = ImageRefs(api=image("api", build.api_context), web=image("web", build.web_context))
+        self.register_outputs({"api": self.refs.api, "web": self.refs.web})

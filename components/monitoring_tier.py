@@ -1,0 +1,330 @@
+"""MonitoringTier: Prometheus, Alertmanager and Grafana (kube-prometheus-stack), Loki, Fluent Bit,
+the app's scrape targets, alert rules and dashboards.
+
+Rules and dashboards are data files next to this module (`monitoring/rules`, `monitoring/dashboards`),
+tested with promtool; this module only ships them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import pulumi
+import pulumi_kubernetes as k8s
+import pulumi_random as random
+import yaml
+
+from . import k8s as kb
+from .app_tier import API_NAME, WEB_NAME, WORKER_NAME
+from .settings import StackSettings
+
+DATA_DIR = Path(__file__).parent / "monitoring"
+RULES_FILE = DATA_DIR / "rules" / "ams-alerts.yaml"
+DASHBOARDS_DIR = DATA_DIR / "dashboards"
+FLUENT_BIT_CONFIG = DATA_DIR / "fluent-bit.conf"
+
+KPS_CHART = ("kube-prometheus-stack", "88.6.4", "https://prometheus-community.github.io/helm-charts")
+LOKI_CHART = ("loki", "18.0.0", "https://grafana-community.github.io/helm-charts")
+GRAFANA_ADMIN, ALERTMANAGER_CONFIG, LOG_SHIPPER = "ams-grafana-admin", "ams-alertmanager", "ams-log-shipper"
+LOKI_PORT, FLUENT_BIT_PORT = 3100, 2020
+POD_SECURITY_EXCEPTION = "ams.suresoft.com/pod-security-exception"
+MAX_CLIENT_CONN_RULE = "ams:pgbouncer_max_client_conn"
+
+
+@dataclass(frozen=True)
+class MonitoringTierArgs:
+    settings: StackSettings
+    namespace: pulumi.Input[str]
+    app_namespace: pulumi.Input[str]
+
+
+def alert_groups(max_client_connections: int) -> list[dict]:
+    """The rule file's groups, with PgBouncer's client limit (no exporter publishes it) set per stack."""
+    groups = yaml.safe_load(RULES_FILE.read_text())["groups"]
+    for group in groups:
+        for rule in group["rules"]:
+            if rule.get("record") == MAX_CLIENT_CONN_RULE:
+                rule["expr"] = f"vector({max_client_connections})"
+    return groups
+
+
+class MonitoringTier(pulumi.ComponentResource):
+    grafana_admin_secret: pulumi.Output[str]
+
+    def __init__(self, name: str, args: MonitoringTierArgs, opts: pulumi.ResourceOptions | None = None):
+        super().__init__("ams:index:MonitoringTier", name, None, opts)
+        self._name, self._args = name, args
+        self._settings, self._mon = args.settings, args.settings.monitoring
+        self._ns = args.namespace
+        self._loki_host = f"loki.{self._settings.namespaces.monitoring}.svc.cluster.local"
+
+        self._grafana_admin()
+        self._alertmanager_config()
+        stack = self._kube_prometheus_stack()
+        loki = self._loki()
+        self._log_shipper(loki)
+        self._app_monitors(stack)
+        self._alert_rules(stack)
+        self._dashboards()
+        self.grafana_admin_secret = pulumi.Output.from_input(GRAFANA_ADMIN)
+        self.register_outputs({"grafana_admin_secret": self.grafana_admin_secret})
+
+    def _opts(self, **kwargs) -> pulumi.ResourceOptions:
+        return pulumi.ResourceOptions(parent=self, **kwargs)
+
+    def _secret(self, suffix: str, name: str, values: dict) -> None:
+        k8s.core.v1.Secret(
+            f"{self._name}-{suffix}",
+            metadata=kb.metadata(name, self._ns, "monitoring"),
+            type="Opaque",
+            string_data={key: pulumi.Output.secret(value) for key, value in values.items()},
+            opts=self._opts(),
+        )
+
+    # --- secrets -----------------------------------------------------------------------------------
+
+    def _grafana_admin(self) -> None:
+        password = random.RandomPassword(f"{self._name}-grafana-admin", length=32, special=False, opts=self._opts()).result
+        self._secret("grafana-admin", GRAFANA_ADMIN, {"admin-user": "admin", "admin-password": password})
+
+    def _alertmanager_config(self) -> None:
+        """Alertmanager's whole configuration, in a Secret: the receiver URL is a credential."""
+        receiver, url = self._mon.receiver, self._settings.alert_receiver_url
+
+        def render(secret_url: str | None) -> str:
+            default: dict = {"name": "default"}
+            if receiver == "webhook":
+                default["webhook_configs"] = [{"url": secret_url, "send_resolved": True}]
+            elif receiver == "slack":
+                default["slack_configs"] = [{"api_url": secret_url, "channel": self._mon.slack_channel, "send_resolved": True}]
+            config = {
+                "route": {
+                    "receiver": "default",
+                    "group_by": ["alertname", "namespace"],
+                    "group_wait": "30s",
+                    "group_interval": "5m",
+                    "repeat_interval": "4h",
+                    # The chart's always-firing heartbeat is for dead-man switches, not for people.
+                    "routes": [{"receiver": "null", "matchers": ['alertname = "Watchdog"']}],
+                },
+                "receivers": [{"name": "null"}, default],
+            }
+            return yaml.safe_dump(config, sort_keys=False)
+
+        config = url.apply(render) if url is not None else pulumi.Output.from_input(render(None))
+        self._secret("alertmanager", ALERTMANAGER_CONFIG, {"alertmanager.yaml": config})
+
+    # --- charts ------------------------------------------------------------------------------------
+
+    def _release(self, suffix: str, chart: tuple[str, str, str], values: dict) -> k8s.helm.v3.Release:
+        name, version, repo = chart
+        return k8s.helm.v3.Release(
+            f"{self._name}-{suffix}",
+            name=suffix,
+            chart=name,
+            version=version,
+            repository_opts={"repo": repo},
+            namespace=self._ns,
+            atomic=True,
+            values=values,
+            opts=self._opts(),
+        )
+
+    def _kube_prometheus_stack(self) -> k8s.helm.v3.Release:
+        mon = self._mon
+        storage = {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": mon.prometheus_storage.size}}}
+        if mon.prometheus_storage.storage_class:
+            storage["storageClassName"] = mon.prometheus_storage.storage_class
+        grafana_persistence = {"enabled": True, "size": mon.grafana_storage.size}
+        if mon.grafana_storage.storage_class:
+            grafana_persistence["storageClassName"] = mon.grafana_storage.storage_class
+        values = {
+            "fullnameOverride": "kps",
+            "prometheus": {
+                "prometheusSpec": {
+                    "retention": mon.prometheus_retention,
+                    "resources": mon.prometheus_resources.as_k8s(),
+                    "storageSpec": {"volumeClaimTemplate": {"spec": storage}},
+                    # Select every ServiceMonitor, PodMonitor and PrometheusRule in every namespace,
+                    # not only those carrying this chart's release label.
+                    "serviceMonitorSelectorNilUsesHelmValues": False,
+                    "podMonitorSelectorNilUsesHelmValues": False,
+                    "ruleSelectorNilUsesHelmValues": False,
+                    "serviceMonitorNamespaceSelector": {},
+                    "podMonitorNamespaceSelector": {},
+                    "ruleNamespaceSelector": {},
+                }
+            },
+            "alertmanager": {"alertmanagerSpec": {"configSecret": ALERTMANAGER_CONFIG}},
+            "grafana": {
+                "admin": {"existingSecret": GRAFANA_ADMIN, "userKey": "admin-user", "passwordKey": "admin-password"},
+                "persistence": grafana_persistence,
+                "sidecar": {
+                    "dashboards": {"enabled": True, "label": "grafana_dashboard", "labelValue": "1", "searchNamespace": "ALL"},
+                    "datasources": {"enabled": True},
+                },
+                "additionalDataSources": [
+                    {
+                        "name": "Loki",
+                        "type": "loki",
+                        "uid": "loki",
+                        "access": "proxy",
+                        "url": f"http://{self._loki_host}:{LOKI_PORT}",
+                    }
+                ],
+            },
+        }
+        return self._release("kube-prometheus-stack", KPS_CHART, values)
+
+    def _loki(self) -> k8s.helm.v3.Release:
+        mon = self._mon
+        persistence = {"enabled": True, "size": mon.loki_storage.size}
+        if mon.loki_storage.storage_class:
+            persistence["storageClass"] = mon.loki_storage.storage_class
+        values = {
+            "deploymentMode": "Monolithic",
+            "loki": {
+                "auth_enabled": False,
+                "commonConfig": {"replication_factor": 1},
+                "storage": {"type": "filesystem"},
+                "schemaConfig": {
+                    "configs": [
+                        {
+                            "from": "2026-01-01",
+                            "store": "tsdb",
+                            "object_store": "filesystem",
+                            "schema": "v13",
+                            "index": {"prefix": "index_", "period": "24h"},
+                        }
+                    ]
+                },
+                "limits_config": {"retention_period": mon.loki_retention},
+                "compactor": {"retention_enabled": True, "delete_request_store": "filesystem"},
+            },
+            "monolithic": {"replicas": 1, "persistence": persistence},
+            "gateway": {"enabled": False},
+            "chunksCache": {"enabled": False},
+            "resultsCache": {"enabled": False},
+        }
+        return self._release("loki", LOKI_CHART, values)
+
+    # --- log shipper -------------------------------------------------------------------------------
+
+    def _log_shipper(self, loki: pulumi.Resource) -> None:
+        """Fluent Bit on every node: tails every container's log file and sends it to Loki."""
+        mon, ns = self._mon, self._ns
+        k8s.core.v1.ConfigMap(
+            f"{self._name}-log-shipper-config",
+            metadata=kb.metadata(LOG_SHIPPER, ns, "logging"),
+            data={"fluent-bit.conf": FLUENT_BIT_CONFIG.read_text()},
+            opts=self._opts(),
+        )
+        k8s.core.v1.ServiceAccount(
+            f"{self._name}-log-shipper-sa", metadata=kb.metadata(LOG_SHIPPER, ns, "logging"), opts=self._opts()
+        )
+        # The kubernetes filter reads pod and namespace metadata to label each log line.
+        k8s.rbac.v1.ClusterRole(
+            f"{self._name}-log-shipper-role",
+            metadata={"name": f"{LOG_SHIPPER}-{self._settings.stack}", "labels": kb.part_of_labels()},
+            rules=[{"apiGroups": [""], "resources": ["pods", "namespaces"], "verbs": ["get", "list", "watch"]}],
+            opts=self._opts(),
+        )
+        k8s.rbac.v1.ClusterRoleBinding(
+            f"{self._name}-log-shipper-binding",
+            metadata={"name": f"{LOG_SHIPPER}-{self._settings.stack}", "labels": kb.part_of_labels()},
+            role_ref={
+                "apiGroup": "rbac.authorization.k8s.io",
+                "kind": "ClusterRole",
+                "name": f"{LOG_SHIPPER}-{self._settings.stack}",
+            },
+            subjects=[{"kind": "ServiceAccount", "name": LOG_SHIPPER, "namespace": ns}],
+            opts=self._opts(),
+        )
+        container = kb.container(
+            "fluent-bit",
+            mon.log_shipper_image,
+            mon.log_shipper_resources.as_k8s(),
+            command=["/fluent-bit/bin/fluent-bit", "-c", "/fluent-bit/etc/fluent-bit.conf"],
+            env=[{"name": "LOKI_HOST", "value": self._loki_host}, {"name": "LOKI_PORT", "value": str(LOKI_PORT)}],
+            ports=[("http", FLUENT_BIT_PORT)],
+            liveness=kb.http_probe("/", FLUENT_BIT_PORT, initial_delay=10, period=20),
+            readiness=kb.http_probe("/api/v1/health", FLUENT_BIT_PORT, initial_delay=5, period=10),
+        )
+        # Container log files on the node belong to root (mode 0640): only root can read them. No
+        # capability is needed for that, so all stay dropped; the root filesystem stays read-only.
+        container["securityContext"].update({"runAsNonRoot": False, "runAsUser": 0, "runAsGroup": 0})
+        container["volumeMounts"] += [
+            {"name": "varlog", "mountPath": "/var/log", "readOnly": True},
+            {"name": "state", "mountPath": "/var/lib/fluent-bit"},
+            {"name": "config", "mountPath": "/fluent-bit/etc", "readOnly": True},
+        ]
+        pod = kb.pod_spec(LOG_SHIPPER, [container])
+        pod["automountServiceAccountToken"] = True
+        pod["securityContext"] = {"seccompProfile": {"type": "RuntimeDefault"}}
+        pod["tolerations"] = [{"operator": "Exists"}]  # every node, control plane included
+        pod["volumes"] += [
+            {"name": "varlog", "hostPath": {"path": "/var/log", "type": "Directory"}},
+            {"name": "state", "hostPath": {"path": f"/var/lib/fluent-bit/{self._settings.stack}", "type": "DirectoryOrCreate"}},
+            {"name": "config", "configMap": {"name": LOG_SHIPPER}},
+        ]
+        reason = "reads root-owned container log files from the node's /var/log"
+        skips = {
+            **kb.image_skips(mon.log_shipper_image),
+            "CKV_K8S_23": f"root is required: {reason}",
+            "CKV_K8S_40": f"UID 0 is required: {reason}",
+            "CKV_K8S_38": "the kubernetes filter reads pod metadata from the API (read-only ClusterRole)",
+            "CKV2_K8S_6": "the monitoring namespace runs charts whose traffic NetworkPolicies would have to mirror",
+        }
+        annotations = {**kb.checkov_skips(skips), POD_SECURITY_EXCEPTION: reason}
+        k8s.apps.v1.DaemonSet(
+            f"{self._name}-log-shipper",
+            metadata=kb.metadata(LOG_SHIPPER, ns, "logging", annotations),
+            spec={
+                "selector": {"matchLabels": kb.selector_labels(LOG_SHIPPER)},
+                "updateStrategy": {"type": "RollingUpdate", "rollingUpdate": {"maxUnavailable": 1}},
+                "template": {"metadata": {"labels": kb.labels(LOG_SHIPPER, "logging")}, "spec": pod},
+            },
+            opts=self._opts(depends_on=[loki]),
+        )
+
+    # --- scrape targets, rules, dashboards ---------------------------------------------------------
+
+    def _custom(self, suffix: str, kind: str, name: str, namespace, spec: dict, depends_on=()) -> None:
+        k8s.apiextensions.CustomResource(
+            f"{self._name}-{suffix}",
+            api_version="monitoring.coreos.com/v1",
+            kind=kind,
+            metadata=kb.metadata(name, namespace, "monitoring"),
+            spec=spec,
+            opts=self._opts(depends_on=list(depends_on)),
+        )
+
+    def _app_monitors(self, stack: pulumi.Resource) -> None:
+        for workload, port in ((API_NAME, "http"), (WORKER_NAME, "http"), (WEB_NAME, "metrics")):
+            self._custom(
+                f"{workload.removeprefix('ams-')}-monitor",
+                "PodMonitor",
+                workload,
+                self._args.app_namespace,
+                {
+                    "selector": {"matchLabels": kb.selector_labels(workload)},
+                    "podMetricsEndpoints": [{"port": port, "path": "/metrics", "interval": "30s"}],
+                },
+                depends_on=[stack],
+            )
+
+    def _alert_rules(self, stack: pulumi.Resource) -> None:
+        groups = alert_groups(self._settings.data.postgres.pooler.max_client_connections)
+        self._custom("alert-rules", "PrometheusRule", "ams-alerts", self._ns, {"groups": groups}, depends_on=[stack])
+
+    def _dashboards(self) -> None:
+        for path in sorted(DASHBOARDS_DIR.glob("*.json")):
+            meta = kb.metadata(f"ams-dashboard-{path.stem.removeprefix('ams-')}", self._ns, "monitoring")
+            meta["labels"]["grafana_dashboard"] = "1"
+            k8s.core.v1.ConfigMap(
+                f"{self._name}-dashboard-{path.stem}",
+                metadata=meta,
+                data={path.name: path.read_text()},
+                opts=self._opts(),
+            )

@@ -1,0 +1,182 @@
+"""Images and release strategies: rolling, blue/green and canary, on every stack."""
+
+from __future__ import annotations
+
+import pytest
+import yaml
+
+from components.settings import SettingsError
+from components.validation import image_problem
+from tests.conftest import STACKS, render_stack, stack_config, with_overrides
+from tools import runner
+
+BLUE = {"api": "ghcr.io/suresoft/ams-api:1.0.0", "web": "ghcr.io/suresoft/ams-web:1.0.0"}
+GREEN = {"api": "ghcr.io/suresoft/ams-api:1.1.0", "web": "ghcr.io/suresoft/ams-web:1.1.0"}
+CANARY = {"api": "ghcr.io/suresoft/ams-api:1.1.0", "web": "ghcr.io/suresoft/ams-web:1.1.0", "replicas": 1}
+
+
+def blue_green(stack: str, active: str = "blue", **extra) -> runner.Render:
+    overrides = {
+        "ams:delivery.strategy": "blueGreen",
+        "ams:delivery.activeColor": active,
+        "ams:delivery.colors": {"blue": BLUE, "green": GREEN},
+        **extra,
+    }
+    return runner.run(stack, with_overrides(stack_config(stack), overrides))
+
+
+def canary(stack: str, **extra) -> runner.Render:
+    overrides = {"ams:delivery.strategy": "canary", "ams:delivery.canary": CANARY, **extra}
+    return runner.run(stack, with_overrides(stack_config(stack), overrides))
+
+
+def deployments(rendered) -> dict:
+    return {d["metadata"]["name"]: d for d in rendered.of_kind("Deployment")}
+
+
+def image_of(deployment: dict) -> str:
+    return deployment["spec"]["template"]["spec"]["containers"][0]["image"]
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_blue_green_runs_both_colors_behind_the_active_selector(stack):
+    rendered = blue_green(stack)
+    running = deployments(rendered)
+    assert {"ams-api-blue", "ams-api-green", "ams-web-blue", "ams-web-green", "ams-worker"} == set(running)
+    assert image_of(running["ams-api-blue"]) == BLUE["api"] and image_of(running["ams-api-green"]) == GREEN["api"]
+    for color in ("blue", "green"):
+        labels = running[f"ams-api-{color}"]["spec"]["template"]["metadata"]["labels"]
+        assert labels["ams.suresoft.com/color"] == color
+    for service in ("ams-api-service", "ams-web-service"):
+        assert rendered.get("Service", service)["spec"]["selector"]["ams.suresoft.com/color"] == "blue"
+    # Each color autoscales on its own, so the idle one is ready to take traffic at full size.
+    assert {h["spec"]["scaleTargetRef"]["name"] for h in rendered.of_kind("HorizontalPodAutoscaler")} == {
+        "ams-api-blue",
+        "ams-api-green",
+        "ams-worker",
+    }
+    # Both api images were migrated before their pods start.
+    migrations = [j for j in rendered.of_kind("Job") if j["metadata"]["name"].startswith("ams-db-migrate-")]
+    assert {image_of({"spec": j["spec"]}) for j in migrations} == {BLUE["api"], GREEN["api"]}
+
+
+def test_flipping_the_color_changes_only_service_selectors():
+    blue, green = blue_green("prod", "blue"), blue_green("prod", "green")
+    before = {(o["kind"], o["metadata"].get("namespace"), o["metadata"]["name"]): o for o in blue.objects}
+    after = {(o["kind"], o["metadata"].get("namespace"), o["metadata"]["name"]): o for o in green.objects}
+    assert set(before) == set(after)
+    changed = sorted(key for key in before if before[key] != after[key])
+    assert changed == [("Service", "ams", "ams-api-service"), ("Service", "ams", "ams-web-service")]
+    for key in changed:
+        old, new = before[key], after[key]
+        assert {**old["spec"], "selector": None} == {**new["spec"], "selector": None}
+        assert new["spec"]["selector"]["ams.suresoft.com/color"] == "green"
+    assert [r.urn for r in blue.resources] == [r.urn for r in green.resources]
+
+
+def test_removing_the_idle_color():
+    rendered = blue_green("prod", "green", **{"ams:delivery.colors": {"green": GREEN}})
+    assert set(deployments(rendered)) == {"ams-api-green", "ams-web-green", "ams-worker"}
+    with pytest.raises(SettingsError) as raised:
+        blue_green("prod", "blue", **{"ams:delivery.colors": {"green": GREEN}})
+    assert raised.value.problems == ["ams:delivery.colors.blue: must be set: it is the activeColor (blue)"]
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_canary_splits_by_header_and_weight(stack):
+    rendered = canary(stack)
+    running = deployments(rendered)
+    assert {"ams-api", "ams-api-canary", "ams-web", "ams-web-canary", "ams-worker"} == set(running)
+    assert running["ams-api-canary"]["spec"]["replicas"] == 1
+    assert image_of(running["ams-api-canary"]) == CANARY["api"] and image_of(running["ams-api"]) == BLUE["api"]
+    rule = rendered.get("DestinationRule", "ams-api")
+    assert rule["apiVersion"] == "networking.istio.io/v1"
+    assert {s["name"]: s["labels"] for s in rule["spec"]["subsets"]} == {
+        "stable": {"ams.suresoft.com/track": "stable"},
+        "canary": {"ams.suresoft.com/track": "canary"},
+    }
+    http = rendered.get("VirtualService", "ams-api")["spec"]["http"]
+    assert http[0]["match"] == [{"headers": {"canary": {"exact": "true"}}}]
+    assert http[0]["route"] == [{"destination": {"host": "ams-api-service", "subset": "canary"}}]
+    assert [(r["destination"]["subset"], r["weight"]) for r in http[1]["route"]] == [("stable", 90), ("canary", 10)]
+    annotations = rendered.get("Ingress", "ams-ingress-canary")["metadata"]["annotations"]
+    assert annotations["nginx.ingress.kubernetes.io/canary"] == "true"
+    assert annotations["nginx.ingress.kubernetes.io/canary-weight"] == "10"
+    assert annotations["nginx.ingress.kubernetes.io/canary-by-header"] == "canary"
+    # HPA and PDB keep working: the stable track autoscales, the budget covers each Deployment's pods.
+    assert "ams-api" in {h["spec"]["scaleTargetRef"]["name"] for h in rendered.of_kind("HorizontalPodAutoscaler")}
+
+
+def test_canary_in_gateway_mode_uses_weighted_backend_refs():
+    rendered = canary("prod", **{"ams:ingress.mode": "gateway", "ams:ingress.className": "eg", "ams:delivery.canaryWeight": 25})
+    rules = rendered.get("HTTPRoute", "ams")["spec"]["rules"]
+    by_header = [r for r in rules if "headers" in r["matches"][0]]
+    assert [(r["matches"][0]["path"]["value"], r["backendRefs"][0]["name"]) for r in by_header] == [
+        ("/api", "ams-api-canary"),
+        ("/", "ams-web-canary"),
+    ]
+    weighted = [r for r in rules if "headers" not in r["matches"][0]]
+    assert [[(b["name"], b["weight"]) for b in r["backendRefs"]] for r in weighted] == [
+        [("ams-api-stable", 75), ("ams-api-canary", 25)],
+        [("ams-web-stable", 75), ("ams-web-canary", 25)],
+    ]
+    assert rendered.of_kind("Ingress") == []
+
+
+@pytest.mark.parametrize(
+    "overrides, path",
+    [
+        ({"ams:delivery.canaryWeight": 101}, "ams:delivery.canaryWeight"),
+        ({"ams:delivery.canaryWeight": -1}, "ams:delivery.canaryWeight"),
+        ({"ams:delivery.strategy": "redBlack"}, "ams:delivery.strategy"),
+        ({"ams:delivery.activeColor": "purple"}, "ams:delivery.activeColor"),
+        (
+            {"ams:delivery.colors": {"blue": {"api": "ghcr.io/suresoft/ams-api:latest", "web": BLUE["web"]}}},
+            "ams:delivery.colors.blue.api",
+        ),
+        ({"ams:delivery.strategy": "canary", "ams:delivery.canary": {"web": BLUE["web"]}}, "ams:delivery.canary.api"),
+        ({"ams:delivery.build.enabled": True}, "ams:delivery.build.tag"),
+    ],
+)
+def test_bad_delivery_settings_are_refused(overrides, path, monkeypatch):
+    monkeypatch.delenv("GITHUB_SHA", raising=False)
+    with pytest.raises(SettingsError) as raised:
+        runner.run("prod", with_overrides(stack_config("prod"), overrides))
+    assert path in [p.split(": ", 1)[0] for p in raised.value.problems]
+
+
+def test_builds_push_to_the_registry_and_deploy_the_digest(monkeypatch):
+    monkeypatch.setenv("GITHUB_SHA", "0123456789abcdef0123")
+    config = with_overrides(
+        stack_config("staging"), {"ams:delivery.build.enabled": True, "ams:registryPassword": {"secure": "v1:token"}}
+    )
+    rendered = runner.run("staging", config)
+    builds = {r.name: r.inputs for r in rendered.by_type("docker:index/image:Image")}
+    assert set(builds) == {"ams-images-api", "ams-images-web"}
+    api = builds["ams-images-api"]
+    assert api["imageName"] == "ghcr.io/suresoft/ams-api:0123456789ab"
+    assert api["build"]["context"].endswith("/backend") and api["build"]["dockerfile"].endswith("docker/api/Dockerfile")
+    assert builds["ams-images-web"]["build"]["context"].endswith("/frontend")
+    # The registry block carries the password, so Pulumi keeps all of it secret: only its shape shows.
+    assert api["registry"] == {"server": runner.SECRET, "username": runner.SECRET, "password": runner.SECRET}
+    running = image_of(deployments(rendered)["ams-api"])
+    assert running.startswith("ghcr.io/suresoft/ams-api@sha256:") and image_problem(running) is None
+    assert "CKV_K8S_43" not in str(deployments(rendered)["ams-api"]["metadata"].get("annotations", {}))
+    with pytest.raises(SettingsError) as raised:
+        runner.run("staging", with_overrides(stack_config("staging"), {"ams:delivery.build.enabled": True}))
+    assert [p.split(": ", 1)[0] for p in raised.value.problems] == ["ams:registryPassword"]
+
+
+def test_rolling_is_the_default_and_images_come_from_settings():
+    rendered = render_stack("prod")
+    assert rendered.outputs["strategy"] == "rolling"
+    assert rendered.by_type("docker:index/image:Image") == []
+    assert image_of(deployments(rendered)["ams-api"]) == "ghcr.io/suresoft/ams-api:1.0.0"
+
+
+@pytest.mark.parametrize("strategy", ["blueGreen", "canary"])
+def test_strategies_never_run_latest(strategy):
+    rendered = blue_green("prod") if strategy == "blueGreen" else canary("prod")
+    images = [c["image"] for d in rendered.of_kind("Deployment") for c in d["spec"]["template"]["spec"]["containers"]]
+    assert images and all(image_problem(i) is None for i in images)
+    assert "latest" not in yaml.safe_dump(images)
