@@ -3,6 +3,7 @@
 import pulumi
 
 from components import settings as stack_settings
+from components.access import Access, AccessArgs
 from components.app_secrets import AppSecrets, AppSecretsArgs
 from components.app_tier import AppTier, AppTierArgs
 from components.data_tier import DataTier, DataTierArgs
@@ -14,12 +15,24 @@ from components.namespaces import create_namespaces
 settings = stack_settings.load()
 namespaces = create_namespaces(settings)
 app_namespace = namespaces.app.metadata.name
+Access(
+    "ams-access",
+    AccessArgs(
+        settings=settings,
+        namespaces={
+            "app": app_namespace,
+            "data": namespaces.data.metadata.name,
+            "monitoring": namespaces.monitoring.metadata.name,
+        },
+    ),
+)
 
 data = DataTier("ams-data", DataTierArgs(settings=settings, namespace=namespaces.data.metadata.name, app_namespace=app_namespace))
 secrets = AppSecrets(
     "ams",
     AppSecretsArgs(
         namespace=app_namespace,
+        secrets=settings.secrets,
         jwt_access_secret=settings.jwt_access_secret,
         jwt_refresh_secret=settings.jwt_refresh_secret,
     ),

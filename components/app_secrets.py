@@ -1,14 +1,19 @@
-"""AppSecrets: the JWT signing secrets the api needs, generated per stack unless given as secret config."""
+"""AppSecrets: the JWT signing secrets the api needs, generated per stack unless given as secret config.
+
+With `ams:secrets.mode: externalSecrets` they come from Vault instead; this component then also owns the
+app namespace's SecretStore (and, if asked, installs the External Secrets Operator).
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
 import pulumi
-import pulumi_kubernetes as k8s
 import pulumi_random as random
 
 from . import k8s as kb
+from .access_settings import SecretsSettings
+from .secret_store import SecretSource, Value
 
 SECRET_NAME = "ams-jwt"
 ACCESS_KEY, REFRESH_KEY = "jwt-access-secret", "jwt-refresh-secret"
@@ -17,6 +22,7 @@ ACCESS_KEY, REFRESH_KEY = "jwt-access-secret", "jwt-refresh-secret"
 @dataclass(frozen=True)
 class AppSecretsArgs:
     namespace: pulumi.Input[str]
+    secrets: SecretsSettings
     # From `pulumi config set --secret ams:jwtAccessSecret ...`; None means generate one.
     jwt_access_secret: pulumi.Output[str] | None = None
     jwt_refresh_secret: pulumi.Output[str] | None = None
@@ -30,14 +36,22 @@ class AppSecrets(pulumi.ComponentResource):
 
     def __init__(self, name: str, args: AppSecretsArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("ams:index:AppSecrets", name, None, opts)
-        access = args.jwt_access_secret or self._generated(f"{name}-jwt-access")
-        refresh = args.jwt_refresh_secret or self._generated(f"{name}-jwt-refresh")
-        k8s.core.v1.Secret(
+        source = SecretSource(args.secrets)
+        child = pulumi.ResourceOptions(parent=self)
+        operator = source.operator(f"{name}-external-secrets", child)
+        source.store(name, args.namespace, child, depends_on=operator)
+        if source.external:
+            access = refresh = None
+        else:
+            access = args.jwt_access_secret or self._generated(f"{name}-jwt-access")
+            refresh = args.jwt_refresh_secret or self._generated(f"{name}-jwt-refresh")
+        source.secret(
             f"{name}-jwt",
-            metadata=kb.metadata(SECRET_NAME, args.namespace, "api"),
-            type="Opaque",
-            string_data={ACCESS_KEY: pulumi.Output.secret(access), REFRESH_KEY: pulumi.Output.secret(refresh)},
-            opts=pulumi.ResourceOptions(parent=self),
+            SECRET_NAME,
+            args.namespace,
+            {ACCESS_KEY: Value(access, remote=ACCESS_KEY), REFRESH_KEY: Value(refresh, remote=REFRESH_KEY)},
+            child,
+            component="api",
         )
         self.jwt_access = kb.SecretKeyRef(SECRET_NAME, ACCESS_KEY)
         self.jwt_refresh = kb.SecretKeyRef(SECRET_NAME, REFRESH_KEY)

@@ -7,6 +7,7 @@ connection Secret in the app namespace (``ams-connection``) is the only place th
 from __future__ import annotations
 
 import hashlib
+import json
 from dataclasses import dataclass
 
 import pulumi
@@ -15,6 +16,7 @@ import pulumi_random as random
 
 from . import k8s as kb
 from .app_tier import API_NAME, MIGRATE_NAME, WORKER_NAME, ConnectionRefs
+from .secret_store import SecretSource, Value, variable
 from .settings import StackSettings
 
 CNPG_CHART = ("cloudnative-pg", "0.29.1")
@@ -69,9 +71,16 @@ class DataTier(pulumi.ComponentResource):
         self._ns = args.namespace
         self._host = lambda service: f"{service}.{self._settings.namespaces.data}.svc.cluster.local"
 
+        self._source = SecretSource(self._settings.secrets)
+        self._source.store(self._name, self._ns, self._opts())
         operators = self._operators()
         db_password = self._password("db-password", 32)
-        self._secret("db-app", f"{CLUSTER}-app", {"username": DB_OWNER, "password": db_password}, "kubernetes.io/basic-auth")
+        self._secret(
+            "db-app",
+            f"{CLUSTER}-app",
+            {"username": Value(DB_OWNER, template=DB_OWNER), "password": Value(db_password, remote="database-password")},
+            "kubernetes.io/basic-auth",
+        )
         s3_endpoint, s3_access, s3_secret = self._object_storage()
         self._postgres(operators, s3_endpoint)
         redis_password = self._redis()
@@ -86,8 +95,15 @@ class DataTier(pulumi.ComponentResource):
                 "database-url": self._pg_url(db_password, f"{POOLER}", pooled=True),
                 "database-read-url": self._pg_url(db_password, f"{CLUSTER}-ro"),
                 "database-direct-url": self._pg_url(db_password, f"{CLUSTER}-rw"),
-                "redis-url": pulumi.Output.concat("redis://:", redis_password, "@", self._host(REDIS), f":{REDIS_PORT}/0"),
-                **({} if external else {"s3-access-key-id": s3_access, "s3-secret-access-key": s3_secret}),
+                "redis-url": self._url("redis://:", redis_password, "redis-password", f"@{self._host(REDIS)}:{REDIS_PORT}/0"),
+                **(
+                    {}
+                    if external
+                    else {
+                        "s3-access-key-id": Value(s3_access, remote="s3-access-key-id"),
+                        "s3-secret-access-key": Value(s3_secret, remote="s3-secret-access-key"),
+                    }
+                ),
             },
             namespace=args.app_namespace,
         )
@@ -120,26 +136,30 @@ class DataTier(pulumi.ComponentResource):
         prod = self._settings.is_prod and data
         return pulumi.ResourceOptions(parent=self, protect=prod, retain_on_delete=prod, **kwargs)
 
-    def _password(self, suffix: str, length: int) -> pulumi.Output[str]:
+    def _password(self, suffix: str, length: int) -> pulumi.Output[str] | None:
+        """A generated password; None with External Secrets, where Vault holds it."""
+        if self._source.external:
+            return None
         # Alphanumeric only: the values go into URLs and config files without escaping.
         return random.RandomPassword(f"{self._name}-{suffix}", length=length, special=False, opts=self._opts(data=True)).result
 
-    def _secret(self, suffix: str, name: str, values: dict, type_: str = "Opaque", namespace=None) -> k8s.core.v1.Secret:
-        return k8s.core.v1.Secret(
-            f"{self._name}-{suffix}",
-            metadata=kb.metadata(name, namespace or self._ns, "data"),
-            type=type_,
-            string_data={key: pulumi.Output.secret(value) for key, value in values.items()},
-            opts=self._opts(),
+    def _secret(self, suffix: str, name: str, values: dict[str, Value], type_: str = "Opaque", namespace=None):
+        return self._source.secret(
+            f"{self._name}-{suffix}", name, namespace or self._ns, values, self._opts(), type_=type_, component="data"
         )
 
-    def _pg_url(self, password: pulumi.Output[str], service: str, *, pooled: bool = False) -> pulumi.Output[str]:
+    @staticmethod
+    def _url(before: str, password, remote_key: str, after: str) -> Value:
+        """A connection string with a password inside: composed as a secret Output, or by an ExternalSecret template."""
+        generated = pulumi.Output.concat(before, password, after) if password is not None else None
+        return Value(generated, template=before + "{{ ." + variable(remote_key) + " }}" + after, uses=(remote_key,))
+
+    def _pg_url(self, password, service: str, *, pooled: bool = False) -> Value:
         pooler = self._settings.data.postgres.pooler
         # Prisma must not use prepared statements through PgBouncer in transaction mode.
         query = "?pgbouncer=true" if pooled and pooler.pool_mode == "transaction" else ""
-        return pulumi.Output.concat(
-            f"postgresql://{DB_OWNER}:", password, f"@{self._host(service)}:{POSTGRES_PORT}/{DB_NAME}{query}"
-        )
+        host = f"@{self._host(service)}:{POSTGRES_PORT}/{DB_NAME}{query}"
+        return self._url(f"postgresql://{DB_OWNER}:", password, "database-password", host)
 
     # --- operators ---------------------------------------------------------------------------------
 
@@ -312,7 +332,14 @@ class DataTier(pulumi.ComponentResource):
             data={"redis.conf": REDIS_CONF},
             opts=self._opts(),
         )
-        self._secret("redis", REDIS, {"password": password, "auth.conf": pulumi.Output.concat("requirepass ", password, "\n")})
+        self._secret(
+            "redis",
+            REDIS,
+            {
+                "password": Value(password, remote="redis-password"),
+                "auth.conf": self._url("requirepass ", password, "redis-password", "\n"),
+            },
+        )
         password_env = kb.env_from_secret("REDISCLI_AUTH", kb.SecretKeyRef(REDIS, "password"))
         ping = {"exec": {"command": ["sh", "-c", "redis-cli ping | grep -q PONG"]}, "periodSeconds": 10, "timeoutSeconds": 3}
         server = kb.container(
@@ -362,27 +389,36 @@ class DataTier(pulumi.ComponentResource):
         storage = self._settings.data.object_storage
         if storage.mode == "external":
             return storage.external.endpoint, pulumi.Output.from_input(""), pulumi.Output.from_input("")
-        access_key = random.RandomString(
-            f"{self._name}-s3-access-key", length=20, special=False, lower=False, opts=self._opts(data=True)
-        ).result
+        access_key = (
+            None
+            if self._source.external
+            else random.RandomString(
+                f"{self._name}-s3-access-key", length=20, special=False, lower=False, opts=self._opts(data=True)
+            ).result
+        )
         secret_key = self._password("s3-secret-key", 40)
         port = S3_PORTS[storage.mode]
         endpoint = f"http://{self._host(S3)}:{port}"
-        identities = pulumi.Output.json_dumps(
-            {
-                "identities": [
-                    {
-                        "name": "ams",
-                        "credentials": [{"accessKey": access_key, "secretKey": secret_key}],
-                        "actions": ["Admin", "Read", "Write", "List", "Tagging"],
-                    }
-                ]
+
+        def identities(access, secret) -> dict:
+            actions = ["Admin", "Read", "Write", "List", "Tagging"]
+            return {
+                "identities": [{"name": "ams", "credentials": [{"accessKey": access, "secretKey": secret}], "actions": actions}]
             }
-        )
+
+        s3_keys = ("s3-access-key-id", "s3-secret-access-key")
         self._secret(
             "s3-credentials",
             f"{S3}-credentials",
-            {"ACCESS_KEY_ID": access_key, "ACCESS_SECRET_KEY": secret_key, "s3.json": identities},
+            {
+                "ACCESS_KEY_ID": Value(access_key, remote=s3_keys[0]),
+                "ACCESS_SECRET_KEY": Value(secret_key, remote=s3_keys[1]),
+                "s3.json": Value(
+                    None if self._source.external else pulumi.Output.json_dumps(identities(access_key, secret_key)),
+                    template=json.dumps(identities(*("{{ ." + variable(key) + " }}" for key in s3_keys))),
+                    uses=s3_keys,
+                ),
+            },
         )
         credentials = (
             kb.SecretKeyRef(f"{S3}-credentials", "ACCESS_KEY_ID"),

@@ -17,6 +17,7 @@ import pulumi
 import yaml
 from pulumi.runtime import config as runtime_config
 
+from .access_settings import AccessSettings, SecretsSettings, parse_access, parse_secrets
 from .data_settings import DataSettings, parse_data
 from .delivery_settings import DeliverySettings, parse_delivery
 from .edge_settings import EdgeSettings, parse_edge
@@ -28,7 +29,7 @@ ENVIRONMENTS = ("dev", "staging", "prod")
 _DEFAULTS: dict[str, Any] = yaml.safe_load((Path(__file__).parent / "environments.yaml").read_text())
 
 # Top-level structured keys and the secret scalars; anything else under ams: is a typo.
-OBJECT_KEYS = ("namespaces", "app", "data", "delivery", "ingress", "monitoring")
+OBJECT_KEYS = ("namespaces", "app", "data", "delivery", "ingress", "monitoring", "access", "secrets")
 SECRET_KEYS = ("jwtAccessSecret", "jwtRefreshSecret", "alertReceiverUrl", "registryPassword")
 SCALAR_KEYS = ("environment",)
 
@@ -102,6 +103,8 @@ class StackSettings:
     app: AppSettings
     data: DataSettings
     monitoring: MonitoringSettings
+    access: AccessSettings
+    secrets: SecretsSettings
     delivery: DeliverySettings
     edge: EdgeSettings
     jwt_access_secret: pulumi.Output[str] | None
@@ -143,6 +146,8 @@ def load() -> StackSettings:
     data = parse_data(section("data"))
     edge = parse_edge(section("ingress"))
     monitoring = parse_monitoring(section("monitoring"))
+    access = parse_access(section("access"))
+    secrets = parse_secrets(section("secrets"))
 
     if monitoring.receiver != "none" and "alertReceiverUrl" not in raw:
         problems.add(
@@ -163,6 +168,8 @@ def load() -> StackSettings:
         app=app,
         data=data,
         monitoring=monitoring,
+        access=access,
+        secrets=secrets,
         delivery=delivery,
         edge=edge,
         jwt_access_secret=config.get_secret("jwtAccessSecret"),

@@ -77,6 +77,14 @@ VARIANTS = {
             },
         },
     ),
+    "prod-external-secrets": (
+        "prod",
+        {
+            "ams:secrets.mode": "externalSecrets",
+            "ams:secrets.installOperator": True,
+            "ams:secrets.vault": {"server": "https://vault.suresoft.com", "path": "secret", "role": "ams"},
+        },
+    ),
     "staging-canary": (
         "staging",
         {

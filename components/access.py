@@ -1,0 +1,52 @@
+"""Access: who may do what in each AMS namespace (the seed's Access column), and how much it may use.
+
+Groups from the identity provider are bound to Kubernetes' built-in view/edit/admin ClusterRoles
+per namespace; every namespace gets a ResourceQuota and a LimitRange sized from settings.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pulumi
+import pulumi_kubernetes as k8s
+
+from . import k8s as kb
+from .settings import StackSettings
+
+
+@dataclass(frozen=True)
+class AccessArgs:
+    settings: StackSettings
+    namespaces: dict  # tier (app, data, monitoring) -> namespace name Output
+
+
+class Access(pulumi.ComponentResource):
+    def __init__(self, name: str, args: AccessArgs, opts: pulumi.ResourceOptions | None = None):
+        super().__init__("ams:index:Access", name, None, opts)
+        access = args.settings.access
+        child = pulumi.ResourceOptions(parent=self)
+        for tier, namespace in args.namespaces.items():
+            for alias, role in access.bindings.items():
+                k8s.rbac.v1.RoleBinding(
+                    f"{name}-{tier}-{alias}",
+                    metadata={"name": f"ams-{alias}-{role}", "namespace": namespace, "labels": kb.part_of_labels()},
+                    role_ref={"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": role},
+                    subjects=[{"kind": "Group", "apiGroup": "rbac.authorization.k8s.io", "name": access.groups[alias]}],
+                    opts=child,
+                )
+            quota = access.quotas[tier]
+            k8s.core.v1.ResourceQuota(
+                f"{name}-{tier}-quota",
+                metadata={"name": "ams-quota", "namespace": namespace, "labels": kb.part_of_labels()},
+                spec={"hard": quota.hard},
+                opts=child,
+            )
+            # A quota on requests rejects pods without them: these defaults fill in for charts that set none.
+            k8s.core.v1.LimitRange(
+                f"{name}-{tier}-limits",
+                metadata={"name": "ams-limits", "namespace": namespace, "labels": kb.part_of_labels()},
+                spec={"limits": [{"type": "Container", "defaultRequest": quota.default_request, "default": quota.default_limit}]},
+                opts=child,
+            )
+        self.register_outputs({})

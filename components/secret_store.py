@@ -1,0 +1,151 @@
+"""Where the application's Secrets come from: generated per stack, or from Vault through External Secrets.
+
+Either way the tiers get the same Kubernetes Secrets, with the same names and keys, so nothing that
+reads them changes with the mode. In `externalSecrets` mode each value lives in Vault at
+`<keyPrefix>/<remote key>`, field `value` (for example `ams/production/database-password`), and
+derived values (connection URLs, config lines) are rendered from them by ExternalSecret templates.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import pulumi
+import pulumi_kubernetes as k8s
+
+from . import k8s as kb
+from .access_settings import SecretsSettings
+
+ESO_API = "external-secrets.io/v1"
+ESO_CHART = ("external-secrets", "2.0.0", "https://charts.external-secrets.io")
+STORE_NAME, STORE_ACCOUNT = "vault-backend", "ams-external-secrets"
+
+
+@dataclass(frozen=True)
+class Value:
+    """One key of a Secret: its generated value, and how External Secrets fills it instead.
+
+    ``remote`` reads a Vault key as is; ``template`` is a Go template over the remote keys it names
+    in ``uses`` (each as ``{{ .<camelCase key> }}``).
+    """
+
+    generated: pulumi.Input[str] | None
+    remote: str | None = None
+    template: str | None = None
+    uses: tuple[str, ...] = field(default_factory=tuple)
+
+
+def variable(remote_key: str) -> str:
+    """A Go-template-safe name for a remote key: database-password -> databasePassword."""
+    head, *rest = remote_key.split("-")
+    return head + "".join(part.capitalize() for part in rest)
+
+
+class SecretSource:
+    """Creates Secrets in one of the two modes; shared by the components that own Secrets."""
+
+    def __init__(self, settings: SecretsSettings):
+        self.settings = settings
+
+    @property
+    def external(self) -> bool:
+        return self.settings.external
+
+    def store(self, resource_name: str, namespace, opts: pulumi.ResourceOptions, depends_on=()) -> None:
+        """In external mode, a namespace's SecretStore for Vault and the ServiceAccount it logs in as."""
+        if not self.external:
+            return
+        vault = self.settings.vault
+        k8s.core.v1.ServiceAccount(
+            f"{resource_name}-eso-sa",
+            metadata=kb.metadata(STORE_ACCOUNT, namespace, "secrets"),
+            automount_service_account_token=False,
+            opts=opts,
+        )
+        k8s.apiextensions.CustomResource(
+            f"{resource_name}-secret-store",
+            api_version=ESO_API,
+            kind="SecretStore",
+            metadata=kb.metadata(STORE_NAME, namespace, "secrets"),
+            spec={
+                "provider": {
+                    "vault": {
+                        "server": vault.server,
+                        "path": vault.path,
+                        "version": "v2",
+                        "auth": {
+                            "kubernetes": {
+                                "mountPath": vault.auth_mount,
+                                "role": vault.role,
+                                "serviceAccountRef": {"name": STORE_ACCOUNT},
+                            }
+                        },
+                    }
+                }
+            },
+            opts=pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(depends_on=list(depends_on))),
+        )
+
+    def secret(
+        self,
+        resource_name: str,
+        name: str,
+        namespace,
+        values: dict[str, Value],
+        opts: pulumi.ResourceOptions,
+        *,
+        type_: str = "Opaque",
+        component: str = "secrets",
+    ) -> pulumi.Resource:
+        if not self.external:
+            return k8s.core.v1.Secret(
+                resource_name,
+                metadata=kb.metadata(name, namespace, component),
+                type=type_,
+                string_data={key: pulumi.Output.secret(value.generated) for key, value in values.items()},
+                opts=opts,
+            )
+        remote_keys = sorted({key for value in values.values() for key in ((value.remote,) if value.remote else value.uses)})
+        templates = {
+            key: value.template if value.template else "{{ ." + variable(value.remote) + " }}" for key, value in values.items()
+        }
+        prefix = self.settings.vault.key_prefix
+        return k8s.apiextensions.CustomResource(
+            resource_name,
+            api_version=ESO_API,
+            kind="ExternalSecret",
+            metadata=kb.metadata(name, namespace, component),
+            spec={
+                "refreshInterval": "1h",
+                "secretStoreRef": {"name": STORE_NAME, "kind": "SecretStore"},
+                "target": {
+                    "name": name,
+                    "creationPolicy": "Owner",
+                    "template": {"type": type_, "engineVersion": "v2", "data": templates},
+                },
+                "data": [
+                    {"secretKey": variable(key), "remoteRef": {"key": f"{prefix}/{key}", "property": "value"}}
+                    for key in remote_keys
+                ],
+            },
+            opts=opts,
+        )
+
+    def operator(self, resource_name: str, opts: pulumi.ResourceOptions) -> list[pulumi.Resource]:
+        if not (self.external and self.settings.install_operator):
+            return []
+        chart, version, repo = ESO_CHART
+        return [
+            k8s.helm.v3.Release(
+                resource_name,
+                name="external-secrets",
+                chart=chart,
+                version=version,
+                repository_opts={"repo": repo},
+                namespace="external-secrets",
+                create_namespace=True,
+                atomic=True,
+                values={"installCRDs": True},
+                opts=opts,
+            )
+        ]

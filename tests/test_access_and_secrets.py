@@ -1,0 +1,138 @@
+"""Access per environment (RBAC, quotas, limit ranges) and the two secrets modes."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import pytest
+
+from components.settings import SettingsError
+from components.validation import parse_quantity
+from tests.conftest import STACKS, render_stack, stack_config, with_overrides
+from tools import runner
+
+EXPECTED_BINDINGS = {
+    "dev": {("ams-developers", "edit")},
+    "staging": {("ams-qa", "view"), ("ams-operations", "edit")},
+    "prod": {("ams-operations", "edit"), ("ams-developers", "view")},
+}
+VAULT = {"server": "https://vault.suresoft.com", "path": "secret", "role": "ams"}
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_groups_are_bound_per_environment_in_every_namespace(stack):
+    rendered = render_stack(stack)
+    for namespace in rendered.outputs["namespaces"].values():
+        bindings = {
+            (b["subjects"][0]["name"], b["roleRef"]["name"])
+            for b in rendered.of_kind("RoleBinding")
+            if b["metadata"]["namespace"] == namespace
+        }
+        assert bindings == EXPECTED_BINDINGS[stack], namespace
+    for binding in rendered.of_kind("RoleBinding"):
+        assert binding["roleRef"]["kind"] == "ClusterRole" and binding["subjects"][0]["kind"] == "Group"
+
+
+def footprint_at_max(rendered, namespace: str) -> tuple[Decimal, Decimal]:
+    """CPU and memory requests with every HPA at its maximum, plus a rollout's 25 % surge."""
+    maxima = {h["spec"]["scaleTargetRef"]["name"]: h["spec"]["maxReplicas"] for h in rendered.of_kind("HorizontalPodAutoscaler")}
+    cpu = memory = Decimal(0)
+    for kind in ("Deployment", "StatefulSet"):
+        for workload in rendered.of_kind(kind):
+            if workload["metadata"]["namespace"] != namespace:
+                continue
+            replicas = maxima.get(workload["metadata"]["name"], workload["spec"].get("replicas", 1))
+            replicas = Decimal(replicas) * Decimal("1.25")
+            for container in workload["spec"]["template"]["spec"]["containers"]:
+                cpu += replicas * parse_quantity(container["resources"]["requests"]["cpu"])
+                memory += replicas * parse_quantity(container["resources"]["requests"]["memory"])
+    for cluster in rendered.of_kind("Cluster"):
+        if cluster["metadata"]["namespace"] == namespace:
+            cpu += cluster["spec"]["instances"] * parse_quantity(cluster["spec"]["resources"]["requests"]["cpu"])
+            memory += cluster["spec"]["instances"] * parse_quantity(cluster["spec"]["resources"]["requests"]["memory"])
+    return cpu, memory
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_quotas_leave_room_for_full_autoscaling(stack):
+    rendered = render_stack(stack)
+    namespaces = rendered.outputs["namespaces"]
+    quotas = {q["metadata"]["namespace"]: q["spec"]["hard"] for q in rendered.of_kind("ResourceQuota")}
+    limits = {lr["metadata"]["namespace"]: lr["spec"]["limits"][0] for lr in rendered.of_kind("LimitRange")}
+    assert set(quotas) == set(limits) == set(namespaces.values())
+    for tier in ("app", "data"):
+        cpu, memory = footprint_at_max(rendered, namespaces[tier])
+        hard = quotas[namespaces[tier]]
+        assert parse_quantity(hard["requests.cpu"]) >= cpu, (tier, cpu)
+        assert parse_quantity(hard["requests.memory"]) >= memory, (tier, memory)
+    for limit in limits.values():
+        assert limit["type"] == "Container" and {"cpu", "memory"} <= set(limit["defaultRequest"])
+
+
+@pytest.mark.parametrize(
+    "overrides, path",
+    [
+        ({"ams:access.bindings": {"developers": "owner"}}, "ams:access.bindings.developers"),
+        ({"ams:access.bindings": {"auditors": "view"}}, "ams:access.bindings.auditors"),
+        ({"ams:access.quotas.app.hard": {"requests.cpu": "lots"}}, "ams:access.quotas.app.hard.requests.cpu"),
+        ({"ams:access.quotas.data.hard.services": "5"}, "ams:access.quotas.data.hard.services"),
+        ({"ams:secrets.mode": "sealed"}, "ams:secrets.mode"),
+        (
+            {"ams:secrets.mode": "externalSecrets", "ams:secrets.vault": {"server": "http://vault", "path": "s", "role": "r"}},
+            "ams:secrets.vault.server",
+        ),
+        ({"ams:secrets.mode": "externalSecrets"}, "ams:secrets.vault.server"),
+    ],
+)
+def test_bad_access_and_secrets_settings_are_refused(overrides, path):
+    with pytest.raises(SettingsError) as raised:
+        runner.run("prod", with_overrides(stack_config("prod"), overrides))
+    assert path in [p.split(": ", 1)[0] for p in raised.value.problems]
+
+
+def external(stack: str, **extra) -> runner.Render:
+    overrides = {"ams:secrets.mode": "externalSecrets", "ams:secrets.vault": VAULT, **extra}
+    return runner.run(stack, with_overrides(stack_config(stack), overrides))
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_external_secrets_produce_the_same_secrets(stack):
+    generated = {
+        (s["metadata"]["namespace"], s["metadata"]["name"]): set(s["stringData"])
+        for s in render_stack(stack).of_kind("Secret")
+        if s["metadata"]["namespace"] != render_stack(stack).outputs["namespaces"]["monitoring"]
+    }
+    rendered = external(stack)
+    produced = {
+        (e["metadata"]["namespace"], e["spec"]["target"]["name"]): set(e["spec"]["target"]["template"]["data"])
+        for e in rendered.of_kind("ExternalSecret")
+    }
+    assert produced == generated
+    assert {(ns, name) for ns, name in generated} & {
+        (s["metadata"]["namespace"], s["metadata"]["name"]) for s in rendered.of_kind("Secret")
+    } == set()
+    app_data = [r for r in rendered.resources if r.type.startswith("random:") and "monitoring" not in r.parent]
+    assert app_data == [], "with External Secrets, Vault holds every app and data credential"
+
+
+def test_external_secrets_read_the_seed_keys_from_vault():
+    rendered = external("prod")
+    prefix = "ams/production/"
+    jwt = rendered.get("ExternalSecret", "ams-jwt")["spec"]
+    assert {d["remoteRef"]["key"] for d in jwt["data"]} == {prefix + "jwt-access-secret", prefix + "jwt-refresh-secret"}
+    connection = rendered.get("ExternalSecret", "ams-connection")["spec"]
+    templates = connection["target"]["template"]["data"]
+    assert templates["database-url"].startswith("postgresql://ams:{{ .databasePassword }}@ams-db-pooler-rw.")
+    assert templates["redis-url"].startswith("redis://:{{ .redisPassword }}@ams-redis.")
+    assert {d["remoteRef"]["key"] for d in connection["data"]} == {prefix + "database-password", prefix + "redis-password"}
+    for store in rendered.of_kind("SecretStore"):
+        vault = store["spec"]["provider"]["vault"]
+        assert (vault["server"], vault["path"], vault["auth"]["kubernetes"]["role"]) == (VAULT["server"], "secret", "ams")
+    assert {s["metadata"]["namespace"] for s in rendered.of_kind("SecretStore")} == {"ams", "ams-data"}
+    assert rendered.of_kind("ExternalSecret")[0]["apiVersion"] == "external-secrets.io/v1"
+
+
+def test_external_secrets_operator_install_is_optional():
+    assert "external-secrets" not in {r.inputs["chart"] for r in external("prod").by_type("kubernetes:helm.sh/v3:Release")}
+    installed = external("prod", **{"ams:secrets.installOperator": True})
+    assert "external-secrets" in {r.inputs["chart"] for r in installed.by_type("kubernetes:helm.sh/v3:Release")}
