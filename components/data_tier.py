@@ -19,9 +19,9 @@ from .app_tier import API_NAME, MIGRATE_NAME, WORKER_NAME, ConnectionRefs
 from .secret_store import SecretSource, Value, variable
 from .settings import StackSettings
 
-CNPG_CHART = ("cloudnative-pg", "0.29.1")
-BARMAN_CHART = ("plugin-barman-cloud", "0.8.1")
 CNPG_REPO = "https://cloudnative-pg.github.io/charts"
+CNPG_CHART = kb.Chart("cloudnative-pg", "0.29.1", CNPG_REPO)
+BARMAN_CHART = kb.Chart("plugin-barman-cloud", "0.8.1", CNPG_REPO)
 BARMAN_PLUGIN = "barman-cloud.cloudnative-pg.io"
 
 CLUSTER, POOLER, OBJECT_STORE = "ams-db", "ams-db-pooler-rw", "ams-backups"
@@ -174,20 +174,9 @@ class DataTier(pulumi.ComponentResource):
             installed.append(self._chart("barman-cloud", BARMAN_CHART, {}, depends_on=list(installed)))
         return installed
 
-    def _chart(self, suffix: str, chart: tuple[str, str], values: dict, depends_on=()) -> k8s.helm.v3.Release:
-        name, version = chart
-        return k8s.helm.v3.Release(
-            f"{self._name}-{suffix}",
-            name=name,
-            chart=name,
-            version=version,
-            repository_opts={"repo": CNPG_REPO},
-            namespace=self._settings.data.operators.namespace,
-            create_namespace=True,
-            atomic=True,
-            values=values,
-            opts=self._opts(depends_on=list(depends_on)),
-        )
+    def _chart(self, suffix: str, chart: kb.Chart, values: dict, depends_on=()):
+        namespace = self._settings.data.operators.namespace
+        return kb.helm_release(f"{self._name}-{suffix}", chart, namespace, self._opts(depends_on=list(depends_on)), values)
 
     @property
     def _backups_enabled(self) -> bool:

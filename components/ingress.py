@@ -15,8 +15,8 @@ import pulumi_kubernetes as k8s
 from . import k8s as kb
 from .settings import StackSettings
 
-CERT_MANAGER_CHART = ("cert-manager", "v1.21.2", "https://charts.jetstack.io")
-ENVOY_GATEWAY_CHART = ("oci://docker.io/envoyproxy/gateway-helm", "v1.8.2")
+CERT_MANAGER_CHART = kb.Chart("cert-manager", "v1.21.2", "https://charts.jetstack.io")
+ENVOY_GATEWAY_CHART = kb.Chart("oci://docker.io/envoyproxy/gateway-helm", "v1.8.2", release="envoy-gateway")
 ENVOY_CONTROLLER = "gateway.envoyproxy.io/gatewayclass-controller"
 INGRESS_NAME, GATEWAY_NAME, ROUTE_NAME = "ams-ingress", "ams-gateway", "ams"
 GATEWAY_API = "gateway.networking.k8s.io/v1"
@@ -82,7 +82,6 @@ class Ingress(pulumi.ComponentResource):
     def _cert_manager(self) -> list[pulumi.Resource]:
         if not self._edge.install_cert_manager:
             return []
-        chart, version, repo = CERT_MANAGER_CHART
         values = {"crds": {"enabled": True}}
         if self._edge.mode == "gateway":
             values["config"] = {
@@ -90,19 +89,7 @@ class Ingress(pulumi.ComponentResource):
                 "kind": "ControllerConfiguration",
                 "enableGatewayAPI": True,
             }
-        release = k8s.helm.v3.Release(
-            f"{self._name}-cert-manager",
-            name="cert-manager",
-            chart=chart,
-            version=version,
-            repository_opts={"repo": repo},
-            namespace="cert-manager",
-            create_namespace=True,
-            atomic=True,
-            values=values,
-            opts=self._opts(),
-        )
-        return [release]
+        return [kb.helm_release(f"{self._name}-cert-manager", CERT_MANAGER_CHART, "cert-manager", self._opts(), values)]
 
     def _cluster_issuers(self, cert_manager: list[pulumi.Resource]) -> None:
         if self._edge.mode == "ingress":
@@ -277,16 +264,8 @@ class Ingress(pulumi.ComponentResource):
             )
 
     def _envoy_gateway(self) -> pulumi.Resource:
-        chart, version = ENVOY_GATEWAY_CHART
-        release = k8s.helm.v3.Release(
-            f"{self._name}-envoy-gateway",
-            name="envoy-gateway",
-            chart=chart,
-            version=version,
-            namespace=self._edge.controller_namespace,
-            create_namespace=True,
-            atomic=True,
-            opts=self._opts(),
+        release = kb.helm_release(
+            f"{self._name}-envoy-gateway", ENVOY_GATEWAY_CHART, self._edge.controller_namespace, self._opts()
         )
         return k8s.apiextensions.CustomResource(
             f"{self._name}-gateway-class",

@@ -27,6 +27,32 @@ class SecretKeyRef:
     key: str
 
 
+@dataclass(frozen=True)
+class Chart:
+    """A pinned Helm chart: its name (or an oci:// reference), version and repository ("" for OCI)."""
+
+    name: str
+    version: str
+    repo: str = ""
+    release: str = ""  # the release name; the chart's name when empty
+
+
+def helm_release(resource_name: str, chart: Chart, namespace, opts: pulumi.ResourceOptions, values: dict | None = None):
+    """One Helm release, atomic (a failed install or upgrade rolls back), its namespace created if missing."""
+    return k8s.helm.v3.Release(
+        resource_name,
+        name=chart.release or chart.name.rsplit("/", 1)[-1],
+        chart=chart.name,
+        version=chart.version,
+        repository_opts={"repo": chart.repo} if chart.repo else None,
+        namespace=namespace,
+        create_namespace=True,
+        atomic=True,
+        values=values or {},
+        opts=opts,
+    )
+
+
 def selector_labels(name: str) -> dict:
     """The immutable subset of labels that Deployments, Services and policies select on."""
     return {NAME_LABEL: name, "app.kubernetes.io/part-of": PART_OF}

@@ -24,8 +24,8 @@ RULES_FILE = DATA_DIR / "rules" / "ams-alerts.yaml"
 DASHBOARDS_DIR = DATA_DIR / "dashboards"
 FLUENT_BIT_CONFIG = DATA_DIR / "fluent-bit.conf"
 
-KPS_CHART = ("kube-prometheus-stack", "88.6.4", "https://prometheus-community.github.io/helm-charts")
-LOKI_CHART = ("loki", "18.0.0", "https://grafana-community.github.io/helm-charts")
+KPS_CHART = kb.Chart("kube-prometheus-stack", "88.6.4", "https://prometheus-community.github.io/helm-charts")
+LOKI_CHART = kb.Chart("loki", "18.0.0", "https://grafana-community.github.io/helm-charts")
 GRAFANA_ADMIN, ALERTMANAGER_CONFIG, LOG_SHIPPER = "ams-grafana-admin", "ams-alertmanager", "ams-log-shipper"
 LOKI_PORT, FLUENT_BIT_PORT = 3100, 2020
 POD_SECURITY_EXCEPTION = "ams.suresoft.com/pod-security-exception"
@@ -117,21 +117,10 @@ class MonitoringTier(pulumi.ComponentResource):
 
     # --- charts ------------------------------------------------------------------------------------
 
-    def _release(self, suffix: str, chart: tuple[str, str, str], values: dict) -> k8s.helm.v3.Release:
-        name, version, repo = chart
-        return k8s.helm.v3.Release(
-            f"{self._name}-{suffix}",
-            name=suffix,
-            chart=name,
-            version=version,
-            repository_opts={"repo": repo},
-            namespace=self._ns,
-            atomic=True,
-            values=values,
-            opts=self._opts(),
-        )
+    def _release(self, suffix: str, chart: kb.Chart, values: dict):
+        return kb.helm_release(f"{self._name}-{suffix}", chart, self._ns, self._opts(), values)
 
-    def _kube_prometheus_stack(self) -> k8s.helm.v3.Release:
+    def _kube_prometheus_stack(self) -> pulumi.Resource:
         mon = self._mon
         storage = {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": mon.prometheus_storage.size}}}
         if mon.prometheus_storage.storage_class:
@@ -177,7 +166,7 @@ class MonitoringTier(pulumi.ComponentResource):
         }
         return self._release("kube-prometheus-stack", KPS_CHART, values)
 
-    def _loki(self) -> k8s.helm.v3.Release:
+    def _loki(self) -> pulumi.Resource:
         mon = self._mon
         persistence = {"enabled": True, "size": mon.loki_storage.size}
         if mon.loki_storage.storage_class:

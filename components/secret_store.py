@@ -17,7 +17,7 @@ from . import k8s as kb
 from .access_settings import SecretsSettings
 
 ESO_API = "external-secrets.io/v1"
-ESO_CHART = ("external-secrets", "2.0.0", "https://charts.external-secrets.io")
+ESO_CHART = kb.Chart("external-secrets", "2.0.0", "https://charts.external-secrets.io")
 STORE_NAME, STORE_ACCOUNT = "vault-backend", "ams-external-secrets"
 
 
@@ -134,18 +134,4 @@ class SecretSource:
     def operator(self, resource_name: str, opts: pulumi.ResourceOptions) -> list[pulumi.Resource]:
         if not (self.external and self.settings.install_operator):
             return []
-        chart, version, repo = ESO_CHART
-        return [
-            k8s.helm.v3.Release(
-                resource_name,
-                name="external-secrets",
-                chart=chart,
-                version=version,
-                repository_opts={"repo": repo},
-                namespace="external-secrets",
-                create_namespace=True,
-                atomic=True,
-                values={"installCRDs": True},
-                opts=opts,
-            )
-        ]
+        return [kb.helm_release(resource_name, ESO_CHART, "external-secrets", opts, {"installCRDs": True})]
