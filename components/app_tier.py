@@ -19,6 +19,7 @@ WEB_PORT, WEB_CONTAINER_PORT = 80, 8080
 # nginx's stub_status listens on localhost only (docker/web/nginx.conf); the exporter serves 9113.
 WEB_STATUS_PORT, WEB_METRICS_PORT = 8081, 9113
 COLOR_LABEL, TRACK_LABEL = "ams.suresoft.com/color", "ams.suresoft.com/track"
+ISTIO_NAMESPACE, ISTIOD_XDS_PORT, ISTIO_METRICS_PORT = "istio-system", 15012, 15020
 
 
 @dataclass(frozen=True)
@@ -402,6 +403,17 @@ class AppTier(pulumi.ComponentResource):
         self._policy(API_NAME, ingress=[{"from": [controller, monitoring], "ports": kb.tcp_ports(api_port)}], egress=to_data)
         self._policy(WORKER_NAME, ingress=[{"from": [monitoring], "ports": kb.tcp_ports(worker_port)}], egress=to_data)
         self._policy(MIGRATE_NAME, egress=to_data)
+        if settings.delivery.istio_sidecars:
+            # Sidecars fetch their configuration from istiod and serve merged metrics on 15020.
+            kb.network_policy(
+                self._child("netpol-istio"),
+                "allow-istio-sidecars",
+                self._args.namespace,
+                None,
+                self._opts(),
+                ingress=[{"from": [monitoring], "ports": kb.tcp_ports(ISTIO_METRICS_PORT)}],
+                egress=[{"to": [kb.from_namespace(ISTIO_NAMESPACE)], "ports": kb.tcp_ports(ISTIOD_XDS_PORT)}],
+            )
 
     def _policy(self, workload: str, *, ingress: list | None = None, egress: list | None = None) -> None:
         kb.network_policy(

@@ -37,6 +37,7 @@ class DeliverySettings:
     canary_weight: int
     canary: ImagePair
     canary_replicas: int
+    istio_sidecars: bool  # inject Istio sidecars into the app namespace (needs the Istio CNI agent)
     build: Build
 
 
@@ -79,6 +80,7 @@ def parse_delivery(node: Node) -> DeliverySettings:
         canary_weight=weight,
         canary=canary_pair,
         canary_replicas=canary_replicas,
+        istio_sidecars=node.boolean("istioSidecars"),
         build=_build(node.child("build")),
     )
     node.close()

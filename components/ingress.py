@@ -26,6 +26,7 @@ ACME_SERVERS = {
     "letsencrypt-staging": "https://acme-staging-v02.api.letsencrypt.org/directory",
 }
 NGINX = "nginx.ingress.kubernetes.io"
+ACME_SOLVER_PORT = 8089
 
 
 @dataclass(frozen=True)
@@ -54,9 +55,24 @@ class Ingress(pulumi.ComponentResource):
             self._ingress()
         else:
             self._gateway(cert_manager)
+        self._acme_solver_policy()
         self.url = pulumi.Output.from_input(self._edge.url)
         self.api_url = pulumi.Output.from_input(f"{self._edge.url}/api")
         self.register_outputs({"url": self.url, "api_url": self.api_url})
+
+    def _acme_solver_policy(self) -> None:
+        """cert-manager answers http01 challenges from solver pods in this namespace; the app
+        namespace denies all ingress by default, so the controller must be let in to them."""
+        if not self._edge.issuer.startswith("letsencrypt"):
+            return
+        kb.network_policy(
+            f"{self._name}-netpol-acme-solver",
+            "acme-http01-solver",
+            self._args.namespace,
+            {"acme.cert-manager.io/http01-solver": "true"},
+            self._opts(),
+            ingress=[{"from": [kb.from_namespace(self._edge.controller_namespace)], "ports": kb.tcp_ports(ACME_SOLVER_PORT)}],
+        )
 
     def _opts(self, **kwargs) -> pulumi.ResourceOptions:
         return pulumi.ResourceOptions(parent=self, **kwargs)

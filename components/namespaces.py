@@ -31,18 +31,14 @@ def pod_security_labels(enforce: str) -> dict:
 def create_namespaces(settings: StackSettings) -> CreatedNamespaces:
     names = settings.namespaces
 
-    def namespace(tier: str, name: str, enforce: str, **opts) -> k8s.core.v1.Namespace:
-        return k8s.core.v1.Namespace(
-            f"ns-{tier}",
-            metadata={
-                "name": name,
-                "labels": {**kb.part_of_labels(), "ams.suresoft.com/tier": tier, **pod_security_labels(enforce)},
-            },
-            opts=pulumi.ResourceOptions(**opts),
-        )
+    def namespace(tier: str, name: str, enforce: str, extra_labels: dict | None = None, **opts) -> k8s.core.v1.Namespace:
+        labels = {**kb.part_of_labels(), "ams.suresoft.com/tier": tier, **pod_security_labels(enforce), **(extra_labels or {})}
+        return k8s.core.v1.Namespace(f"ns-{tier}", metadata={"name": name, "labels": labels}, opts=pulumi.ResourceOptions(**opts))
 
+    # Sidecars stay within `restricted` only with the Istio CNI agent (no istio-init container).
+    mesh = {"istio-injection": "enabled"} if settings.delivery.istio_sidecars else None
     return CreatedNamespaces(
-        app=namespace("app", names.app, "restricted"),
+        app=namespace("app", names.app, "restricted", mesh),
         # Deleting a namespace deletes its volumes: in prod the data namespace outlives the stack.
         data=namespace("data", names.data, "restricted", protect=settings.is_prod, retain_on_delete=settings.is_prod),
         # Node-level collectors (node exporter, log shipper) need host paths and host networking,

@@ -180,3 +180,13 @@ def test_strategies_never_run_latest(strategy):
     images = [c["image"] for d in rendered.of_kind("Deployment") for c in d["spec"]["template"]["spec"]["containers"]]
     assert images and all(image_problem(i) is None for i in images)
     assert "latest" not in yaml.safe_dump(images)
+
+
+def test_istio_sidecars_are_opt_in_and_can_reach_istiod():
+    assert "istio-injection" not in render_stack("staging").get("Namespace", "ams-staging")["metadata"]["labels"]
+    rendered = canary("staging", **{"ams:delivery.istioSidecars": True})
+    assert rendered.get("Namespace", "ams-staging")["metadata"]["labels"]["istio-injection"] == "enabled"
+    policy = rendered.get("NetworkPolicy", "allow-istio-sidecars")["spec"]
+    (egress,) = policy["egress"]
+    assert egress["to"][0]["namespaceSelector"]["matchLabels"]["kubernetes.io/metadata.name"] == "istio-system"
+    assert egress["ports"] == [{"protocol": "TCP", "port": 15012}]

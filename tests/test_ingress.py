@@ -143,3 +143,13 @@ def test_bad_edge_settings_are_refused(overrides, path):
         runner.run("prod", with_overrides(stack_config("prod"), overrides), registered=registered)
     assert [p.split(": ", 1)[0] for p in raised.value.problems] == [path]
     assert registered == []
+
+
+def test_acme_solvers_are_reachable_from_the_controller():
+    policy = render_stack("prod").get("NetworkPolicy", "acme-http01-solver")["spec"]
+    assert policy["podSelector"] == {"matchLabels": {"acme.cert-manager.io/http01-solver": "true"}}
+    (rule,) = policy["ingress"]
+    assert rule["ports"] == [{"protocol": "TCP", "port": 8089}]
+    assert rule["from"][0]["namespaceSelector"]["matchLabels"]["kubernetes.io/metadata.name"] == "ingress-nginx"
+    # A self-signed certificate (dev) needs no challenge, so nothing is opened there.
+    assert not [p for p in render_stack("dev").of_kind("NetworkPolicy") if p["metadata"]["name"] == "acme-http01-solver"]
