@@ -6,6 +6,7 @@ from components import settings as stack_settings
 from components.access import Access, AccessArgs
 from components.app_secrets import AppSecrets, AppSecretsArgs
 from components.app_tier import AppTier, AppTierArgs
+from components.certificates import Certificates, CertificatesArgs
 from components.data_tier import DataTier, DataTierArgs
 from components.images import Images, ImagesArgs
 from components.ingress import Ingress, IngressArgs
@@ -27,7 +28,8 @@ Access(
     ),
 )
 
-data = DataTier("ams-data", DataTierArgs(settings=settings, namespace=namespaces.data.metadata.name, app_namespace=app_namespace))
+# Operators first: what creates their custom resources later waits for them.
+certificates = Certificates("ams-certificates", CertificatesArgs(settings=settings, app_namespace=app_namespace))
 secrets = AppSecrets(
     "ams",
     AppSecretsArgs(
@@ -35,6 +37,23 @@ secrets = AppSecrets(
         secrets=settings.secrets,
         jwt_access_secret=settings.jwt_access_secret,
         jwt_refresh_secret=settings.jwt_refresh_secret,
+    ),
+)
+monitoring = (
+    MonitoringTier(
+        "ams-monitoring",
+        MonitoringTierArgs(settings=settings, namespace=namespaces.monitoring.metadata.name, app_namespace=app_namespace),
+    )
+    if settings.monitoring_enabled
+    else None
+)
+data = DataTier(
+    "ams-data",
+    DataTierArgs(
+        settings=settings,
+        namespace=namespaces.data.metadata.name,
+        app_namespace=app_namespace,
+        operators_ready=[*certificates.ready, *secrets.ready, *(monitoring.ready if monitoring else [])],
     ),
 )
 images = Images("ams-images", ImagesArgs(settings=settings))
@@ -60,13 +79,9 @@ edge = Ingress(
         web_service=app.web_service,
         web_port=app.web_port,
         canary_services=app.canary_services,
+        cert_manager=certificates.ready,
     ),
 )
-if settings.monitoring_enabled:
-    MonitoringTier(
-        "ams-monitoring",
-        MonitoringTierArgs(settings=settings, namespace=namespaces.monitoring.metadata.name, app_namespace=app_namespace),
-    )
 
 
 def in_cluster(service: pulumi.Output[str], port: pulumi.Output[int]) -> pulumi.Output[str]:

@@ -33,12 +33,15 @@ class AppSecrets(pulumi.ComponentResource):
 
     jwt_access: kb.SecretKeyRef
     jwt_refresh: kb.SecretKeyRef
+    # The External Secrets Operator release when this stack installs it: its CRDs must exist first.
+    ready: list
 
     def __init__(self, name: str, args: AppSecretsArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("ams:index:AppSecrets", name, None, opts)
         source = SecretSource(args.secrets)
         child = pulumi.ResourceOptions(parent=self)
         operator = source.operator(f"{name}-external-secrets", child)
+        self.ready = operator
         source.store(name, args.namespace, child, depends_on=operator)
         if source.external:
             access = refresh = None
@@ -50,7 +53,7 @@ class AppSecrets(pulumi.ComponentResource):
             SECRET_NAME,
             args.namespace,
             {ACCESS_KEY: Value(access, remote=ACCESS_KEY), REFRESH_KEY: Value(refresh, remote=REFRESH_KEY)},
-            child,
+            pulumi.ResourceOptions(parent=self, depends_on=operator),
             component="api",
         )
         self.jwt_access = kb.SecretKeyRef(SECRET_NAME, ACCESS_KEY)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import pulumi
@@ -53,6 +54,9 @@ class DataTierArgs:
     settings: StackSettings
     namespace: pulumi.Input[str]
     app_namespace: pulumi.Input[str]
+    # Releases whose CRDs or webhooks this tier uses: cert-manager (Barman Cloud plugin), External
+    # Secrets, kube-prometheus-stack (PodMonitor). Custom resources wait for them.
+    operators_ready: Sequence[pulumi.Resource] = ()
 
 
 class DataTier(pulumi.ComponentResource):
@@ -72,7 +76,7 @@ class DataTier(pulumi.ComponentResource):
         self._host = lambda service: f"{service}.{self._settings.namespaces.data}.svc.cluster.local"
 
         self._source = SecretSource(self._settings.secrets)
-        self._source.store(self._name, self._ns, self._opts())
+        self._source.store(self._name, self._ns, self._opts(), depends_on=args.operators_ready)
         operators = self._operators()
         db_password = self._password("db-password", 32)
         self._secret(
@@ -144,8 +148,10 @@ class DataTier(pulumi.ComponentResource):
         return random.RandomPassword(f"{self._name}-{suffix}", length=length, special=False, opts=self._opts(data=True)).result
 
     def _secret(self, suffix: str, name: str, values: dict[str, Value], type_: str = "Opaque", namespace=None):
+        # An ExternalSecret needs the operator's CRDs; a plain Secret waits for nothing.
+        opts = self._opts(depends_on=list(self._args.operators_ready)) if self._source.external else self._opts()
         return self._source.secret(
-            f"{self._name}-{suffix}", name, namespace or self._ns, values, self._opts(), type_=type_, component="data"
+            f"{self._name}-{suffix}", name, namespace or self._ns, values, opts, type_=type_, component="data"
         )
 
     @staticmethod
@@ -171,7 +177,8 @@ class DataTier(pulumi.ComponentResource):
                 self._chart("cnpg", CNPG_CHART, {"monitoring": {"podMonitorEnabled": self._settings.monitoring_enabled}})
             )
         if operators.install_barman_plugin and self._backups_enabled:
-            installed.append(self._chart("barman-cloud", BARMAN_CHART, {}, depends_on=list(installed)))
+            # The plugin's certificates come from cert-manager: it waits for the operators passed in too.
+            installed.append(self._chart("barman-cloud", BARMAN_CHART, {}, depends_on=[*installed, *self._args.operators_ready]))
         return installed
 
     def _chart(self, suffix: str, chart: kb.Chart, values: dict, depends_on=()):
@@ -290,6 +297,7 @@ class DataTier(pulumi.ComponentResource):
         return f"{S3}-credentials", "ACCESS_KEY_ID", "ACCESS_SECRET_KEY"
 
     def _custom(self, suffix: str, api_version: str, kind: str, name: str, spec: dict, component: str, *, data=False, **opts):
+        opts["depends_on"] = [*opts.get("depends_on", []), *self._args.operators_ready]
         return k8s.apiextensions.CustomResource(
             f"{self._name}-{suffix}",
             api_version=api_version,

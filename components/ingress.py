@@ -1,12 +1,13 @@
 """Ingress: the HTTPS entry. An Ingress (any class, NGINX-family annotations) or Gateway API.
 
 Both modes route `/api` to the api and `/` to the web front end on one host, redirect HTTP to
-HTTPS, take their certificate from cert-manager, limit the request rate and, per stack, admit only
-listed source networks.
+HTTPS, take their certificate from cert-manager (see certificates.py), limit the request rate and,
+per stack, admit only listed source networks.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import pulumi
@@ -15,16 +16,11 @@ import pulumi_kubernetes as k8s
 from . import k8s as kb
 from .settings import StackSettings
 
-CERT_MANAGER_CHART = kb.Chart("cert-manager", "v1.21.2", "https://charts.jetstack.io")
 ENVOY_GATEWAY_CHART = kb.Chart("oci://docker.io/envoyproxy/gateway-helm", "v1.8.2", release="envoy-gateway")
 ENVOY_CONTROLLER = "gateway.envoyproxy.io/gatewayclass-controller"
 INGRESS_NAME, GATEWAY_NAME, ROUTE_NAME = "ams-ingress", "ams-gateway", "ams"
 GATEWAY_API = "gateway.networking.k8s.io/v1"
 ENVOY_API = "gateway.envoyproxy.io/v1alpha1"
-ACME_SERVERS = {
-    "letsencrypt-prod": "https://acme-v02.api.letsencrypt.org/directory",
-    "letsencrypt-staging": "https://acme-staging-v02.api.letsencrypt.org/directory",
-}
 NGINX = "nginx.ingress.kubernetes.io"
 ACME_SOLVER_PORT = 8089
 
@@ -39,6 +35,8 @@ class IngressArgs:
     web_port: pulumi.Input[int]
     # From AppTier.canary_services: {"api": (stable, canary), "web": (stable, canary)} during a canary.
     canary_services: dict | None = None
+    # Certificates.ready: the Gateway's certificate annotation needs cert-manager running.
+    cert_manager: Sequence[pulumi.Resource] = ()
 
 
 class Ingress(pulumi.ComponentResource):
@@ -48,13 +46,10 @@ class Ingress(pulumi.ComponentResource):
     def __init__(self, name: str, args: IngressArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("ams:index:Ingress", name, None, opts)
         self._name, self._args, self._edge = name, args, args.settings.edge
-        cert_manager = self._cert_manager()
-        if self._edge.create_issuers:
-            self._cluster_issuers(cert_manager)
         if self._edge.mode == "ingress":
             self._ingress()
         else:
-            self._gateway(cert_manager)
+            self._gateway(list(args.cert_manager))
         self._acme_solver_policy()
         self.url = pulumi.Output.from_input(self._edge.url)
         self.api_url = pulumi.Output.from_input(f"{self._edge.url}/api")
@@ -92,48 +87,6 @@ class Ingress(pulumi.ComponentResource):
     @property
     def _canary_weight(self) -> int:
         return self._args.settings.delivery.canary_weight
-
-    # --- cert-manager ------------------------------------------------------------------------------
-
-    def _cert_manager(self) -> list[pulumi.Resource]:
-        if not self._edge.install_cert_manager:
-            return []
-        values = {"crds": {"enabled": True}}
-        if self._edge.mode == "gateway":
-            values["config"] = {
-                "apiVersion": "controller.config.cert-manager.io/v1alpha1",
-                "kind": "ControllerConfiguration",
-                "enableGatewayAPI": True,
-            }
-        return [kb.helm_release(f"{self._name}-cert-manager", CERT_MANAGER_CHART, "cert-manager", self._opts(), values)]
-
-    def _cluster_issuers(self, cert_manager: list[pulumi.Resource]) -> None:
-        if self._edge.mode == "ingress":
-            solver = {"http01": {"ingress": {"ingressClassName": self._edge.class_name}}}
-        else:
-            parent = {"name": GATEWAY_NAME, "namespace": self._args.namespace, "kind": "Gateway", "sectionName": "http"}
-            solver = {"http01": {"gatewayHTTPRoute": {"parentRefs": [parent]}}}
-        for issuer, server in ACME_SERVERS.items():
-            spec = {
-                "acme": {
-                    "server": server,
-                    "email": self._edge.acme_email,
-                    "privateKeySecretRef": {"name": f"{issuer}-account-key"},
-                    "solvers": [solver],
-                }
-            }
-            self._cluster_issuer(issuer, spec, cert_manager)
-        self._cluster_issuer("selfsigned", {"selfSigned": {}}, cert_manager)
-
-    def _cluster_issuer(self, name: str, spec: dict, depends_on: list) -> None:
-        k8s.apiextensions.CustomResource(
-            f"{self._name}-issuer-{name}",
-            api_version="cert-manager.io/v1",
-            kind="ClusterIssuer",
-            metadata={"name": name, "labels": kb.part_of_labels()},
-            spec=spec,
-            opts=self._opts(depends_on=depends_on),
-        )
 
     # --- Ingress mode ------------------------------------------------------------------------------
 

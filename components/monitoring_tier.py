@@ -51,6 +51,8 @@ def alert_groups(max_client_connections: int) -> list[dict]:
 
 class MonitoringTier(pulumi.ComponentResource):
     grafana_admin_secret: pulumi.Output[str]
+    # The chart that brings the Prometheus Operator's CRDs (PodMonitor, PrometheusRule).
+    ready: list
 
     def __init__(self, name: str, args: MonitoringTierArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("ams:index:MonitoringTier", name, None, opts)
@@ -62,6 +64,7 @@ class MonitoringTier(pulumi.ComponentResource):
         self._grafana_admin()
         self._alertmanager_config()
         stack = self._kube_prometheus_stack()
+        self.ready = [stack]
         loki = self._loki()
         self._log_shipper(loki)
         self._app_monitors(stack)

@@ -192,3 +192,15 @@ def test_data_namespace_admits_only_its_clients(rendered):
     assert sources("ams-redis", 6379) == {"ams-api", "ams-worker"}
     assert sources("ams-db-pooler-rw", 5432) == {"ams-api", "ams-worker"}
     assert {"ams-db-migrate", "ams-db-pooler-rw", "ams-db"} <= sources("ams-db", 5432)
+
+
+def test_custom_resources_wait_for_the_operators_that_define_them():
+    prod = render_stack("prod")
+    releases = {r.inputs["chart"]: r.urn for r in prod.by_type("kubernetes:helm.sh/v3:Release")}
+    by_name = {(r.type.rsplit(":", 1)[-1], r.name): r for r in prod.resources}
+    monitor = by_name[("PodMonitor", "ams-data-db-monitor")]
+    assert releases["kube-prometheus-stack"] in monitor.dependencies
+    cluster = by_name[("Cluster", "ams-data-db")]
+    assert releases["cloudnative-pg"] in cluster.dependencies
+    barman = next(r for r in prod.by_type("kubernetes:helm.sh/v3:Release") if r.inputs["chart"] == "plugin-barman-cloud")
+    assert {releases["cert-manager"], releases["cloudnative-pg"]} <= set(barman.dependencies)

@@ -1,0 +1,86 @@
+"""Certificates: cert-manager and the ClusterIssuers the edge's certificates come from.
+
+Created before the tiers: other installs (the Barman Cloud plugin) need cert-manager running too.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pulumi
+import pulumi_kubernetes as k8s
+
+from . import k8s as kb
+from .settings import StackSettings
+
+CERT_MANAGER_CHART = kb.Chart("cert-manager", "v1.21.2", "https://charts.jetstack.io")
+ACME_SERVERS = {
+    "letsencrypt-prod": "https://acme-v02.api.letsencrypt.org/directory",
+    "letsencrypt-staging": "https://acme-staging-v02.api.letsencrypt.org/directory",
+}
+# The Gateway the http01 solver attaches to in gateway mode (ingress.py creates it).
+GATEWAY_NAME = "ams-gateway"
+
+
+@dataclass(frozen=True)
+class CertificatesArgs:
+    settings: StackSettings
+    app_namespace: pulumi.Input[str]
+
+
+class Certificates(pulumi.ComponentResource):
+    # What depends on cert-manager's CRDs and webhook waits for these (empty when installed elsewhere).
+    ready: list
+
+    def __init__(self, name: str, args: CertificatesArgs, opts: pulumi.ResourceOptions | None = None):
+        super().__init__("ams:index:Certificates", name, None, opts)
+        self._name, self._args, self._edge = name, args, args.settings.edge
+        self.ready = self._cert_manager()
+        if self._edge.create_issuers:
+            self._cluster_issuers()
+        self.register_outputs({})
+
+    def _opts(self, **kwargs) -> pulumi.ResourceOptions:
+        return pulumi.ResourceOptions(parent=self, **kwargs)
+
+    # --- cert-manager ------------------------------------------------------------------------------
+
+    def _cert_manager(self) -> list[pulumi.Resource]:
+        if not self._edge.install_cert_manager:
+            return []
+        values = {"crds": {"enabled": True}}
+        if self._edge.mode == "gateway":
+            values["config"] = {
+                "apiVersion": "controller.config.cert-manager.io/v1alpha1",
+                "kind": "ControllerConfiguration",
+                "enableGatewayAPI": True,
+            }
+        return [kb.helm_release(f"{self._name}-cert-manager", CERT_MANAGER_CHART, "cert-manager", self._opts(), values)]
+
+    def _cluster_issuers(self) -> None:
+        if self._edge.mode == "ingress":
+            solver = {"http01": {"ingress": {"ingressClassName": self._edge.class_name}}}
+        else:
+            parent = {"name": GATEWAY_NAME, "namespace": self._args.app_namespace, "kind": "Gateway", "sectionName": "http"}
+            solver = {"http01": {"gatewayHTTPRoute": {"parentRefs": [parent]}}}
+        for issuer, server in ACME_SERVERS.items():
+            spec = {
+                "acme": {
+                    "server": server,
+                    "email": self._edge.acme_email,
+                    "privateKeySecretRef": {"name": f"{issuer}-account-key"},
+                    "solvers": [solver],
+                }
+            }
+            self._cluster_issuer(issuer, spec)
+        self._cluster_issuer("selfsigned", {"selfSigned": {}})
+
+    def _cluster_issuer(self, name: str, spec: dict) -> None:
+        k8s.apiextensions.CustomResource(
+            f"{self._name}-issuer-{name}",
+            api_version="cert-manager.io/v1",
+            kind="ClusterIssuer",
+            metadata={"name": name, "labels": kb.part_of_labels()},
+            spec=spec,
+            opts=self._opts(depends_on=self.ready),
+        )
