@@ -25,7 +25,7 @@ DASHBOARDS_DIR = DATA_DIR / "dashboards"
 FLUENT_BIT_CONFIG = DATA_DIR / "fluent-bit.conf"
 
 KPS_CHART = kb.Chart("kube-prometheus-stack", "88.6.4", "https://prometheus-community.github.io/helm-charts")
-LOKI_CHART = kb.Chart("loki", "18.0.0", "https://grafana-community.github.io/helm-charts")
+LOKI_CHART = kb.Chart("loki", "18.11.3", "https://grafana-community.github.io/helm-charts")
 GRAFANA_ADMIN, ALERTMANAGER_CONFIG, LOG_SHIPPER = "ams-grafana-admin", "ams-alertmanager", "ams-log-shipper"
 LOKI_PORT, FLUENT_BIT_PORT = 3100, 2020
 POD_SECURITY_EXCEPTION = "ams.suresoft.com/pod-security-exception"

@@ -17,7 +17,7 @@ from . import k8s as kb
 from .access_settings import SecretsSettings
 
 ESO_API = "external-secrets.io/v1"
-ESO_CHART = kb.Chart("external-secrets", "2.0.0", "https://charts.external-secrets.io")
+ESO_CHART = kb.Chart("external-secrets", "2.10.0", "https://charts.external-secrets.io")
 STORE_NAME, STORE_ACCOUNT = "vault-backend", "ams-external-secrets"
 
 
