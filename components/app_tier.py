@@ -225,7 +225,7 @@ class AppTier(pulumi.ComponentResource):
             "metrics",
             monitoring.web_exporter_image,
             monitoring.web_exporter_resources.as_k8s(),
-            command=["nginx-prometheus-exporter", f"--nginx.scrape-uri=http://127.0.0.1:{WEB_STATUS_PORT}/stub_status"],
+            command=["/usr/bin/nginx-prometheus-exporter", f"--nginx.scrape-uri=http://127.0.0.1:{WEB_STATUS_PORT}/stub_status"],
             ports=[("metrics", WEB_METRICS_PORT)],
             liveness=kb.http_probe("/metrics", WEB_METRICS_PORT, initial_delay=10, period=20),
             readiness=kb.http_probe("/metrics", WEB_METRICS_PORT, initial_delay=5, period=10),
