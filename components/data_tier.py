@@ -459,6 +459,8 @@ class DataTier(pulumi.ComponentResource):
                 storage.resources.as_k8s(),
                 command=["minio", "server", "/data", "--address", f":{port}"],
                 env=[
+                    # MinIO writes its config under $HOME; the root filesystem is read-only.
+                    {"name": "HOME", "value": "/tmp"},
                     kb.env_from_secret("MINIO_ROOT_USER", credentials[0]),
                     kb.env_from_secret("MINIO_ROOT_PASSWORD", credentials[1]),
                 ],

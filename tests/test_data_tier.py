@@ -139,7 +139,7 @@ def test_minio_is_opt_in_by_mode_and_image():
     rendered = runner.run("dev", config)
     engine = spec(rendered, "StatefulSet", "ams-s3")["template"]["spec"]["containers"][0]
     assert engine["command"][:2] == ["minio", "server"]
-    assert {e["name"] for e in engine["env"]} == {"MINIO_ROOT_USER", "MINIO_ROOT_PASSWORD"}
+    assert {e["name"] for e in engine["env"]} == {"HOME", "MINIO_ROOT_USER", "MINIO_ROOT_PASSWORD"}
 
 
 def test_app_reads_every_connection_from_the_connection_secret(rendered):
