@@ -19,6 +19,15 @@ class Volume:
     size: str
     storage_class: str  # "" means the cluster's default StorageClass
 
+    def sized(self, size_key: str, class_key: str, **extra) -> dict:
+        """`{size_key: size, class_key: class}` in the shape a chart or CRD wants; no class key for the default."""
+        return {**extra, size_key: self.size, **({class_key: self.storage_class} if self.storage_class else {})}
+
+    def claim_spec(self) -> dict:
+        """A ReadWriteOnce PersistentVolumeClaim spec."""
+        spec = {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": self.size}}}
+        return {**spec, **({"storageClassName": self.storage_class} if self.storage_class else {})}
+
 
 @dataclass(frozen=True)
 class Pooler:

@@ -204,7 +204,7 @@ class DataTier(pulumi.ComponentResource):
             )
             initdb["postInitApplicationSQLRefs"] = {"configMapRefs": [{"name": f"{CLUSTER}-init", "key": "init.sql"}]}
             opts["depends_on"] = [*operators, init]
-        storage = {"size": pg.storage.size, **({"storageClass": pg.storage.storage_class} if pg.storage.storage_class else {})}
+        storage = pg.storage.sized("size", "storageClass")
         spec = {
             "instances": pg.instances,
             "imageName": pg.image,
@@ -528,9 +528,6 @@ class DataTier(pulumi.ComponentResource):
         self._service_account(name, component)
         pod = kb.pod_spec(name, containers)
         pod["volumes"] += volumes
-        claim = {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": volume.size}}}
-        if volume.storage_class:
-            claim["storageClassName"] = volume.storage_class
         skips = {**kb.image_skips(*images)}
         if any("env" in c and any("valueFrom" in e for e in c["env"]) for c in containers):
             skips.update(kb.SECRET_ENV_SKIP)
@@ -544,7 +541,7 @@ class DataTier(pulumi.ComponentResource):
                 "selector": {"matchLabels": kb.selector_labels(name)},
                 "persistentVolumeClaimRetentionPolicy": {"whenDeleted": "Retain", "whenScaled": "Retain"},
                 "template": {"metadata": {"labels": kb.labels(name, component)}, "spec": pod},
-                "volumeClaimTemplates": [{"metadata": {"name": "data"}, "spec": claim}],
+                "volumeClaimTemplates": [{"metadata": {"name": "data"}, "spec": volume.claim_spec()}],
             },
             opts=self._opts(data=True),
         )

@@ -125,12 +125,8 @@ class MonitoringTier(pulumi.ComponentResource):
 
     def _kube_prometheus_stack(self) -> pulumi.Resource:
         mon = self._mon
-        storage = {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": mon.prometheus_storage.size}}}
-        if mon.prometheus_storage.storage_class:
-            storage["storageClassName"] = mon.prometheus_storage.storage_class
-        grafana_persistence = {"enabled": True, "size": mon.grafana_storage.size}
-        if mon.grafana_storage.storage_class:
-            grafana_persistence["storageClassName"] = mon.grafana_storage.storage_class
+        storage = mon.prometheus_storage.claim_spec()
+        grafana_persistence = mon.grafana_storage.sized("size", "storageClassName", enabled=True)
         values = {
             "fullnameOverride": "kps",
             "prometheus": {
@@ -171,9 +167,7 @@ class MonitoringTier(pulumi.ComponentResource):
 
     def _loki(self) -> pulumi.Resource:
         mon = self._mon
-        persistence = {"enabled": True, "size": mon.loki_storage.size}
-        if mon.loki_storage.storage_class:
-            persistence["storageClass"] = mon.loki_storage.storage_class
+        persistence = mon.loki_storage.sized("size", "storageClass", enabled=True)
         values = {
             "deploymentMode": "Monolithic",
             "loki": {
