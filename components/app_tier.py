@@ -67,9 +67,6 @@ class Variant:
     web_image: pulumi.Input[str]
     fixed_replicas: int | None = None  # the canary runs a fixed count; everything else autoscales
 
-    def deployment(self, base: str) -> str:
-        return f"{base}-{self.suffix}" if self.suffix else base
-
 
 class AppTier(pulumi.ComponentResource):
     """Deployments, Services, HPAs, PDBs, ServiceAccounts and NetworkPolicies for web, api and worker."""
@@ -97,8 +94,8 @@ class AppTier(pulumi.ComponentResource):
 
         delivery = settings.delivery
         selector = {COLOR_LABEL: delivery.active_color} if delivery.strategy == "blueGreen" else {}
-        self._service(WEB_SERVICE, WEB_NAME, "web", WEB_PORT, WEB_CONTAINER_PORT, selector)
-        self._service(API_SERVICE, API_NAME, "api", app.api.port, app.api.port, selector)
+        self._service("web-service", WEB_SERVICE, WEB_NAME, "web", WEB_PORT, WEB_CONTAINER_PORT, selector)
+        self._service("api-service", API_SERVICE, API_NAME, "api", app.api.port, app.api.port, selector)
         self.canary_services = self._canary_routing() if delivery.strategy == "canary" else None
         self._network_policies()
 
@@ -136,7 +133,8 @@ class AppTier(pulumi.ComponentResource):
             ("api", API_NAME, API_SERVICE, app.api.port, app.api.port),
         ):
             for track in ("stable", "canary"):
-                self._service(f"{workload}-{track}", workload, component, port, target, {TRACK_LABEL: track})
+                resource = f"{component}-{track}-service"
+                self._service(resource, f"{workload}-{track}", workload, component, port, target, {TRACK_LABEL: track})
             services[component] = (f"{workload}-stable", f"{workload}-canary")
             canary.istio_routing(
                 self._child(f"{component}-canary"),
@@ -166,7 +164,8 @@ class AppTier(pulumi.ComponentResource):
             WEB_NAME,
             "web",
             [web, *exporter],
-            variant,
+            variant.suffix,
+            variant.labels,
             replicas=variant.fixed_replicas or app.web.replicas,
             skips=kb.image_skips(variant.web_image, *[c["image"] for c in exporter]),
         )
@@ -185,12 +184,13 @@ class AppTier(pulumi.ComponentResource):
         self._workload(
             API_NAME,
             "api",
-            api,
-            variant,
+            [api],
+            variant.suffix,
+            variant.labels,
             replicas=variant.fixed_replicas,
             scaling=None if variant.fixed_replicas else app.api.scaling,
             skips={**kb.image_skips(variant.api_image), **kb.SECRET_ENV_SKIP},
-            depends_on=[self._migration_job(variant.api_image)],
+            depends_on=[self._migration_job(variant.api_image, variant.suffix)],
         )
 
     def _worker(self) -> None:
@@ -209,11 +209,12 @@ class AppTier(pulumi.ComponentResource):
         self._workload(
             WORKER_NAME,
             "worker",
-            worker,
-            Variant("", {TRACK_LABEL: "stable"}, image, ""),
+            [worker],
+            "",
+            {TRACK_LABEL: "stable"},
             scaling=app.worker.scaling,
             skips={**kb.image_skips(image), **kb.SECRET_ENV_SKIP},
-            depends_on=[self._migration_job(image)],
+            depends_on=[self._migration_job(image, "")],
         )
 
     def _web_exporter(self) -> list[dict]:
@@ -276,21 +277,22 @@ class AppTier(pulumi.ComponentResource):
         self,
         name: str,
         component: str,
-        containers: dict | list[dict],
-        variant: Variant,
+        containers: list[dict],
+        suffix: str,
+        variant_labels: dict,
         *,
         replicas: int | None = None,
         scaling: Autoscaling | None = None,
         skips: dict | None = None,
         depends_on: Sequence[pulumi.Resource] = (),
     ) -> None:
-        """A variant's Deployment, and the HPA and PDB that its replica counts call for."""
+        """One variant's Deployment (`name-suffix`), and the HPA and PDB that its replica counts call for."""
         namespace, settings = self._args.namespace, self._args.settings
-        deployment = variant.deployment(name)
-        resource = self._child(f"{component}-{variant.suffix}" if variant.suffix else component)
-        selector = {**kb.selector_labels(name), **variant.labels}
+        deployment = f"{name}-{suffix}" if suffix else name
+        resource = self._child(f"{component}-{suffix}" if suffix else component)
+        selector = {**kb.selector_labels(name), **variant_labels}
         desired = scaling.min_replicas if scaling else replicas
-        pod = kb.pod_spec(name, containers if isinstance(containers, list) else [containers])
+        pod = kb.pod_spec(name, containers)
         pod["topologySpreadConstraints"] = kb.topology_spread(selector, hard=settings.is_prod)
         k8s.apps.v1.Deployment(
             resource,
@@ -301,7 +303,7 @@ class AppTier(pulumi.ComponentResource):
                 "selector": {"matchLabels": selector},
                 # Surge first, never drop below the desired capacity during a rollout.
                 "strategy": {"type": "RollingUpdate", "rollingUpdate": {"maxUnavailable": 0, "maxSurge": "25%"}},
-                "template": {"metadata": {"labels": {**kb.labels(name, component), **variant.labels}}, "spec": pod},
+                "template": {"metadata": {"labels": {**kb.labels(name, component), **variant_labels}}, "spec": pod},
             },
             opts=self._opts(depends_on=list(depends_on)),
         )
@@ -334,10 +336,11 @@ class AppTier(pulumi.ComponentResource):
             opts=self._opts(),
         )
 
-    def _service(self, service: str, workload: str, component: str, port: int, target_port: int, extra: dict) -> None:
-        suffix = service.removeprefix(f"{workload}-").removesuffix("service").strip("-")
+    def _service(
+        self, resource: str, service: str, workload: str, component: str, port: int, target_port: int, extra: dict
+    ) -> None:
         k8s.core.v1.Service(
-            self._child(f"{component}-{suffix}-service" if suffix else f"{component}-service"),
+            self._child(resource),
             metadata=kb.metadata(service, self._args.namespace, component),
             spec={
                 "type": "ClusterIP",
@@ -347,12 +350,13 @@ class AppTier(pulumi.ComponentResource):
             opts=self._opts(),
         )
 
-    def _migration_job(self, image: pulumi.Input[str]) -> k8s.batch.v1.Job:
+    def _migration_job(self, image: pulumi.Input[str], suffix: str) -> k8s.batch.v1.Job:
         """`prisma migrate deploy` for one api image; its Deployments roll out only after it succeeds.
 
         The Job's name carries a hash of the image, so each new api image gets a new Job (Pulumi
         replaces it) and an unchanged image leaves the finished Job alone. Every image that runs
         (both colors, or stable and canary) gets its own: migrations must stay backward compatible.
+        The Pulumi name follows the variant (`suffix`), so flipping colors renames nothing.
         """
         key = image if isinstance(image, str) else id(image)
         if key in self._migrations:
@@ -372,7 +376,7 @@ class AppTier(pulumi.ComponentResource):
         pod = kb.pod_spec(MIGRATE_NAME, [container], restart_policy="Never")
         skips = {**kb.image_skips(image), **kb.SECRET_ENV_SKIP, **kb.JOB_PROBE_SKIPS}
         job = k8s.batch.v1.Job(
-            self._child("db-migrate" + (f"-{len(self._migrations)}" if self._migrations else "")),
+            self._child(f"db-migrate-{suffix}" if suffix else "db-migrate"),
             metadata=kb.metadata(name, self._args.namespace, "migration", kb.checkov_skips(skips)),
             spec={
                 "backoffLimit": 2,
@@ -397,7 +401,7 @@ class AppTier(pulumi.ComponentResource):
             WEB_NAME,
             ingress=[
                 {"from": [controller], "ports": kb.tcp_ports(WEB_CONTAINER_PORT)},
-                *([{"from": [monitoring], "ports": kb.tcp_ports(WEB_METRICS_PORT)}] if self._web_exporter() else []),
+                *([{"from": [monitoring], "ports": kb.tcp_ports(WEB_METRICS_PORT)}] if settings.monitoring.enabled else []),
             ],
         )
         self._policy(API_NAME, ingress=[{"from": [controller, monitoring], "ports": kb.tcp_ports(api_port)}], egress=to_data)

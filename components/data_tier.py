@@ -17,7 +17,7 @@ import pulumi_random as random
 
 from . import k8s as kb
 from .app_tier import API_NAME, MIGRATE_NAME, WORKER_NAME, ConnectionRefs
-from .secret_store import SecretSource, Value, variable
+from .secret_store import SecretSource, Value, placeholder
 from .settings import StackSettings
 
 CNPG_REPO = "https://cloudnative-pg.github.io/charts"
@@ -73,7 +73,6 @@ class DataTier(pulumi.ComponentResource):
         self._settings = args.settings
         data = self._settings.data
         self._ns = args.namespace
-        self._host = lambda service: f"{service}.{self._settings.namespaces.data}.svc.cluster.local"
 
         self._source = SecretSource(self._settings.secrets)
         self._source.store(self._name, self._ns, self._opts(), depends_on=args.operators_ready)
@@ -99,7 +98,9 @@ class DataTier(pulumi.ComponentResource):
                 "database-url": self._pg_url(db_password, f"{POOLER}", pooled=True),
                 "database-read-url": self._pg_url(db_password, f"{CLUSTER}-ro"),
                 "database-direct-url": self._pg_url(db_password, f"{CLUSTER}-rw"),
-                "redis-url": self._url("redis://:", redis_password, "redis-password", f"@{self._host(REDIS)}:{REDIS_PORT}/0"),
+                "redis-url": self._with_password(
+                    "redis://:", redis_password, "redis-password", f"@{self._host(REDIS)}:{REDIS_PORT}/0"
+                ),
                 **(
                     {}
                     if external
@@ -135,6 +136,9 @@ class DataTier(pulumi.ComponentResource):
 
     # --- shared helpers ----------------------------------------------------------------------------
 
+    def _host(self, service: str) -> str:
+        return f"{service}.{self._settings.namespaces.data}.svc.cluster.local"
+
     def _opts(self, *, data: bool = False, **kwargs) -> pulumi.ResourceOptions:
         """Child options; `data=True` marks data-bearing resources, protected and retained in prod."""
         prod = self._settings.is_prod and data
@@ -155,17 +159,17 @@ class DataTier(pulumi.ComponentResource):
         )
 
     @staticmethod
-    def _url(before: str, password, remote_key: str, after: str) -> Value:
-        """A connection string with a password inside: composed as a secret Output, or by an ExternalSecret template."""
+    def _with_password(before: str, password, remote_key: str, after: str) -> Value:
+        """A value with a password inside (a URL, a config line): a secret Output, or an ExternalSecret template."""
         generated = pulumi.Output.concat(before, password, after) if password is not None else None
-        return Value(generated, template=before + "{{ ." + variable(remote_key) + " }}" + after, uses=(remote_key,))
+        return Value(generated, template=before + placeholder(remote_key) + after, uses=(remote_key,))
 
     def _pg_url(self, password, service: str, *, pooled: bool = False) -> Value:
         pooler = self._settings.data.postgres.pooler
         # Prisma must not use prepared statements through PgBouncer in transaction mode.
         query = "?pgbouncer=true" if pooled and pooler.pool_mode == "transaction" else ""
         host = f"@{self._host(service)}:{POSTGRES_PORT}/{DB_NAME}{query}"
-        return self._url(f"postgresql://{DB_OWNER}:", password, "database-password", host)
+        return self._with_password(f"postgresql://{DB_OWNER}:", password, "database-password", host)
 
     # --- operators ---------------------------------------------------------------------------------
 
@@ -334,7 +338,7 @@ class DataTier(pulumi.ComponentResource):
             REDIS,
             {
                 "password": Value(password, remote="redis-password"),
-                "auth.conf": self._url("requirepass ", password, "redis-password", "\n"),
+                "auth.conf": self._with_password("requirepass ", password, "redis-password", "\n"),
             },
         )
         password_env = kb.env_from_secret("REDISCLI_AUTH", kb.SecretKeyRef(REDIS, "password"))
@@ -381,11 +385,11 @@ class DataTier(pulumi.ComponentResource):
 
     # --- object storage ----------------------------------------------------------------------------
 
-    def _object_storage(self) -> tuple[str, pulumi.Output[str], pulumi.Output[str]]:
-        """Deploy the S3 engine (unless external); return its endpoint and generated credentials."""
+    def _object_storage(self) -> tuple[str, pulumi.Output[str] | None, pulumi.Output[str] | None]:
+        """Deploy the S3 engine (unless external); return its endpoint and generated credentials (None if not generated)."""
         storage = self._settings.data.object_storage
         if storage.mode == "external":
-            return storage.external.endpoint, pulumi.Output.from_input(""), pulumi.Output.from_input("")
+            return storage.external.endpoint, None, None
         access_key = (
             None
             if self._source.external
@@ -412,7 +416,7 @@ class DataTier(pulumi.ComponentResource):
                 "ACCESS_SECRET_KEY": Value(secret_key, remote=s3_keys[1]),
                 "s3.json": Value(
                     None if self._source.external else pulumi.Output.json_dumps(identities(access_key, secret_key)),
-                    template=json.dumps(identities(*("{{ ." + variable(key) + " }}" for key in s3_keys))),
+                    template=json.dumps(identities(*(placeholder(key) for key in s3_keys))),
                     uses=s3_keys,
                 ),
             },

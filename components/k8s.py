@@ -63,11 +63,7 @@ def part_of_labels() -> dict:
 
 
 def labels(name: str, component: str) -> dict:
-    return {
-        **selector_labels(name),
-        "app.kubernetes.io/component": component,
-        "app.kubernetes.io/managed-by": "pulumi",
-    }
+    return {**selector_labels(name), **part_of_labels(), "app.kubernetes.io/component": component}
 
 
 def metadata(name: str, namespace, component: str, annotations: dict | None = None) -> dict:

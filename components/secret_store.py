@@ -41,6 +41,11 @@ def variable(remote_key: str) -> str:
     return head + "".join(part.capitalize() for part in rest)
 
 
+def placeholder(remote_key: str) -> str:
+    """Where an ExternalSecret template puts a remote key's value: `{{ .databasePassword }}`."""
+    return "{{ ." + variable(remote_key) + " }}"
+
+
 class SecretSource:
     """Creates Secrets in one of the two modes; shared by the components that own Secrets."""
 
@@ -106,9 +111,7 @@ class SecretSource:
                 opts=opts,
             )
         remote_keys = sorted({key for value in values.values() for key in ((value.remote,) if value.remote else value.uses)})
-        templates = {
-            key: value.template if value.template else "{{ ." + variable(value.remote) + " }}" for key, value in values.items()
-        }
+        templates = {key: value.template if value.template else placeholder(value.remote) for key, value in values.items()}
         prefix = self.settings.vault.key_prefix
         return k8s.apiextensions.CustomResource(
             resource_name,

@@ -77,6 +77,10 @@ def test_flipping_the_color_changes_only_service_selectors():
 def test_removing_the_idle_color():
     rendered = blue_green("prod", "green", **{"ams:delivery.colors": {"green": GREEN}})
     assert set(deployments(rendered)) == {"ams-api-green", "ams-web-green", "ams-worker"}
+    # Green's migration Job keeps its Pulumi name when blue goes: removing a color replaces nothing else.
+    jobs = {r.name for r in rendered.by_type("kubernetes:batch/v1:Job")}
+    assert "ams-db-migrate-green" in jobs
+    assert "ams-db-migrate-green" in {r.name for r in blue_green("prod").by_type("kubernetes:batch/v1:Job")}
     with pytest.raises(SettingsError) as raised:
         blue_green("prod", "blue", **{"ams:delivery.colors": {"green": GREEN}})
     assert raised.value.problems == ["ams:delivery.colors.blue: must be set: it is the activeColor (blue)"]

@@ -3,20 +3,18 @@
 from __future__ import annotations
 
 import json
-import os
 import re
-import shutil
 import subprocess
 
 import pytest
 import yaml
 
-from tests.conftest import PROJECT_DIR
+from components.monitoring_tier import DASHBOARDS_DIR
+from components.monitoring_tier import RULES_FILE as RULES
+from tests.conftest import PROJECT_DIR, tool
 
-MONITORING = PROJECT_DIR / "components/monitoring"
-RULES = MONITORING / "rules/ams-alerts.yaml"
 RULE_TESTS = PROJECT_DIR / "tests/promtool/ams-alerts.test.yaml"
-DASHBOARDS = {name: MONITORING / f"dashboards/{name}.json" for name in ("ams-application", "ams-infrastructure")}
+DASHBOARDS = {name: DASHBOARDS_DIR / f"{name}.json" for name in ("ams-application", "ams-infrastructure")}
 
 # alert -> (severity, for)
 REQUIRED_ALERTS = {
@@ -47,12 +45,7 @@ HISTOGRAM_QUANTILE = re.compile(r"histogram_quantile\(\s*[\d.]+\s*,\s*sum by \([
 
 
 def promtool(*args: str) -> subprocess.CompletedProcess:
-    binary = shutil.which("promtool")
-    if binary is None:
-        if os.environ.get("CI"):
-            pytest.fail("promtool is not installed; .ci/run installs it (Debian package prometheus)")
-        pytest.skip("promtool is not installed (Debian package prometheus; .ci/run installs it)")
-    return subprocess.run([binary, *args], capture_output=True, text=True, timeout=120)
+    return subprocess.run([tool("promtool"), *args], capture_output=True, text=True, timeout=120)
 
 
 def alert_rules() -> dict[str, dict]:
