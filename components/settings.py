@@ -8,6 +8,7 @@ raised together as ``SettingsError`` before a single resource is registered.
 
 from __future__ import annotations
 
+import difflib
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -131,9 +132,17 @@ def load() -> StackSettings:
     stack = pulumi.get_stack()
     raw = _raw_config(problems)
 
-    environment = raw.get("environment", stack if stack in ENVIRONMENTS else None)
+    # Pulumi.yaml declares environment with the default "": the stack's name decides.
+    environment = raw.get("environment") or stack
     if environment not in ENVIRONMENTS:
-        problems.add(f"{NAMESPACE}:environment", f"must be one of {', '.join(ENVIRONMENTS)}, got {environment!r}")
+        if raw.get("environment"):
+            problems.add(f"{NAMESPACE}:environment", f"must be one of {', '.join(ENVIRONMENTS)}, got {environment!r}")
+        else:
+            problems.add(
+                f"{NAMESPACE}:environment",
+                f"not set, so it defaults to the stack name {stack!r}, which is not one of {', '.join(ENVIRONMENTS)}: "
+                f"set it (pulumi config set {NAMESPACE}:environment <{'|'.join(ENVIRONMENTS)}>)",
+            )
         raise SettingsError(problems)
     defaults = _DEFAULTS[environment]
 
@@ -161,6 +170,10 @@ def load() -> StackSettings:
     if problems:
         raise SettingsError(problems)
     config = pulumi.Config(NAMESPACE)
+
+    def secret(key: str) -> pulumi.Output[str] | None:
+        return config.require_secret(key) if key in raw else None
+
     return StackSettings(
         stack=stack,
         environment=environment,
@@ -172,21 +185,26 @@ def load() -> StackSettings:
         secrets=secrets,
         delivery=delivery,
         edge=edge,
-        jwt_access_secret=config.get_secret("jwtAccessSecret"),
-        jwt_refresh_secret=config.get_secret("jwtRefreshSecret"),
-        alert_receiver_url=config.get_secret("alertReceiverUrl"),
-        registry_password=config.get_secret("registryPassword"),
+        jwt_access_secret=secret("jwtAccessSecret"),
+        jwt_refresh_secret=secret("jwtRefreshSecret"),
+        alert_receiver_url=secret("alertReceiverUrl"),
+        registry_password=secret("registryPassword"),
     )
 
 
 def _raw_config(problems: Problems) -> dict[str, Any]:
-    """Every ams: key of the stack, structured values decoded; unknown top-level keys reported."""
+    """Every ams: key of the stack, structured values decoded; unknown top-level keys reported.
+
+    Pulumi.yaml gives every optional key a default (the CLI requires a key declared without one):
+    "" for the scalars and {} for the objects, so an empty value means "not set".
+    """
     known = set(OBJECT_KEYS) | set(SECRET_KEYS) | set(SCALAR_KEYS)
     everything = {**runtime_config.get_config_env(), **runtime_config.CONFIG.get()}
     raw: dict[str, Any] = {}
     for full_key, value in sorted(everything.items()):
         namespace, _, key = full_key.partition(":")
         if namespace != NAMESPACE:
+            _warn_if_misplaced(namespace, key, known)
             continue
         if key not in known:
             problems.add(full_key, f"unknown key (known keys: {', '.join(sorted(known))})")
@@ -197,8 +215,22 @@ def _raw_config(problems: Problems) -> dict[str, Any]:
             except json.JSONDecodeError:
                 problems.add(full_key, "must be an object, got a string")
                 continue
+        if value in ("", {}):
+            continue
+        if key in SECRET_KEYS and not runtime_config.is_config_secret(full_key):
+            # Pulumi.yaml cannot mark an optional key `secret: true` (the CLI then refuses its default), so the
+            # program refuses a plaintext value itself.
+            problems.add(full_key, f"must be encrypted: set it with pulumi config set --secret {full_key}")
+            continue
         raw[key] = value
     return raw
+
+
+def _warn_if_misplaced(namespace: str, key: str, known: set[str]) -> None:
+    """A key in a namespace that looks like a typo of ams: the engine passes it on and nothing reads it."""
+    top = key.split(".", 1)[0]
+    if top in known and difflib.SequenceMatcher(None, namespace, NAMESPACE).ratio() >= 0.6:
+        pulumi.log.warn(f"configuration key '{namespace}:{key}' is not read by this program; did you mean '{NAMESPACE}:{key}'?")
 
 
 def _namespaces(node: Node) -> Namespaces:

@@ -51,7 +51,6 @@ BAD_CONFIGS = [
     ("namespace-not-dns", {"ams:namespaces.app": "AMS_App"}, {"ams:namespaces.app": "DNS label"}),
     ("namespaces-collide", {"ams:namespaces.data": "ams"}, {"ams:namespaces": "must differ"}),
     ("unknown-strategy", {"ams:delivery.strategy": "big-bang"}, {"ams:delivery.strategy": "must be one of"}),
-    ("section-not-object", {"ams:app": "big"}, {"ams:app": "must be an object"}),
     ("replicas-boolean", {"ams:app.web.replicas": True}, {"ams:app.web.replicas": "must be an integer, got boolean"}),
     ("command-not-list", {"ams:app.worker.command": "node worker.js"}, {"ams:app.worker.command": "list of strings"}),
     ("timeout-too-short", {"ams:app.migration.timeoutSeconds": 5}, {"ams:app.migration.timeoutSeconds": ">= 30"}),
@@ -152,7 +151,18 @@ def test_environment_defaults_to_the_stack_name():
     assert rendered.outputs["environment"] == "staging"
     with pytest.raises(SettingsError) as raised:
         runner.run("qa", config)
-    assert raised.value.problems == ["ams:environment: must be one of dev, staging, prod, got None"]
+    assert raised.value.problems == [
+        "ams:environment: not set, so it defaults to the stack name 'qa', which is not one of dev, staging, prod: "
+        "set it (pulumi config set ams:environment <dev|staging|prod>)"
+    ]
+
+
+def test_a_section_that_is_not_an_object_is_refused_by_the_program_too():
+    """The CLI refuses `ams:app: big` first (Pulumi.yaml types it `object`); the program still checks, for
+    `pulumi up --skip-config-validation` (pkg/workspace/config.go ApplyProjectConfig skips the CLI's rules)."""
+    with pytest.raises(SettingsError) as raised:
+        runner.run("prod", with_overrides(stack_config("prod"), {"ams:app": "big"}), cli_rules=False)
+    assert raised.value.problems == ["ams:app: must be an object, got a string"]
 
 
 @pytest.mark.parametrize(

@@ -92,19 +92,27 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     stack_file = args.stack_file or runner.PROJECT_DIR / f"Pulumi.{args.stack}.yaml"
+    blocking = next((p for p in (args.out, *args.out.parents) if p.exists() and not p.is_dir()), None)
+    if blocking is not None:
+        return _refuse([f"--out {args.out}: {blocking} exists and is not a directory"])
     try:
         render = runner.run_stack_file(stack_file)
     except runner.ConfigError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return EXIT_INVALID_CONFIG
+        return _refuse(exc.problems)
     except SettingsError as exc:
-        for problem in exc.problems:
-            print(f"error: {problem}", file=sys.stderr)
-        return EXIT_INVALID_CONFIG
+        return _refuse(exc.problems)
+    for warning in render.warnings:
+        print(f"warning: {warning}", file=sys.stderr)
     write(render, args.out)
     print(f"Wrote {args.out}/manifests.yaml, resources.json, outputs.json\n")
     print(plan(render))
     return 0
+
+
+def _refuse(problems: list[str]) -> int:
+    for problem in problems:
+        print(f"error: {problem}", file=sys.stderr)
+    return EXIT_INVALID_CONFIG
 
 
 if __name__ == "__main__":

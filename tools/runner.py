@@ -13,6 +13,7 @@ import atexit
 import contextvars
 import hashlib
 import json
+import logging
 import runpy
 import sys
 import weakref
@@ -21,13 +22,14 @@ from pathlib import Path
 from typing import Any
 
 import pulumi
-import yaml
 from pulumi.runtime import mocks as pulumi_mocks
 from pulumi.runtime import rpc
 from pulumi.runtime import settings as pulumi_settings
 from pulumi.runtime.config import set_all_config
 from pulumi.runtime.stack import run_pulumi_func
 from pulumi.runtime.sync_await import _ensure_event_loop, _sync_await
+
+from tools import project_config
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 PROJECT = "ams"
@@ -61,6 +63,7 @@ class Render:
     stack: str
     resources: list[Registration]
     outputs: dict
+    warnings: list[str] = field(default_factory=list)
 
     @property
     def objects(self) -> list[dict]:
@@ -81,8 +84,8 @@ class Render:
         return [r for r in self.resources if r.type == type_token]
 
 
-class ConfigError(Exception):
-    """The stack file itself cannot be read (not the program's validation)."""
+# The CLI's refusal of a project or stack file, before the program runs (exit 2 in `tools.render`).
+ConfigError = project_config.ProjectConfigError
 
 
 # The SDK gives each executor thread an event loop of its own and never closes it; left open, they
@@ -151,26 +154,20 @@ def stack_name_of(stack_file: Path) -> str:
 
 
 def read_stack_file(stack_file: Path) -> dict:
-    try:
-        document = yaml.safe_load(stack_file.read_text()) or {}
-    except (OSError, yaml.YAMLError) as exc:
-        raise ConfigError(f"cannot read {stack_file}: {exc}") from exc
-    config = document.get("config") or {}
-    if not isinstance(document, dict) or not isinstance(config, dict):
-        raise ConfigError(f"{stack_file}: 'config' must be a mapping")
-    return config
+    """A stack file's ``config:`` mapping as written (keys not yet namespaced, ``secure:`` still mappings)."""
+    return project_config.read_stack_document(stack_file)
 
 
-def engine_config(config: dict) -> tuple[dict[str, str], list[str]]:
-    """Encode a stack file's config the way the engine hands it to a program.
+def engine_config(values: dict[str, Any]) -> tuple[dict[str, str], list[str]]:
+    """Encode namespaced config the way the engine hands it to a program.
 
     Scalars become strings, structured values JSON, and ``secure:`` values (which only the stack's
     secrets provider could decrypt) become a placeholder marked secret.
     """
-    values, secret_keys = {}, []
+    encoded, secret_keys = {}, []
 
     def unwrap(value: Any, key: str) -> Any:
-        if isinstance(value, dict) and set(value) == {"secure"}:
+        if isinstance(value, project_config.Secure):
             secret_keys.append(key)
             return SECRET
         if isinstance(value, dict):
@@ -179,37 +176,72 @@ def engine_config(config: dict) -> tuple[dict[str, str], list[str]]:
             return [unwrap(v, key) for v in value]
         return value
 
-    for key, raw in config.items():
-        key = key if ":" in key else f"{PROJECT}:{key}"
+    for key, raw in values.items():
         value = unwrap(raw, key)
         if isinstance(value, (dict, list)):
-            values[key] = json.dumps(value)
+            encoded[key] = json.dumps(value)
         elif isinstance(value, bool):
-            values[key] = "true" if value else "false"
+            encoded[key] = "true" if value else "false"
         else:
-            values[key] = str(value)
-    return values, sorted(set(secret_keys))
+            encoded[key] = str(value)
+    return encoded, sorted(set(secret_keys))
 
 
-def run(stack: str, config: dict, program: Path = PROJECT_DIR / "__main__.py", registered: list | None = None) -> Render:
+def cli_config(stack: str, config: dict, project_file: Path = PROJECT_DIR / "Pulumi.yaml") -> tuple[dict[str, Any], list[str]]:
+    """What the CLI does with a stack file's config before the program runs: namespace the keys, refuse
+    what the project's declarations refuse, fill in their defaults. Returns the config and the warnings."""
+    project = project_config.load_project(project_file)
+    stack_config = project_config.namespaced(project, config)
+    return project_config.apply(stack, project, stack_config), stack_config.warnings
+
+
+def run(
+    stack: str,
+    config: dict,
+    program: Path = PROJECT_DIR / "__main__.py",
+    registered: list | None = None,
+    *,
+    cli_rules: bool = True,
+) -> Render:
     """Run the program for one stack under mocks; exceptions from the program propagate.
 
+    ``config`` is a stack file's ``config:`` mapping. With ``cli_rules`` (the default) the CLI's
+    project-config rules apply first and may raise ConfigError; without them the program sees the
+    config as written, as under ``pulumi up --skip-config-validation`` (no defaults filled in).
     ``registered``, if given, receives every registration as it happens, so a caller can see what
     was registered even when the program fails.
     """
-    return contextvars.copy_context().run(_run, stack, config, program, registered)
+    if cli_rules:
+        values, warnings = cli_config(stack, config)
+    else:
+        values, warnings = project_config.namespaced(project_config.load_project(PROJECT_DIR / "Pulumi.yaml"), config).values, []
+    return contextvars.copy_context().run(_run, stack, values, warnings, program, registered)
 
 
 def run_stack_file(stack_file: Path) -> Render:
     return run(stack_name_of(stack_file), read_stack_file(stack_file))
 
 
-def _run(stack: str, config: dict, program: Path, registered: list | None) -> Render:
-    values, secret_keys = engine_config(config)
-    set_all_config(values, secret_keys)
+class _WarningLog(logging.Handler):
+    """Collects what the program logs as warnings (``pulumi.log.warn``), as the CLI would print them."""
+
+    def __init__(self, sink: list[str]) -> None:
+        super().__init__(logging.WARNING)
+        self.sink = sink
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.sink.append(record.getMessage())
+
+
+def _run(stack: str, values: dict, warnings: list[str], program: Path, registered: list | None) -> Render:
+    encoded, secret_keys = engine_config(values)
+    set_all_config(encoded, secret_keys)
     pulumi_settings.ROOT.set(None)
     monitor = _RecordingMonitor(_RecordingMocks(), registered if registered is not None else [])
-    pulumi.runtime.set_mocks(monitor.recording_mocks, project=PROJECT, stack=stack, preview=False, monitor=monitor)
+    logger = logging.getLogger(f"ams.render.{stack}")
+    logger.propagate = False
+    logger.handlers = [_WarningLog(warnings := list(warnings))]
+    pulumi.runtime.set_mocks(monitor.recording_mocks, project=PROJECT, stack=stack, preview=False, logger=logger, monitor=monitor)
     if str(program.parent) not in sys.path:
         sys.path.insert(0, str(program.parent))
 
@@ -218,7 +250,7 @@ def _run(stack: str, config: dict, program: Path, registered: list | None) -> Re
     root = pulumi_settings.get_root_resource()
     outputs = {name: _resolve(value) for name, value in sorted(root.outputs.items())}
     resources = [_redacted(r) for r in sorted(monitor.registrations, key=lambda r: r.urn)]
-    return Render(stack=stack, resources=resources, outputs=outputs)
+    return Render(stack=stack, resources=resources, outputs=outputs, warnings=warnings)
 
 
 def _resolve(value: Any) -> Any:

@@ -1,0 +1,185 @@
+"""README.md's `pulumi config set|rm` commands are executable documentation.
+
+Every such command in the README is applied to a copy of its stack's file with the CLI's semantics, and
+the result must render. The semantics, from pulumi/pulumi (pkg/v3.259.0):
+- pkg/cmd/pulumi/config/io.go `parseConfigKey`: a key without `:` belongs to the project; with `--path`
+  only the part before the first `.` or `[` is the config key, the rest a path inside its value.
+- sdk/go/common/resource/config/map.go `Map.Set`/`Map.Remove`: without `--path` the key is literal
+  (`ams:delivery.strategy` is a key of its own, which the program refuses as unknown); with it, the
+  value is set or removed inside the object, creating maps and lists on the way.
+- sdk/go/common/resource/config/object.go `coerce`: under `--path`, "true"/"false" become booleans and
+  integers numbers (not with a leading 0); a top-level value is always a string.
+- pkg/cmd/pulumi/config/config.go `configSetCmd.Run`: `--secret` stores the value encrypted (`secure:`).
+"""
+
+from __future__ import annotations
+
+import copy
+import re
+import shlex
+from dataclasses import dataclass
+
+import pytest
+
+from tests.conftest import PROJECT_DIR, stack_config
+from tools import runner
+
+PLACEHOLDERS = {"<current>": "1.0.0", "<new>": "1.1.0", "<sha>": "0123abc", "<dev|staging|prod>": "prod"}
+_SEGMENT = re.compile(r'\.?([A-Za-z0-9_\-$]+)|\[(\d+)\]|\["((?:[^"\\]|\\.)*)"\]')
+
+
+@dataclass
+class Command:
+    verb: str  # set | rm
+    key: str
+    value: str | None
+    path: bool
+    secret: bool
+    line: str
+
+
+def parse_path(text: str) -> list:
+    """resource.ParsePropertyPathStrict: `a.b[0]["c.d"]` -> ["a", "b", 0, "c.d"]."""
+    segments, position = [], 0
+    while position < len(text):
+        match = _SEGMENT.match(text, position)
+        if not match or (position == 0 and text.startswith(".")):
+            raise ValueError(f"invalid config key path {text!r} at {position}")
+        name, index, quoted = match.groups()
+        segments.append(int(index) if index is not None else (name if name is not None else quoted))
+        position = match.end()
+    return segments
+
+
+def coerce(value: str):
+    if value in ("true", "false"):
+        return value == "true"
+    if re.fullmatch(r"-?[1-9]\d*|0", value):
+        return int(value)
+    return value
+
+
+def apply(config: dict, command: Command) -> None:
+    key = command.key if ":" in command.key.split(".", 1)[0].split("[", 1)[0] else f"ams:{command.key}"
+    if not command.path:
+        if command.verb == "rm":
+            config.pop(key, None)
+        else:
+            config[key] = {"secure": "v1:readme"} if command.secret else command.value
+        return
+    namespace, _, name = key.partition(":")
+    segments = parse_path(name)
+    top = f"{namespace}:{segments[0]}"
+    value = {"secure": "v1:readme"} if command.secret else command.value
+    if len(segments) == 1:
+        if command.verb == "rm":
+            config.pop(top, None)
+        else:
+            config[top] = value
+        return
+    if command.verb == "set" and not command.secret:
+        value = coerce(value)
+    if command.verb == "rm" and top not in config:
+        return
+    if not isinstance(config.get(top), (dict, list)):
+        config[top] = [] if isinstance(segments[1], int) else {}
+    node = config[top]
+    for segment, following in zip(segments[1:-1], segments[2:], strict=True):
+        if isinstance(node, list) and segment == len(node):
+            node.append(None)
+        if command.verb == "rm" and (segment not in node if isinstance(node, dict) else segment >= len(node)):
+            return
+        if not isinstance(node[segment] if isinstance(node, list) else node.get(segment), (dict, list)):
+            node[segment] = [] if isinstance(following, int) else {}
+        node = node[segment]
+    last = segments[-1]
+    if command.verb == "rm":
+        if isinstance(node, dict):
+            node.pop(last, None)
+        elif last < len(node):
+            del node[last]
+    elif isinstance(node, list) and last == len(node):
+        node.append(value)
+    else:
+        node[last] = value
+
+
+def parse_command(line: str) -> Command:
+    words = shlex.split(line)
+    verb = words[2]
+    flags = {w for w in words[3:] if w.startswith("--")}
+    unsupported = flags - {"--path", "--secret"}
+    assert not unsupported, f"README command uses flags this test does not model: {unsupported}: {line}"
+    args = [w for w in words[3:] if not w.startswith("--")]
+    value = args[1] if len(args) > 1 else None
+    if value is not None:
+        for placeholder, example in PLACEHOLDERS.items():
+            value = value.replace(placeholder, example)
+        value = re.sub(r"\$\(.*\)", "0123456789abcdef", value)
+    return Command(verb, args[0], value, "--path" in flags, "--secret" in flags, line)
+
+
+def readme_scripts() -> list[tuple[str, list]]:
+    """Each shell block of the README, and each inline `pulumi config ...` span, as (stack, steps).
+
+    A step is a Command or "up" (where the README runs `pulumi up` or `pulumi preview`).
+    """
+    text = (PROJECT_DIR / "README.md").read_text()
+    scripts = []
+    for block in re.findall(r"```sh\n(.*?)```", text, flags=re.S):
+        stack, steps = "prod", []
+        for raw_line in block.splitlines():
+            line = raw_line.split(" #", 1)[0].strip()
+            for part in (p.strip() for p in line.split("&&")):
+                if match := re.match(r"pulumi stack (?:select|init) (\w+)", part):
+                    stack = match.group(1)
+                elif re.match(r"pulumi config (set|rm) ", part):
+                    steps.append(parse_command(part))
+                elif re.match(r"pulumi (up|preview)\b", part):
+                    steps.append("up")
+        if any(isinstance(s, Command) for s in steps):
+            scripts.append((stack, steps))
+    outside_blocks = re.sub(r"```.*?```", "", text, flags=re.S)
+    for span in re.findall(r"`(pulumi config (?:set|rm) [^`]+)`", outside_blocks):
+        if len([w for w in shlex.split(span)[3:] if not w.startswith("--")]) >= 1:
+            scripts.append(("prod", [parse_command(span)]))
+    return scripts
+
+
+SCRIPTS = readme_scripts()
+
+
+def test_the_readme_has_config_commands_to_check():
+    commands = [s for _, steps in SCRIPTS for s in steps if isinstance(s, Command)]
+    assert len(commands) >= 15, commands
+    dotted_without_path = [c.line for c in commands if not c.path and re.search(r"[.\[]", c.key)]
+    assert dotted_without_path == [], "these store a literal dotted key; add --path"
+
+
+@pytest.mark.parametrize("stack, steps", SCRIPTS, ids=[f"{s}-{i}" for i, (s, _) in enumerate(SCRIPTS)])
+def test_readme_config_commands_render(stack, steps):
+    config = copy.deepcopy(stack_config(stack))
+    for step in [*steps, "up"]:
+        if step == "up":
+            runner.run(stack, config)
+        else:
+            apply(config, step)
+
+
+def test_the_cli_semantics_this_test_models():
+    config: dict = {"ams:delivery": {"strategy": "rolling"}}
+    apply(config, parse_command("pulumi config set ams:delivery.strategy blueGreen"))
+    assert config["ams:delivery.strategy"] == "blueGreen" and config["ams:delivery"] == {"strategy": "rolling"}
+    apply(config, parse_command("pulumi config set --path ams:delivery.canaryWeight 10"))
+    apply(config, parse_command("pulumi config set --path 'ams:delivery.colors.green.api' x:1"))
+    apply(config, parse_command("pulumi config set --path 'ams:ingress.allowSourceRanges[0]' 10.0.0.0/8"))
+    apply(config, parse_command("pulumi config set --path ams:app.api.flag true"))
+    apply(config, parse_command("pulumi config set --path ams:app.api.code 0123"))
+    assert config["ams:delivery"] == {"strategy": "rolling", "canaryWeight": 10, "colors": {"green": {"api": "x:1"}}}
+    assert config["ams:ingress"] == {"allowSourceRanges": ["10.0.0.0/8"]}
+    assert config["ams:app"] == {"api": {"flag": True, "code": "0123"}}
+    apply(config, parse_command("pulumi config set --secret ams:jwtAccessSecret x"))
+    assert config["ams:jwtAccessSecret"] == {"secure": "v1:readme"}
+    apply(config, parse_command("pulumi config rm --path 'ams:delivery.colors.green'"))
+    assert config["ams:delivery"]["colors"] == {}
+    assert parse_path('a.b[0]["c.d"]') == ["a", "b", 0, "c.d"]
