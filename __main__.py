@@ -9,7 +9,7 @@ from components.app_tier import AppTier, AppTierArgs
 from components.certificates import Certificates, CertificatesArgs
 from components.data_tier import DataTier, DataTierArgs
 from components.images import Images, ImagesArgs
-from components.ingress import Ingress, IngressArgs
+from components.ingress import GatewayController, GatewayControllerArgs, Ingress, IngressArgs
 from components.monitoring_tier import MonitoringTier, MonitoringTierArgs
 from components.namespaces import create_namespaces
 
@@ -29,7 +29,19 @@ Access(
 )
 
 # Operators first: what creates their custom resources later waits for them.
-certificates = Certificates("ams-certificates", CertificatesArgs(settings=settings, app_namespace=app_namespace))
+edge_settings = settings.edge
+gateway_controller = (
+    GatewayController(
+        "ams-edge-controller",
+        GatewayControllerArgs(namespace=edge_settings.controller_namespace, class_name=edge_settings.class_name),
+    )
+    if edge_settings.mode == "gateway" and edge_settings.install_controller
+    else None
+)
+gateway_api = gateway_controller.ready if gateway_controller else []
+certificates = Certificates(
+    "ams-certificates", CertificatesArgs(settings=settings, app_namespace=app_namespace, gateway_api=gateway_api)
+)
 secrets = AppSecrets(
     "ams",
     AppSecretsArgs(
@@ -67,6 +79,8 @@ app = AppTier(
         jwt_access=secrets.jwt_access,
         jwt_refresh=secrets.jwt_refresh,
         data_egress=data.client_egress,
+        secrets=[*data.client_secrets, *secrets.secrets],
+        database=data.ready_for_clients,
     ),
 )
 edge = Ingress(
@@ -80,6 +94,7 @@ edge = Ingress(
         web_port=app.web_port,
         canary_services=app.canary_services,
         cert_manager=certificates.ready,
+        gateway_controller=gateway_api,
     ),
 )
 

@@ -35,6 +35,8 @@ class AppSecrets(pulumi.ComponentResource):
     jwt_refresh: kb.SecretKeyRef
     # The External Secrets Operator release when this stack installs it: its CRDs must exist first.
     ready: list
+    # What creates the JWT Secret: pods that read it wait for it.
+    secrets: list
 
     def __init__(self, name: str, args: AppSecretsArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("ams:index:AppSecrets", name, None, opts)
@@ -48,7 +50,7 @@ class AppSecrets(pulumi.ComponentResource):
         else:
             access = args.jwt_access_secret or self._generated(f"{name}-jwt-access")
             refresh = args.jwt_refresh_secret or self._generated(f"{name}-jwt-refresh")
-        source.secret(
+        jwt = source.secret(
             f"{name}-jwt",
             SECRET_NAME,
             args.namespace,
@@ -56,6 +58,7 @@ class AppSecrets(pulumi.ComponentResource):
             pulumi.ResourceOptions(parent=self, depends_on=operator),
             component="api",
         )
+        self.secrets = [jwt]
         self.jwt_access = kb.SecretKeyRef(SECRET_NAME, ACCESS_KEY)
         self.jwt_refresh = kb.SecretKeyRef(SECRET_NAME, REFRESH_KEY)
         self.register_outputs({"secret_name": SECRET_NAME})

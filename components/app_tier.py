@@ -55,6 +55,11 @@ class AppTierArgs:
     jwt_refresh: kb.SecretKeyRef
     # NetworkPolicy egress rules that reach the data services (from DataTier.client_egress).
     data_egress: Sequence[dict]
+    # What creates the Secrets the pods read (the connection and JWT Secrets): pods wait for them.
+    secrets: Sequence[pulumi.Resource] = ()
+    # What the migration Job needs before it can connect: the database, its pooler and the data
+    # namespace's NetworkPolicies that admit it (from DataTier.ready_for_clients).
+    database: Sequence[pulumi.Resource] = ()
 
 
 @dataclass(frozen=True)
@@ -85,8 +90,17 @@ class AppTier(pulumi.ComponentResource):
         self._migrations: dict = {}
         settings, app = args.settings, args.settings.app
 
-        for component, workload in (("web", WEB_NAME), ("api", API_NAME), ("migration", MIGRATE_NAME), ("worker", WORKER_NAME)):
-            self._service_account(workload, component)
+        self._accounts = {
+            workload: self._service_account(workload, component)
+            for component, workload in (
+                ("web", WEB_NAME),
+                ("api", API_NAME),
+                ("migration", MIGRATE_NAME),
+                ("worker", WORKER_NAME),
+            )
+        }
+        # Policies first: a pod started before its namespace's policies exist races them.
+        self._policies = self._network_policies()
         for variant in self._variants():
             self._web(variant)
             self._api(variant)
@@ -97,7 +111,6 @@ class AppTier(pulumi.ComponentResource):
         self._service("web-service", WEB_SERVICE, WEB_NAME, "web", WEB_PORT, WEB_CONTAINER_PORT, selector)
         self._service("api-service", API_SERVICE, API_NAME, "api", app.api.port, app.api.port, selector)
         self.canary_services = self._canary_routing() if delivery.strategy == "canary" else None
-        self._network_policies()
 
         self.api_service = pulumi.Output.from_input(API_SERVICE)
         self.api_port = pulumi.Output.from_input(app.api.port)
@@ -265,8 +278,8 @@ class AppTier(pulumi.ComponentResource):
     def _opts(self, **kwargs) -> pulumi.ResourceOptions:
         return pulumi.ResourceOptions(parent=self, **kwargs)
 
-    def _service_account(self, name: str, component: str) -> None:
-        k8s.core.v1.ServiceAccount(
+    def _service_account(self, name: str, component: str) -> k8s.core.v1.ServiceAccount:
+        return k8s.core.v1.ServiceAccount(
             self._child(f"{component}-sa"),
             metadata=kb.metadata(name, self._args.namespace, component),
             automount_service_account_token=False,
@@ -294,6 +307,11 @@ class AppTier(pulumi.ComponentResource):
         desired = scaling.min_replicas if scaling else replicas
         pod = kb.pod_spec(name, containers)
         pod["topologySpreadConstraints"] = kb.topology_spread(selector, hard=settings.is_prod)
+        # With an HPA, the first apply sets the initial count and the HPA owns it after that: the provider
+        # drops an ignored field that another manager owns from its server-side apply (pulumi-kubernetes
+        # provider/pkg/await/await.go handleSSAIgnoreFields; issues 2491, 2569). Without ignoreChanges every
+        # release would conflict with the HPA's scale subresource, and forcing would reset the count.
+        ignore = ["spec.replicas"] if scaling else []
         k8s.apps.v1.Deployment(
             resource,
             metadata=kb.metadata(deployment, namespace, component, kb.checkov_skips(skips or {})),
@@ -305,7 +323,7 @@ class AppTier(pulumi.ComponentResource):
                 "strategy": {"type": "RollingUpdate", "rollingUpdate": {"maxUnavailable": 0, "maxSurge": "25%"}},
                 "template": {"metadata": {"labels": {**kb.labels(name, component), **variant_labels}}, "spec": pod},
             },
-            opts=self._opts(depends_on=list(depends_on)),
+            opts=self._opts(depends_on=[*self._pod_prerequisites(name), *depends_on], ignore_changes=ignore),
         )
         if scaling:
             self._autoscaler(resource, deployment, component, scaling)
@@ -316,6 +334,10 @@ class AppTier(pulumi.ComponentResource):
                 spec={"maxUnavailable": 1, "selector": {"matchLabels": selector}},
                 opts=self._opts(),
             )
+
+    def _pod_prerequisites(self, workload: str) -> list[pulumi.Resource]:
+        """What a workload's pods need before they start: their ServiceAccount, Secrets and NetworkPolicies."""
+        return [self._accounts[workload], *self._args.secrets, *self._policies]
 
     def _autoscaler(self, resource: str, name: str, component: str, scaling: Autoscaling) -> None:
         def utilization(resource: str, target: int) -> dict:
@@ -375,20 +397,27 @@ class AppTier(pulumi.ComponentResource):
         )
         pod = kb.pod_spec(MIGRATE_NAME, [container], restart_policy="Never")
         skips = {**kb.image_skips(image), **kb.SECRET_ENV_SKIP, **kb.JOB_PROBE_SKIPS}
+        await_options = kb.job_await_options(migration.timeout_seconds)
         job = k8s.batch.v1.Job(
             self._child(f"db-migrate-{suffix}" if suffix else "db-migrate"),
-            metadata=kb.metadata(name, self._args.namespace, "migration", kb.checkov_skips(skips)),
+            metadata=kb.metadata(
+                name, self._args.namespace, "migration", {**kb.checkov_skips(skips), **await_options["annotations"]}
+            ),
             spec={
                 "backoffLimit": 2,
                 "activeDeadlineSeconds": migration.timeout_seconds,
                 "template": {"metadata": {"labels": kb.labels(MIGRATE_NAME, "migration")}, "spec": pod},
             },
-            opts=self._opts(),
+            # Migrations connect to the primary: the database must be Ready and reachable first.
+            opts=self._opts(
+                depends_on=[*self._pod_prerequisites(MIGRATE_NAME), *self._args.database],
+                custom_timeouts=await_options["custom_timeouts"],
+            ),
         )
         self._migrations[key] = job
         return job
 
-    def _network_policies(self) -> None:
+    def _network_policies(self) -> list[k8s.networking.v1.NetworkPolicy]:
         """Default deny for the namespace, then only the flows the tiers need."""
         settings = self._args.settings
         controller = kb.from_namespace(settings.ingress_controller_namespace)
@@ -396,31 +425,42 @@ class AppTier(pulumi.ComponentResource):
         to_data = list(self._args.data_egress)
         api_port, worker_port = settings.app.api.port, settings.app.worker.health_port
 
-        kb.baseline_policies(self._name, self._args.namespace, self._opts())
-        self._policy(
-            WEB_NAME,
-            ingress=[
-                {"from": [controller], "ports": kb.tcp_ports(WEB_CONTAINER_PORT)},
-                *([{"from": [monitoring], "ports": kb.tcp_ports(WEB_METRICS_PORT)}] if settings.monitoring.enabled else []),
-            ],
+        policies = kb.baseline_policies(self._name, self._args.namespace, self._opts())
+        policies.append(
+            self._policy(
+                WEB_NAME,
+                ingress=[
+                    {"from": [controller], "ports": kb.tcp_ports(WEB_CONTAINER_PORT)},
+                    *([{"from": [monitoring], "ports": kb.tcp_ports(WEB_METRICS_PORT)}] if settings.monitoring.enabled else []),
+                ],
+            )
         )
-        self._policy(API_NAME, ingress=[{"from": [controller, monitoring], "ports": kb.tcp_ports(api_port)}], egress=to_data)
-        self._policy(WORKER_NAME, ingress=[{"from": [monitoring], "ports": kb.tcp_ports(worker_port)}], egress=to_data)
-        self._policy(MIGRATE_NAME, egress=to_data)
+        policies.append(
+            self._policy(API_NAME, ingress=[{"from": [controller, monitoring], "ports": kb.tcp_ports(api_port)}], egress=to_data)
+        )
+        policies.append(
+            self._policy(WORKER_NAME, ingress=[{"from": [monitoring], "ports": kb.tcp_ports(worker_port)}], egress=to_data)
+        )
+        policies.append(self._policy(MIGRATE_NAME, egress=to_data))
         if settings.delivery.istio_sidecars:
             # Sidecars fetch their configuration from istiod and serve merged metrics on 15020.
-            kb.network_policy(
-                self._child("netpol-istio"),
-                "allow-istio-sidecars",
-                self._args.namespace,
-                None,
-                self._opts(),
-                ingress=[{"from": [monitoring], "ports": kb.tcp_ports(ISTIO_METRICS_PORT)}],
-                egress=[{"to": [kb.from_namespace(ISTIO_NAMESPACE)], "ports": kb.tcp_ports(ISTIOD_XDS_PORT)}],
+            policies.append(
+                kb.network_policy(
+                    self._child("netpol-istio"),
+                    "allow-istio-sidecars",
+                    self._args.namespace,
+                    None,
+                    self._opts(),
+                    ingress=[{"from": [monitoring], "ports": kb.tcp_ports(ISTIO_METRICS_PORT)}],
+                    egress=[{"to": [kb.from_namespace(ISTIO_NAMESPACE)], "ports": kb.tcp_ports(ISTIOD_XDS_PORT)}],
+                )
             )
+        return policies
 
-    def _policy(self, workload: str, *, ingress: list | None = None, egress: list | None = None) -> None:
-        kb.network_policy(
+    def _policy(
+        self, workload: str, *, ingress: list | None = None, egress: list | None = None
+    ) -> k8s.networking.v1.NetworkPolicy:
+        return kb.network_policy(
             self._child(f"netpol-{workload.removeprefix('ams-')}"),
             workload,
             self._args.namespace,

@@ -5,6 +5,7 @@ Created before the tiers: other installs (the Barman Cloud plugin) need cert-man
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import pulumi
@@ -26,6 +27,10 @@ GATEWAY_NAME = "ams-gateway"
 class CertificatesArgs:
     settings: StackSettings
     app_namespace: pulumi.Input[str]
+    # In gateway mode, what installs the Gateway API CRDs (GatewayController.ready): with Gateway API
+    # support on, cert-manager's controller exits at start without them (cert-manager
+    # pkg/controller/context.go buildClients).
+    gateway_api: Sequence[pulumi.Resource] = ()
 
 
 class Certificates(pulumi.ComponentResource):
@@ -55,7 +60,8 @@ class Certificates(pulumi.ComponentResource):
                 "kind": "ControllerConfiguration",
                 "enableGatewayAPI": True,
             }
-        return [kb.helm_release(f"{self._name}-cert-manager", CERT_MANAGER_CHART, "cert-manager", self._opts(), values)]
+        opts = self._opts(depends_on=list(self._args.gateway_api))
+        return [kb.helm_release(f"{self._name}-cert-manager", CERT_MANAGER_CHART, "cert-manager", opts, values)]
 
     def _cluster_issuers(self) -> None:
         if self._edge.mode == "ingress":

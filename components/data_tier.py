@@ -66,6 +66,11 @@ class DataTier(pulumi.ComponentResource):
     # NetworkPolicy egress rules that let a client pod reach every data service.
     client_egress: list
     database_host: pulumi.Output[str]
+    # What creates the connection Secret in the app namespace: client pods wait for it.
+    client_secrets: list
+    # What a client that connects at start (the migration Job) waits for: the database Ready, its pooler
+    # and the NetworkPolicies that admit clients.
+    ready_for_clients: list
 
     def __init__(self, name: str, args: DataTierArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("ams:index:DataTier", name, None, opts)
@@ -75,6 +80,9 @@ class DataTier(pulumi.ComponentResource):
         self._ns = args.namespace
 
         self._source = SecretSource(self._settings.secrets)
+        # Secrets and ConfigMaps of the data namespace by name: the workloads that read them wait for them.
+        self._secrets: dict[str, pulumi.Resource] = {}
+        self._config_maps: dict[str, pulumi.Resource] = {}
         self._source.store(self._name, self._ns, self._opts(), depends_on=args.operators_ready)
         operators = self._operators()
         db_password = self._password("db-password", 32)
@@ -84,14 +92,15 @@ class DataTier(pulumi.ComponentResource):
             {"username": Value(DB_OWNER, template=DB_OWNER), "password": Value(db_password, remote="database-password")},
             "kubernetes.io/basic-auth",
         )
+        # Policies first: pods started before their namespace's policies exist race them.
+        self._policies = self._network_policies()
         s3_endpoint, s3_access, s3_secret = self._object_storage()
-        self._postgres(operators, s3_endpoint)
+        database = self._postgres(operators, s3_endpoint)
         redis_password = self._redis()
-        self._network_policies()
 
         storage = data.object_storage
         external = storage.mode == "external"
-        self._secret(
+        connection = self._secret(
             "connection",
             CONNECTION_SECRET,
             {
@@ -131,6 +140,8 @@ class DataTier(pulumi.ComponentResource):
             s3_region=storage.external.region,
         )
         self.client_egress = self._client_egress()
+        self.client_secrets = [connection]
+        self.ready_for_clients = [*database, *self._policies]
         self.database_host = pulumi.Output.from_input(self._host(f"{CLUSTER}-rw"))
         self.register_outputs({"database_host": self.database_host, "connection_secret": CONNECTION_SECRET})
 
@@ -154,9 +165,12 @@ class DataTier(pulumi.ComponentResource):
     def _secret(self, suffix: str, name: str, values: dict[str, Value], type_: str = "Opaque", namespace=None):
         # An ExternalSecret needs the operator's CRDs; a plain Secret waits for nothing.
         opts = self._opts(depends_on=list(self._args.operators_ready)) if self._source.external else self._opts()
-        return self._source.secret(
+        secret = self._source.secret(
             f"{self._name}-{suffix}", name, namespace or self._ns, values, opts, type_=type_, component="data"
         )
+        if namespace is None:
+            self._secrets[name] = secret
+        return secret
 
     @staticmethod
     def _with_password(before: str, password, remote_key: str, after: str) -> Value:
@@ -177,9 +191,11 @@ class DataTier(pulumi.ComponentResource):
         operators = self._settings.data.operators
         installed: list[pulumi.Resource] = []
         if operators.install_cnpg:
-            installed.append(
-                self._chart("cnpg", CNPG_CHART, {"monitoring": {"podMonitorEnabled": self._settings.monitoring_enabled}})
-            )
+            # With podMonitorEnabled the chart renders a PodMonitor (cloudnative-pg/charts
+            # charts/cloudnative-pg/templates/podmonitor.yaml): kube-prometheus-stack's CRDs come first.
+            monitoring = self._settings.monitoring_enabled
+            values = {"monitoring": {"podMonitorEnabled": monitoring}}
+            installed.append(self._chart("cnpg", CNPG_CHART, values, depends_on=self._args.operators_ready))
         if operators.install_barman_plugin and self._backups_enabled:
             # The plugin's certificates come from cert-manager: it waits for the operators passed in too.
             installed.append(self._chart("barman-cloud", BARMAN_CHART, {}, depends_on=[*installed, *self._args.operators_ready]))
@@ -195,9 +211,11 @@ class DataTier(pulumi.ComponentResource):
 
     # --- PostgreSQL --------------------------------------------------------------------------------
 
-    def _postgres(self, operators: list[pulumi.Resource], s3_endpoint: str) -> None:
+    def _postgres(self, operators: list[pulumi.Resource], s3_endpoint: str) -> list[pulumi.Resource]:
+        """The Cluster and its Pooler; the Cluster reports Ready to what waits for it."""
         pg = self._settings.data.postgres
-        opts = {"depends_on": operators}
+        app_secret = self._secrets[f"{CLUSTER}-app"]
+        opts = {"depends_on": [*operators, app_secret]}
         initdb: dict = {"database": DB_NAME, "owner": DB_OWNER, "secret": {"name": f"{CLUSTER}-app"}}
         if pg.init_sql:
             init = k8s.core.v1.ConfigMap(
@@ -207,7 +225,7 @@ class DataTier(pulumi.ComponentResource):
                 opts=self._opts(),
             )
             initdb["postInitApplicationSQLRefs"] = {"configMapRefs": [{"name": f"{CLUSTER}-init", "key": "init.sql"}]}
-            opts["depends_on"] = [*operators, init]
+            opts["depends_on"] = [*operators, app_secret, init]
         storage = pg.storage.sized("size", "storageClass")
         spec = {
             "instances": pg.instances,
@@ -227,8 +245,23 @@ class DataTier(pulumi.ComponentResource):
         if self._backups_enabled:
             self._backups(s3_endpoint, operators)
             spec["plugins"] = [{"name": BARMAN_PLUGIN, "isWALArchiver": True, "parameters": {"barmanObjectName": OBJECT_STORE}}]
-        cluster = self._custom("db", "postgresql.cnpg.io/v1", "Cluster", CLUSTER, spec, "database", data=True, **opts)
-        self._custom(
+        # Custom resources are not awaited unless pulumi.com/waitFor says what to wait for (pulumi-kubernetes
+        # provider/pkg/metadata/overrides.go ReadyCondition); CloudNativePG sets condition Ready
+        # (cloudnative-pg api/v1/cluster_types.go ConditionClusterReady). initdb and replicas cloning take
+        # longer than the provider's 10-minute default on real volumes.
+        cluster = self._custom(
+            "db",
+            "postgresql.cnpg.io/v1",
+            "Cluster",
+            CLUSTER,
+            spec,
+            "database",
+            data=True,
+            annotations={"pulumi.com/waitFor": "condition=Ready"},
+            custom_timeouts=pulumi.CustomTimeouts(create="30m", update="30m"),
+            **opts,
+        )
+        pooler = self._custom(
             "db-pooler",
             "postgresql.cnpg.io/v1",
             "Pooler",
@@ -252,6 +285,7 @@ class DataTier(pulumi.ComponentResource):
         if self._settings.monitoring_enabled:
             self._pod_monitor("db", CLUSTER, DB_PODS, "metrics")
             self._pod_monitor("db-pooler", POOLER, POOLER_PODS, "metrics")
+        return [cluster, pooler]
 
     def _backups(self, s3_endpoint: str, operators: list[pulumi.Resource]) -> None:
         storage, backup = self._settings.data.object_storage, self._settings.data.postgres.backup
@@ -275,7 +309,7 @@ class DataTier(pulumi.ComponentResource):
                 "retentionPolicy": backup.retention,
             },
             "backup",
-            depends_on=operators,
+            depends_on=[*operators, *([self._secrets[credentials[0]]] if credentials[0] in self._secrets else [])],
         )
         self._custom(
             "db-scheduled-backup",
@@ -300,13 +334,25 @@ class DataTier(pulumi.ComponentResource):
             return storage.external.credentials_secret, "access-key-id", "secret-access-key"
         return f"{S3}-credentials", "ACCESS_KEY_ID", "ACCESS_SECRET_KEY"
 
-    def _custom(self, suffix: str, api_version: str, kind: str, name: str, spec: dict, component: str, *, data=False, **opts):
+    def _custom(
+        self,
+        suffix: str,
+        api_version: str,
+        kind: str,
+        name: str,
+        spec: dict,
+        component: str,
+        *,
+        data=False,
+        annotations=None,
+        **opts,
+    ):
         opts["depends_on"] = [*opts.get("depends_on", []), *self._args.operators_ready]
         return k8s.apiextensions.CustomResource(
             f"{self._name}-{suffix}",
             api_version=api_version,
             kind=kind,
-            metadata=kb.metadata(name, self._ns, component),
+            metadata=kb.metadata(name, self._ns, component, annotations),
             spec=spec,
             opts=self._opts(data=data, **opts),
         )
@@ -327,7 +373,7 @@ class DataTier(pulumi.ComponentResource):
         redis = self._settings.data.redis
         password = self._password("redis-password", 32)
         # Durable settings are plain config; only the password line lives in the Secret, included at start.
-        k8s.core.v1.ConfigMap(
+        config = k8s.core.v1.ConfigMap(
             f"{self._name}-redis-config",
             metadata=kb.metadata(f"{REDIS}-config", self._ns, "cache"),
             data={"redis.conf": REDIS_CONF},
@@ -377,7 +423,9 @@ class DataTier(pulumi.ComponentResource):
                 "secret": {"secretName": REDIS, "items": [{"key": "auth.conf", "path": "auth.conf"}], "defaultMode": 0o400},
             },
         ]
-        self._stateful_set(REDIS, "cache", [server, exporter], volumes, redis.storage, [redis.image, redis.exporter_image])
+        self._stateful_set(
+            REDIS, "cache", [server, exporter], volumes, redis.storage, [redis.image, redis.exporter_image], needs=[config]
+        )
         self._service(REDIS, "cache", [("redis", REDIS_PORT)])
         if self._settings.monitoring_enabled:
             self._pod_monitor("redis", REDIS, kb.selector_labels(REDIS), "metrics")
@@ -474,7 +522,15 @@ class DataTier(pulumi.ComponentResource):
             )
             extra_volumes = []
         engine["volumeMounts"].append({"name": "data", "mountPath": "/data"})
-        workload = self._stateful_set(S3, "object-storage", [engine], extra_volumes, storage.storage, [storage.image])
+        workload = self._stateful_set(
+            S3,
+            "object-storage",
+            [engine],
+            extra_volumes,
+            storage.storage,
+            [storage.image],
+            needs=[self._secrets[f"{S3}-credentials"]],
+        )
         self._service(S3, "object-storage", [("s3", port)])
         self._bucket_job(endpoint, credentials, workload)
         return endpoint, access_key, secret_key
@@ -502,34 +558,42 @@ class DataTier(pulumi.ComponentResource):
                 kb.env_from_secret("AWS_SECRET_ACCESS_KEY", credentials[1]),
             ],
         )
-        self._service_account(f"{S3}-buckets", "object-storage")
+        account = self._service_account(f"{S3}-buckets", "object-storage")
         skips = {**kb.image_skips(storage.bucket_job_image), **kb.SECRET_ENV_SKIP, **kb.JOB_PROBE_SKIPS}
+        deadline = 600
+        await_options = kb.job_await_options(deadline)
+        annotations = {**kb.checkov_skips(skips), **await_options["annotations"]}
         k8s.batch.v1.Job(
             f"{self._name}-s3-buckets",
-            metadata=kb.metadata(job_name, self._ns, "object-storage", kb.checkov_skips(skips)),
+            metadata=kb.metadata(job_name, self._ns, "object-storage", annotations),
             spec={
                 "backoffLimit": 6,
-                "activeDeadlineSeconds": 600,
+                "activeDeadlineSeconds": deadline,
                 "template": {
                     "metadata": {"labels": kb.labels(f"{S3}-buckets", "object-storage")},
                     "spec": kb.pod_spec(f"{S3}-buckets", [container], restart_policy="OnFailure"),
                 },
             },
-            opts=self._opts(depends_on=[workload]),
+            opts=self._opts(
+                depends_on=[workload, account, self._secrets[f"{S3}-credentials"], *self._policies],
+                custom_timeouts=await_options["custom_timeouts"],
+            ),
         )
 
     # --- workloads ---------------------------------------------------------------------------------
 
-    def _service_account(self, name: str, component: str) -> None:
-        k8s.core.v1.ServiceAccount(
+    def _service_account(self, name: str, component: str) -> pulumi.Resource:
+        return k8s.core.v1.ServiceAccount(
             f"{self._name}-{name.removeprefix('ams-')}-sa",
             metadata=kb.metadata(name, self._ns, component),
             automount_service_account_token=False,
             opts=self._opts(),
         )
 
-    def _stateful_set(self, name: str, component: str, containers: list, volumes: list, volume, images: list):
-        self._service_account(name, component)
+    def _stateful_set(self, name: str, component: str, containers: list, volumes: list, volume, images: list, *, needs=()):
+        """One StatefulSet with its ServiceAccount; it waits for what its pods read (`needs`) and the policies."""
+        account = self._service_account(name, component)
+        needs = [account, *needs, *(self._secrets[ref] for ref in kb.secret_names(containers, volumes) if ref in self._secrets)]
         pod = kb.pod_spec(name, containers)
         pod["volumes"] += volumes
         skips = {**kb.image_skips(*images)}
@@ -547,7 +611,7 @@ class DataTier(pulumi.ComponentResource):
                 "template": {"metadata": {"labels": kb.labels(name, component)}, "spec": pod},
                 "volumeClaimTemplates": [{"metadata": {"name": "data"}, "spec": volume.claim_spec()}],
             },
-            opts=self._opts(data=True),
+            opts=self._opts(data=True, depends_on=[*needs, *self._policies]),
         )
 
     def _service(self, name: str, component: str, ports: list, *, workload: str | None = None, headless: bool = False) -> None:
@@ -579,10 +643,10 @@ class DataTier(pulumi.ComponentResource):
             rules.append({"to": [{"ipBlock": {"cidr": "0.0.0.0/0"}}], "ports": kb.tcp_ports(HTTPS)})
         return rules
 
-    def _network_policies(self) -> None:
+    def _network_policies(self) -> list[pulumi.Resource]:
         settings = self._settings
         opts = self._opts()
-        kb.baseline_policies(self._name, self._ns, opts)
+        policies = kb.baseline_policies(self._name, self._ns, opts)
         app, monitoring = settings.namespaces.app, settings.namespaces.monitoring
         operator = kb.from_namespace(settings.data.operators.namespace)
 
@@ -599,7 +663,7 @@ class DataTier(pulumi.ComponentResource):
         )
 
         def policy(suffix: str, name: str, pods: dict, **rules) -> None:
-            kb.network_policy(f"{self._name}-netpol-{suffix}", name, self._ns, pods, opts, **rules)
+            policies.append(kb.network_policy(f"{self._name}-netpol-{suffix}", name, self._ns, pods, opts, **rules))
 
         policy(
             "db",
@@ -632,3 +696,4 @@ class DataTier(pulumi.ComponentResource):
             clients = [*app_pods(API_NAME, WORKER_NAME), db, kb.from_pods(f"{S3}-buckets")]
             policy("s3", S3, kb.selector_labels(S3), ingress=[{"from": clients, "ports": kb.tcp_ports(self._s3_port())}])
             policy("s3-buckets", f"{S3}-buckets", kb.selector_labels(f"{S3}-buckets"), egress=[object_storage])
+        return policies

@@ -37,6 +37,8 @@ class IngressArgs:
     canary_services: dict | None = None
     # Certificates.ready: the Gateway's certificate annotation needs cert-manager running.
     cert_manager: Sequence[pulumi.Resource] = ()
+    # GatewayController.ready in gateway mode: what installs the Gateway API and Envoy Gateway CRDs.
+    gateway_controller: Sequence[pulumi.Resource] = ()
 
 
 class Ingress(pulumi.ComponentResource):
@@ -138,9 +140,6 @@ class Ingress(pulumi.ComponentResource):
 
     def _gateway(self, cert_manager: list[pulumi.Resource]) -> None:
         edge = self._edge
-        depends_on = list(cert_manager)
-        if edge.install_controller:
-            depends_on.append(self._envoy_gateway())
         listeners = [
             {
                 "name": "http",
@@ -166,7 +165,7 @@ class Ingress(pulumi.ComponentResource):
             {"gatewayClassName": edge.class_name, "listeners": listeners},
             # cert-manager watches Gateways and issues the HTTPS listener's certificate.
             annotations={"cert-manager.io/cluster-issuer": edge.issuer},
-            depends_on=depends_on,
+            depends_on=cert_manager,
         )
         self._custom("route", GATEWAY_API, "HTTPRoute", ROUTE_NAME, self._route_spec("https", self._route_rules()))
         redirect = {"filters": [{"type": "RequestRedirect", "requestRedirect": {"scheme": "https", "statusCode": 301}}]}
@@ -232,25 +231,50 @@ class Ingress(pulumi.ComponentResource):
                 {"targetRefs": target, "authorization": {"defaultAction": "Deny", "rules": [allow]}},
             )
 
-    def _envoy_gateway(self) -> pulumi.Resource:
-        release = kb.helm_release(
-            f"{self._name}-envoy-gateway", ENVOY_GATEWAY_CHART, self._edge.controller_namespace, self._opts()
-        )
-        return k8s.apiextensions.CustomResource(
-            f"{self._name}-gateway-class",
-            api_version=GATEWAY_API,
-            kind="GatewayClass",
-            metadata={"name": self._edge.class_name, "labels": kb.part_of_labels()},
-            spec={"controllerName": ENVOY_CONTROLLER},
-            opts=self._opts(depends_on=[release]),
-        )
-
     def _custom(self, suffix: str, api_version: str, kind: str, name: str, spec: dict, *, annotations=None, depends_on=()):
+        """A Gateway API or Envoy Gateway resource: it waits for the release that installs its CRD."""
         return k8s.apiextensions.CustomResource(
             f"{self._name}-{suffix}",
             api_version=api_version,
             kind=kind,
             metadata=self._metadata(name, annotations),
             spec=spec,
-            opts=self._opts(depends_on=list(depends_on)),
+            opts=self._opts(depends_on=[*self._args.gateway_controller, *depends_on]),
         )
+
+
+@dataclass(frozen=True)
+class GatewayControllerArgs:
+    namespace: str  # where the controller runs (ams:ingress.controllerNamespace)
+    class_name: str  # the GatewayClass it serves (ams:ingress.className)
+
+
+class GatewayController(pulumi.ComponentResource):
+    """Envoy Gateway: the release that installs the Gateway API and Envoy Gateway CRDs, and its GatewayClass.
+
+    A component of its own, created before cert-manager: cert-manager's controller exits at start when Gateway
+    API support is on and the CRDs are missing (cert-manager pkg/controller/context.go buildClients), and the
+    Ingress's routes and policies need the CRDs too. The gateway-helm chart keeps its CRDs in a `crds` subchart
+    (envoyproxy/gateway charts/gateway-helm/charts/crds/crds/), installed with the release.
+    """
+
+    # What waits for the CRDs: the release and the GatewayClass.
+    ready: list
+
+    def __init__(self, name: str, args: GatewayControllerArgs, opts: pulumi.ResourceOptions | None = None):
+        super().__init__("ams:index:GatewayController", name, None, opts)
+        # These two were children of the Ingress component "ams-edge"; the aliases keep their URNs' history.
+        moved = pulumi.Alias(parent=pulumi.create_urn("ams-edge", "ams:index:Ingress"))
+        release = kb.helm_release(
+            "ams-edge-envoy-gateway", ENVOY_GATEWAY_CHART, args.namespace, pulumi.ResourceOptions(parent=self, aliases=[moved])
+        )
+        gateway_class = k8s.apiextensions.CustomResource(
+            "ams-edge-gateway-class",
+            api_version=GATEWAY_API,
+            kind="GatewayClass",
+            metadata={"name": args.class_name, "labels": kb.part_of_labels()},
+            spec={"controllerName": ENVOY_CONTROLLER},
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[release], aliases=[moved]),
+        )
+        self.ready = [release, gateway_class]
+        self.register_outputs({})

@@ -262,7 +262,38 @@ def network_policy(
     )
 
 
-def baseline_policies(prefix: str, namespace, opts: pulumi.ResourceOptions) -> None:
+def baseline_policies(prefix: str, namespace, opts: pulumi.ResourceOptions) -> list[k8s.networking.v1.NetworkPolicy]:
     """Every namespace starts closed: deny all traffic, then allow DNS lookups."""
-    network_policy(f"{prefix}-netpol-default-deny", "default-deny", namespace, None, opts, ingress=[], egress=[])
-    network_policy(f"{prefix}-netpol-allow-dns", "allow-dns", namespace, None, opts, egress=[DNS_EGRESS])
+    return [
+        network_policy(f"{prefix}-netpol-default-deny", "default-deny", namespace, None, opts, ingress=[], egress=[]),
+        network_policy(f"{prefix}-netpol-allow-dns", "allow-dns", namespace, None, opts, egress=[DNS_EGRESS]),
+    ]
+
+
+def secret_names(containers: list[dict], volumes: list[dict]) -> set[str]:
+    """The Secrets that containers read through env and volumes mount: what their pods wait for."""
+    names = {
+        env["valueFrom"]["secretKeyRef"]["name"]
+        for container in containers
+        for env in container.get("env", [])
+        if "secretKeyRef" in env.get("valueFrom", {})
+    }
+    return names | {volume["secret"]["secretName"] for volume in volumes if "secret" in volume}
+
+
+def job_await_options(active_deadline_seconds: int) -> dict:
+    """Metadata annotations and resource options that make Pulumi's Job await match the Job itself.
+
+    pulumi-kubernetes (provider/pkg/await/job.go) waits 10 minutes for a Job unless `customTimeouts` says
+    otherwise, and keeps a failed Job on later runs unless `pulumi.com/replaceUnready` asks it to replace an
+    unfinished one (provider/pkg/provider/provider.go `Diff`). Both follow the Job's own deadline here.
+    """
+    timeout = f"{active_deadline_seconds + JOB_START_MARGIN_SECONDS}s"
+    return {
+        "annotations": {"pulumi.com/replaceUnready": "true"},
+        "custom_timeouts": pulumi.CustomTimeouts(create=timeout, update=timeout),
+    }
+
+
+# Scheduling and image pulls before a Job's pod starts count against Pulumi's timeout, not the Job's deadline.
+JOB_START_MARGIN_SECONDS = 300

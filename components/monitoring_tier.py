@@ -200,13 +200,13 @@ class MonitoringTier(pulumi.ComponentResource):
     def _log_shipper(self, loki: pulumi.Resource) -> None:
         """Fluent Bit on every node: tails every container's log file and sends it to Loki."""
         mon, ns = self._mon, self._ns
-        k8s.core.v1.ConfigMap(
+        config = k8s.core.v1.ConfigMap(
             f"{self._name}-log-shipper-config",
             metadata=kb.metadata(LOG_SHIPPER, ns, "logging"),
             data={"fluent-bit.conf": FLUENT_BIT_CONFIG.read_text()},
             opts=self._opts(),
         )
-        k8s.core.v1.ServiceAccount(
+        account = k8s.core.v1.ServiceAccount(
             f"{self._name}-log-shipper-sa", metadata=kb.metadata(LOG_SHIPPER, ns, "logging"), opts=self._opts()
         )
         # The kubernetes filter reads pod and namespace metadata to label each log line.
@@ -216,7 +216,7 @@ class MonitoringTier(pulumi.ComponentResource):
             rules=[{"apiGroups": [""], "resources": ["pods", "namespaces"], "verbs": ["get", "list", "watch"]}],
             opts=self._opts(),
         )
-        k8s.rbac.v1.ClusterRoleBinding(
+        binding = k8s.rbac.v1.ClusterRoleBinding(
             f"{self._name}-log-shipper-binding",
             metadata={"name": f"{LOG_SHIPPER}-{self._settings.stack}", "labels": kb.part_of_labels()},
             role_ref={
@@ -271,7 +271,8 @@ class MonitoringTier(pulumi.ComponentResource):
                 "updateStrategy": {"type": "RollingUpdate", "rollingUpdate": {"maxUnavailable": 1}},
                 "template": {"metadata": {"labels": kb.labels(LOG_SHIPPER, "logging")}, "spec": pod},
             },
-            opts=self._opts(depends_on=[loki]),
+            # Its pods read the config, and the API through the binding, from their first start.
+            opts=self._opts(depends_on=[loki, config, account, binding]),
         )
 
     # --- scrape targets, rules, dashboards ---------------------------------------------------------

@@ -113,11 +113,13 @@ class SecretSource:
         remote_keys = sorted({key for value in values.values() for key in ((value.remote,) if value.remote else value.uses)})
         templates = {key: value.template if value.template else placeholder(value.remote) for key, value in values.items()}
         prefix = self.settings.vault.key_prefix
+        # Creating the ExternalSecret is not creating the Secret: what waits for it waits until the operator
+        # has synced it (external-secrets apis/externalsecrets/v1/externalsecret_types.go: ExternalSecretReady = "Ready").
         return k8s.apiextensions.CustomResource(
             resource_name,
             api_version=ESO_API,
             kind="ExternalSecret",
-            metadata=kb.metadata(name, namespace, component),
+            metadata=kb.metadata(name, namespace, component, {"pulumi.com/waitFor": "condition=Ready"}),
             spec={
                 "refreshInterval": "1h",
                 "secretStoreRef": {"name": STORE_NAME, "kind": "SecretStore"},

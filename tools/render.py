@@ -37,6 +37,12 @@ def write(render: runner.Render, out: Path) -> None:
             "custom": r.custom,
             "protect": r.protect,
             "retainOnDelete": r.retain_on_delete,
+            "dependencies": r.dependencies,
+            "ignoreChanges": r.ignore_changes,
+            "replaceOnChanges": r.replace_on_changes,
+            "deleteBeforeReplace": r.delete_before_replace,
+            "customTimeouts": r.custom_timeouts,
+            "aliases": r.aliases,
             "inputs": r.inputs,
         }
         for r in render.resources

@@ -51,7 +51,15 @@ class Registration:
     inputs: dict
     protect: bool = False
     retain_on_delete: bool = False
+    # The URNs the engine waits for before creating this resource: explicit depends_on (components
+    # expanded to their children) and the resources whose Outputs feed its inputs.
     dependencies: list = field(default_factory=list)
+    # Resource options that change what the engine does on update, replace and delete.
+    ignore_changes: list = field(default_factory=list)
+    replace_on_changes: list = field(default_factory=list)
+    delete_before_replace: bool | None = None
+    custom_timeouts: dict = field(default_factory=dict)
+    aliases: list = field(default_factory=list)
 
     @property
     def is_kubernetes_object(self) -> bool:
@@ -141,9 +149,31 @@ class _RecordingMonitor(pulumi_mocks.MockMonitor):
                     protect=bool(request.protect),
                     retain_on_delete=bool(request.retainOnDelete),
                     dependencies=sorted(request.dependencies),
+                    ignore_changes=sorted(request.ignoreChanges),
+                    replace_on_changes=sorted(request.replaceOnChanges),
+                    delete_before_replace=request.deleteBeforeReplace if request.deleteBeforeReplaceDefined else None,
+                    custom_timeouts=_timeouts(request.customTimeouts),
+                    aliases=sorted(_alias(a) for a in request.aliases),
                 )
             )
         return response
+
+
+def _timeouts(timeouts) -> dict:
+    return {k: getattr(timeouts, k) for k in ("create", "update", "delete") if getattr(timeouts, k)}
+
+
+def _alias(alias) -> str:
+    """An alias as the URN or the fields it names (the engine computes the rest from this resource)."""
+    if alias.HasField("urn"):
+        return alias.urn
+    spec = alias.spec
+    fields = {"name": spec.name, "type": spec.type, "stack": spec.stack, "project": spec.project}
+    if spec.HasField("parentUrn"):
+        fields["parent"] = spec.parentUrn
+    elif spec.noParent:
+        fields["parent"] = "(none)"
+    return json.dumps({k: v for k, v in fields.items() if v}, sort_keys=True)
 
 
 def stack_name_of(stack_file: Path) -> str:
