@@ -39,8 +39,22 @@ gateway_controller = (
     else None
 )
 gateway_api = gateway_controller.ready if gateway_controller else []
+monitoring = (
+    MonitoringTier(
+        "ams-monitoring",
+        MonitoringTierArgs(settings=settings, namespace=namespaces.monitoring.metadata.name, app_namespace=app_namespace),
+    )
+    if settings.monitoring_enabled
+    else None
+)
 certificates = Certificates(
-    "ams-certificates", CertificatesArgs(settings=settings, app_namespace=app_namespace, gateway_api=gateway_api)
+    "ams-certificates",
+    CertificatesArgs(
+        settings=settings,
+        app_namespace=app_namespace,
+        gateway_api=gateway_api,
+        monitoring=monitoring.ready if monitoring else [],
+    ),
 )
 secrets = AppSecrets(
     "ams",
@@ -50,14 +64,6 @@ secrets = AppSecrets(
         jwt_access_secret=settings.jwt_access_secret,
         jwt_refresh_secret=settings.jwt_refresh_secret,
     ),
-)
-monitoring = (
-    MonitoringTier(
-        "ams-monitoring",
-        MonitoringTierArgs(settings=settings, namespace=namespaces.monitoring.metadata.name, app_namespace=app_namespace),
-    )
-    if settings.monitoring_enabled
-    else None
 )
 data = DataTier(
     "ams-data",

@@ -31,6 +31,8 @@ class CertificatesArgs:
     # support on, cert-manager's controller exits at start without them (cert-manager
     # pkg/controller/context.go buildClients).
     gateway_api: Sequence[pulumi.Resource] = ()
+    # With monitoring on, kube-prometheus-stack (MonitoringTier.ready): the chart's ServiceMonitor needs its CRDs.
+    monitoring: Sequence[pulumi.Resource] = ()
 
 
 class Certificates(pulumi.ComponentResource):
@@ -53,14 +55,20 @@ class Certificates(pulumi.ComponentResource):
     def _cert_manager(self) -> list[pulumi.Resource]:
         if not self._edge.install_cert_manager:
             return []
-        values = {"crds": {"enabled": True}}
+        values: dict = {"crds": {"enabled": True}}
         if self._edge.mode == "gateway":
+            # cert-manager pkg/apis/config/controller/v1alpha1/types.go: gatewayAPI.enabled replaces the
+            # deprecated enableGatewayAPI from v1.21.
             values["config"] = {
                 "apiVersion": "controller.config.cert-manager.io/v1alpha1",
                 "kind": "ControllerConfiguration",
-                "enableGatewayAPI": True,
+                "gatewayAPI": {"enabled": True},
             }
-        opts = self._opts(depends_on=list(self._args.gateway_api))
+        if self._args.settings.monitoring_enabled:
+            # The CertificateExpiringSoon alert reads certmanager_certificate_expiration_timestamp_seconds;
+            # the chart's ServiceMonitor (templates/servicemonitor.yaml) is what gets it scraped.
+            values["prometheus"] = {"enabled": True, "servicemonitor": {"enabled": True}}
+        opts = self._opts(depends_on=[*self._args.gateway_api, *self._args.monitoring])
         return [kb.helm_release(f"{self._name}-cert-manager", CERT_MANAGER_CHART, "cert-manager", opts, values)]
 
     def _cluster_issuers(self) -> None:

@@ -105,7 +105,10 @@ class DataTier(pulumi.ComponentResource):
             CONNECTION_SECRET,
             {
                 "database-url": self._pg_url(db_password, f"{POOLER}", pooled=True),
-                "database-read-url": self._pg_url(db_password, f"{CLUSTER}-ro"),
+                # -ro has endpoints only where replicas exist: a single instance serves reads on -rw.
+                "database-read-url": self._pg_url(
+                    db_password, f"{CLUSTER}-ro" if data.postgres.instances > 1 else f"{CLUSTER}-rw"
+                ),
                 "database-direct-url": self._pg_url(db_password, f"{CLUSTER}-rw"),
                 "redis-url": self._with_password(
                     "redis://:", redis_password, "redis-password", f"@{self._host(REDIS)}:{REDIS_PORT}/0"
@@ -240,6 +243,8 @@ class DataTier(pulumi.ComponentResource):
                 "podAntiAffinityType": "required" if self._settings.is_prod else "preferred",
             },
             "postgresql": {"parameters": {"max_connections": str(pg.max_connections)}},
+            # CloudNativePG keeps a primary PDB with minAvailable 1; with one instance that blocks every drain.
+            "enablePDB": pg.instances > 1,
             "bootstrap": {"initdb": initdb},
         }
         if self._backups_enabled:

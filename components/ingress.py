@@ -107,7 +107,14 @@ class Ingress(pulumi.ComponentResource):
         return {**annotations, **edge.annotations}
 
     def _ingress(self) -> None:
-        self._ingress_object("ingress", INGRESS_NAME, self.ingress_annotations(), self._backends())
+        # During a canary the main Ingress must reach the stable track only: the plain Services select both
+        # tracks, so the canary would get its share of the main Ingress's traffic on top of canary-weight.
+        main = (
+            [(path, stable, port) for path, stable, _canary, port in self._canary_backends()]
+            if self._args.canary_services
+            else self._backends()
+        )
+        self._ingress_object("ingress", INGRESS_NAME, self.ingress_annotations(), main)
         if self._args.canary_services:
             # NGINX-family canaries: a second Ingress for the same host and paths, marked canary.
             canary = {

@@ -18,6 +18,9 @@ class MonitoringSettings:
     prometheus_resources: Resources
     loki_retention: str
     loki_storage: Volume
+    loki_resources: Resources
+    loki_canary_resources: Resources
+    node_exporter_resources: Resources
     grafana_storage: Volume
     receiver: str
     slack_channel: str
@@ -29,7 +32,7 @@ class MonitoringSettings:
 
 def parse_monitoring(node: Node) -> MonitoringSettings:
     prometheus, loki, grafana, alerting = (node.child(k) for k in ("prometheus", "loki", "grafana", "alerting"))
-    log_shipper, web_exporter = node.child("logShipper"), node.child("webExporter")
+    log_shipper, web_exporter, node_exporter = node.child("logShipper"), node.child("webExporter"), node.child("nodeExporter")
     result = MonitoringSettings(
         enabled=node.boolean("enabled"),
         prometheus_retention=_duration(prometheus, "retention"),
@@ -37,6 +40,9 @@ def parse_monitoring(node: Node) -> MonitoringSettings:
         prometheus_resources=read_resources(prometheus.child("resources")),
         loki_retention=_duration(loki, "retention"),
         loki_storage=read_volume(loki.child("storage")),
+        loki_resources=read_resources(loki.child("resources")),
+        loki_canary_resources=read_resources(loki.child("canaryResources")),
+        node_exporter_resources=read_resources(node_exporter.child("resources")),
         grafana_storage=read_volume(grafana.child("storage")),
         receiver=alerting.string("receiver", choices=RECEIVERS),
         slack_channel=alerting.string("slackChannel", optional=True),
@@ -47,7 +53,7 @@ def parse_monitoring(node: Node) -> MonitoringSettings:
     )
     if result.receiver == "slack" and not result.slack_channel.startswith("#"):
         alerting.problems.add(alerting.key("slackChannel"), f"must name a channel like #ams-alerts, got {result.slack_channel!r}")
-    for child in (prometheus, loki, grafana, alerting, log_shipper, web_exporter, node):
+    for child in (prometheus, loki, grafana, alerting, log_shipper, web_exporter, node_exporter, node):
         child.close()
     return result
 

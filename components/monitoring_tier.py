@@ -145,6 +145,7 @@ class MonitoringTier(pulumi.ComponentResource):
                 }
             },
             "alertmanager": {"alertmanagerSpec": {"configSecret": ALERTMANAGER_CONFIG}},
+            "prometheus-node-exporter": {"resources": mon.node_exporter_resources.as_k8s()},
             "grafana": {
                 "admin": {"existingSecret": GRAFANA_ADMIN, "userKey": "admin-user", "passwordKey": "admin-password"},
                 "persistence": grafana_persistence,
@@ -188,7 +189,14 @@ class MonitoringTier(pulumi.ComponentResource):
                 "limits_config": {"retention_period": mon.loki_retention},
                 "compactor": {"retention_enabled": True, "delete_request_store": "filesystem"},
             },
-            "monolithic": {"replicas": 1, "persistence": persistence},
+            # One single-binary replica on the filesystem, the simple-scalable targets at zero: the chart's
+            # templates/validate.yaml refuses filesystem storage with any read/write/backend replica (their
+            # default is 3), as upstream's ci/default-monolithic-filesystem-values.yaml shows.
+            "singleBinary": {"replicas": 1, "persistence": persistence, "resources": mon.loki_resources.as_k8s()},
+            "read": {"replicas": 0},
+            "write": {"replicas": 0},
+            "backend": {"replicas": 0},
+            "lokiCanary": {"resources": mon.loki_canary_resources.as_k8s()},
             "gateway": {"enabled": False},
             "chunksCache": {"enabled": False},
             "resultsCache": {"enabled": False},

@@ -95,7 +95,7 @@ def test_cert_manager_and_controller_installs():
     gateway = runner.run("prod", config)
     charts = {r.inputs["chart"]: r.inputs for r in gateway.by_type("kubernetes:helm.sh/v3:Release")}
     assert charts["oci://docker.io/envoyproxy/gateway-helm"]["namespace"] == "envoy-gateway-system"
-    assert charts["cert-manager"]["values"]["config"]["enableGatewayAPI"] is True
+    assert charts["cert-manager"]["values"]["config"]["gatewayAPI"] == {"enabled": True}
     assert gateway.get("GatewayClass", "eg")["spec"]["controllerName"] == "gateway.envoyproxy.io/gatewayclass-controller"
     # The Envoy proxies live in the controller's namespace: it is the one allowed into web and api.
     web_policy = gateway.get("NetworkPolicy", "ams-web")["spec"]["ingress"][0]["from"][0]
