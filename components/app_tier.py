@@ -419,28 +419,27 @@ class AppTier(pulumi.ComponentResource):
 
     def _network_policies(self) -> list[k8s.networking.v1.NetworkPolicy]:
         """Default deny for the namespace, then only the flows the tiers need."""
-        settings = self._args.settings
-        controller = kb.from_namespace(settings.ingress_controller_namespace)
-        monitoring = kb.from_namespace(settings.namespaces.monitoring)
+        settings, network = self._args.settings, self._args.settings.network
+        controller = kb.edge_peers(settings.ingress_controller_namespace, network)
+        prometheus = kb.prometheus_from(settings.namespaces.monitoring)
         to_data = list(self._args.data_egress)
         api_port, worker_port = settings.app.api.port, settings.app.worker.health_port
 
-        policies = kb.baseline_policies(self._name, self._args.namespace, self._opts())
+        def scrape(port: int) -> list:
+            return [{"from": [prometheus], "ports": kb.tcp_ports(port)}] if settings.monitoring.enabled else []
+
+        policies = kb.baseline_policies(self._name, self._args.namespace, self._opts(), network.dns_cidrs)
         policies.append(
             self._policy(
-                WEB_NAME,
-                ingress=[
-                    {"from": [controller], "ports": kb.tcp_ports(WEB_CONTAINER_PORT)},
-                    *([{"from": [monitoring], "ports": kb.tcp_ports(WEB_METRICS_PORT)}] if settings.monitoring.enabled else []),
-                ],
+                WEB_NAME, ingress=[{"from": controller, "ports": kb.tcp_ports(WEB_CONTAINER_PORT)}, *scrape(WEB_METRICS_PORT)]
             )
         )
         policies.append(
-            self._policy(API_NAME, ingress=[{"from": [controller, monitoring], "ports": kb.tcp_ports(api_port)}], egress=to_data)
+            self._policy(
+                API_NAME, ingress=[{"from": controller, "ports": kb.tcp_ports(api_port)}, *scrape(api_port)], egress=to_data
+            )
         )
-        policies.append(
-            self._policy(WORKER_NAME, ingress=[{"from": [monitoring], "ports": kb.tcp_ports(worker_port)}], egress=to_data)
-        )
+        policies.append(self._policy(WORKER_NAME, ingress=scrape(worker_port), egress=to_data))
         policies.append(self._policy(MIGRATE_NAME, egress=to_data))
         if settings.delivery.istio_sidecars:
             # Sidecars fetch their configuration from istiod and serve merged metrics on 15020.
@@ -451,7 +450,7 @@ class AppTier(pulumi.ComponentResource):
                     self._args.namespace,
                     None,
                     self._opts(),
-                    ingress=[{"from": [monitoring], "ports": kb.tcp_ports(ISTIO_METRICS_PORT)}],
+                    ingress=[{"from": [prometheus], "ports": kb.tcp_ports(ISTIO_METRICS_PORT)}],
                     egress=[{"to": [kb.from_namespace(ISTIO_NAMESPACE)], "ports": kb.tcp_ports(ISTIOD_XDS_PORT)}],
                 )
             )

@@ -32,8 +32,9 @@ CONNECTION_SECRET = "ams-connection"
 POSTGRES_PORT, REDIS_PORT, REDIS_EXPORTER_PORT = 5432, 6379, 9121
 S3_PORTS = {"seaweedfs": 8333, "minio": 9000}
 HTTPS = 443
-# The CNPG instance manager and PgBouncer talk to the Kubernetes API; its address is not known here.
-API_SERVER_PORTS = (443, 6443)
+# CloudNativePG's instance manager serves its status on 8000 and metrics on 9187, PgBouncer's on 9127
+# (cloudnative-pg pkg/specs/pods.go, pkg/management/pgbouncer/config/config.go).
+CNPG_STATUS_PORT, CNPG_METRICS_PORT, PGBOUNCER_METRICS_PORT = 8000, 9187, 9127
 
 REDIS_CONF = """\
 bind 0.0.0.0
@@ -649,18 +650,29 @@ class DataTier(pulumi.ComponentResource):
         return rules
 
     def _network_policies(self) -> list[pulumi.Resource]:
-        settings = self._settings
+        """Default deny, then the flows CloudNativePG, PgBouncer, Redis and the S3 engine need.
+
+        Pod labels and ports are CloudNativePG's (cloudnative-pg v1.30 pkg/specs/pods.go, jobs.go,
+        pgbouncer/deployments.go); tests/data/flows.yaml lists every flow with its source.
+        """
+        settings, network = self._settings, self._settings.network
         opts = self._opts()
-        policies = kb.baseline_policies(self._name, self._ns, opts)
-        app, monitoring = settings.namespaces.app, settings.namespaces.monitoring
+        policies = kb.baseline_policies(self._name, self._ns, opts, network.dns_cidrs)
+        app = settings.namespaces.app
         operator = kb.from_namespace(settings.data.operators.namespace)
 
         def app_pods(*names: str) -> list:
             return [kb.from_namespace(app, kb.selector_labels(name)) for name in names]
 
+        clients = app_pods(API_NAME, WORKER_NAME, MIGRATE_NAME)
         db, pooler = {"podSelector": {"matchLabels": DB_PODS}}, {"podSelector": {"matchLabels": POOLER_PODS}}
-        scrape = [{"from": [kb.from_namespace(monitoring)], "ports": kb.tcp_ports(9187, 9127, REDIS_EXPORTER_PORT)}]
-        api_server = {"to": [{"ipBlock": {"cidr": "0.0.0.0/0"}}], "ports": kb.tcp_ports(*API_SERVER_PORTS)}
+        join_jobs = {"podSelector": {"matchLabels": {"cnpg.io/cluster": CLUSTER, "cnpg.io/jobRole": "join"}}}
+        prometheus = kb.prometheus_from(settings.namespaces.monitoring)
+
+        def scrape(*ports: int) -> list:
+            return [{"from": [prometheus], "ports": kb.tcp_ports(*ports)}] if settings.monitoring_enabled else []
+
+        api_server = kb.api_server_egress(network.api_server_cidrs, network.api_server_ports)
         object_storage = (
             {"to": [kb.from_pods(S3)], "ports": kb.tcp_ports(self._s3_port())}
             if self._s3_port()
@@ -675,30 +687,48 @@ class DataTier(pulumi.ComponentResource):
             CLUSTER,
             DB_PODS,
             ingress=[
-                {
-                    "from": [db, pooler, operator, *app_pods(MIGRATE_NAME, API_NAME, WORKER_NAME)],
-                    "ports": kb.tcp_ports(POSTGRES_PORT),
-                },
-                {"from": [operator], "ports": kb.tcp_ports(8000)},
-                *scrape,
+                # Replication, and the primary's isolation check on every instance's status port
+                # (cloudnative-pg pkg/management/postgres/webserver/probes/pinger.go), both ways.
+                {"from": [db], "ports": kb.tcp_ports(POSTGRES_PORT, CNPG_STATUS_PORT)},
+                {"from": [pooler, join_jobs, *clients], "ports": kb.tcp_ports(POSTGRES_PORT)},
+                # The operator asks each instance's status port; it never opens SQL sessions.
+                {"from": [operator], "ports": kb.tcp_ports(CNPG_STATUS_PORT)},
+                *scrape(CNPG_METRICS_PORT),
             ],
-            egress=[{"to": [db], "ports": kb.tcp_ports(POSTGRES_PORT)}, {"to": [operator]}, api_server, object_storage],
+            egress=[{"to": [db], "ports": kb.tcp_ports(POSTGRES_PORT, CNPG_STATUS_PORT)}, api_server, object_storage],
+        )
+        # initdb and join Jobs carry cnpg.io/jobRole, not podRole: instance (cloudnative-pg pkg/specs/jobs.go).
+        # Both talk to the API; join copies the primary with pg_basebackup.
+        policy(
+            "db-jobs",
+            f"{CLUSTER}-jobs",
+            None,
+            selector={
+                "matchLabels": {"cnpg.io/cluster": CLUSTER},
+                "matchExpressions": [{"key": "cnpg.io/jobRole", "operator": "Exists"}],
+            },
+            egress=[{"to": [db], "ports": kb.tcp_ports(POSTGRES_PORT)}, api_server, object_storage],
         )
         policy(
             "db-pooler",
             POOLER,
             POOLER_PODS,
-            ingress=[{"from": app_pods(API_NAME, WORKER_NAME), "ports": kb.tcp_ports(POSTGRES_PORT)}, *scrape],
+            ingress=[{"from": clients, "ports": kb.tcp_ports(POSTGRES_PORT)}, *scrape(PGBOUNCER_METRICS_PORT)],
             egress=[{"to": [db], "ports": kb.tcp_ports(POSTGRES_PORT)}, api_server],
         )
         policy(
             "redis",
             REDIS,
             kb.selector_labels(REDIS),
-            ingress=[{"from": app_pods(API_NAME, WORKER_NAME), "ports": kb.tcp_ports(REDIS_PORT)}, *scrape],
+            ingress=[{"from": clients, "ports": kb.tcp_ports(REDIS_PORT)}, *scrape(REDIS_EXPORTER_PORT)],
         )
         if self._s3_port():
-            clients = [*app_pods(API_NAME, WORKER_NAME), db, kb.from_pods(f"{S3}-buckets")]
-            policy("s3", S3, kb.selector_labels(S3), ingress=[{"from": clients, "ports": kb.tcp_ports(self._s3_port())}])
+            s3_clients = [
+                *clients,
+                db,
+                {"podSelector": {"matchLabels": {"cnpg.io/cluster": CLUSTER}}},
+                kb.from_pods(f"{S3}-buckets"),
+            ]
+            policy("s3", S3, kb.selector_labels(S3), ingress=[{"from": s3_clients, "ports": kb.tcp_ports(self._s3_port())}])
             policy("s3-buckets", f"{S3}-buckets", kb.selector_labels(f"{S3}-buckets"), egress=[object_storage])
         return policies

@@ -53,7 +53,7 @@ def parse_edge(node: Node) -> EdgeSettings:
         create_issuers=node.boolean("createIssuers"),
         rate_limit_rps=node.integer("rateLimitRps", minimum=1, maximum=100000),
         body_size=_body_size(node),
-        allow_source_ranges=_cidrs(node, "allowSourceRanges"),
+        allow_source_ranges=cidrs(node, "allowSourceRanges"),
         annotations=_annotations(node),
         install_cert_manager=node.boolean("installCertManager"),
         install_controller=node.boolean("installController"),
@@ -84,7 +84,7 @@ def _body_size(node: Node) -> str:
     return value
 
 
-def _cidrs(node: Node, key: str) -> tuple[str, ...]:
+def cidrs(node: Node, key: str) -> tuple[str, ...]:
     values = node.str_list(key) if node.raw(key) else ()
     for value in values:
         try:

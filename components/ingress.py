@@ -68,7 +68,12 @@ class Ingress(pulumi.ComponentResource):
             self._args.namespace,
             {"acme.cert-manager.io/http01-solver": "true"},
             self._opts(),
-            ingress=[{"from": [kb.from_namespace(self._edge.controller_namespace)], "ports": kb.tcp_ports(ACME_SOLVER_PORT)}],
+            ingress=[
+                {
+                    "from": kb.edge_peers(self._edge.controller_namespace, self._args.settings.network),
+                    "ports": kb.tcp_ports(ACME_SOLVER_PORT),
+                }
+            ],
         )
 
     def _opts(self, **kwargs) -> pulumi.ResourceOptions:
@@ -221,12 +226,20 @@ class Ingress(pulumi.ComponentResource):
         edge = self._edge
         target = [{"group": "gateway.networking.k8s.io", "kind": "HTTPRoute", "name": ROUTE_NAME}]
         limit = {"requests": edge.rate_limit_rps, "unit": "Second"}
+        # One bucket per client address (sourceCIDR type Distinct, which local rate limits support:
+        # envoyproxy/gateway v1.8.2 internal/xds/translator/local_ratelimit.go), per Envoy replica. Without a
+        # client selector the limit is one budget for all clients together. `rateLimit.type` is deprecated
+        # (api/v1alpha1/ratelimit_types.go): `local` alone selects it.
+        per_client = [
+            {"clientSelectors": [{"sourceCIDR": {"type": "Distinct", "value": cidr}}], "limit": limit}
+            for cidr in ("0.0.0.0/0", "::/0")
+        ]
         self._custom(
             "rate-limit",
             ENVOY_API,
             "BackendTrafficPolicy",
             f"{ROUTE_NAME}-rate-limit",
-            {"targetRefs": target, "rateLimit": {"type": "Local", "local": {"rules": [{"limit": limit}]}}},
+            {"targetRefs": target, "rateLimit": {"local": {"rules": per_client}}},
         )
         if edge.allow_source_ranges:
             allow = {"action": "Allow", "principal": {"clientCIDRs": list(edge.allow_source_ranges)}}

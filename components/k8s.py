@@ -227,10 +227,39 @@ def tcp_ports(*ports: int) -> list[dict]:
     return [{"protocol": "TCP", "port": port} for port in ports]
 
 
-DNS_EGRESS = {
-    "to": [from_namespace("kube-system", {"k8s-app": "kube-dns"})],
-    "ports": [{"protocol": "UDP", "port": 53}, {"protocol": "TCP", "port": 53}],
-}
+# CoreDNS keeps kube-dns's label (kubernetes/kubernetes cluster/addons/dns/coredns/coredns.yaml.base).
+KUBE_DNS = from_namespace("kube-system", {"k8s-app": "kube-dns"})
+# prometheus-operator labels every Prometheus pod it creates with its name
+# (prometheus-operator pkg/prometheus/server/operator.go): scrapes come from these pods only.
+PROMETHEUS_PODS = {"app.kubernetes.io/name": "prometheus"}
+
+
+def ip_blocks(cidrs) -> list[dict]:
+    return [{"ipBlock": {"cidr": cidr}} for cidr in cidrs]
+
+
+def dns_egress(extra_cidrs=()) -> dict:
+    """kube-dns's pods, and resolvers elsewhere (NodeLocal DNSCache) when a cluster has them."""
+    return {
+        "to": [KUBE_DNS, *ip_blocks(extra_cidrs)],
+        "ports": [{"protocol": "UDP", "port": 53}, {"protocol": "TCP", "port": 53}],
+    }
+
+
+def api_server_egress(cidrs, ports) -> dict:
+    """To the Kubernetes API: an address, not a pod, so an ipBlock (ams:network.apiServer)."""
+    return {"to": ip_blocks(cidrs), "ports": tcp_ports(*ports)}
+
+
+def edge_peers(controller_namespace: str, network) -> list[dict]:
+    """The ingress controller's pods; with a host-network controller, the nodes' addresses instead."""
+    if network.ingress_controller_host_network:
+        return ip_blocks(network.node_cidrs)
+    return [from_namespace(controller_namespace)]
+
+
+def prometheus_from(monitoring_namespace) -> dict:
+    return from_namespace(monitoring_namespace, PROMETHEUS_PODS)
 
 
 def network_policy(
@@ -242,13 +271,14 @@ def network_policy(
     *,
     ingress: list | None = None,
     egress: list | None = None,
+    selector: dict | None = None,
 ) -> k8s.networking.v1.NetworkPolicy:
-    """A NetworkPolicy for the pods with ``pod_labels`` (None: every pod in the namespace).
+    """A NetworkPolicy for the pods with ``pod_labels`` (None: every pod in the namespace), or ``selector``.
 
     Policies add up: a direction that a policy lists but leaves empty is denied unless another
     policy allows it, which is how a namespace's ``default-deny`` closes what the others do not open.
     """
-    spec: dict = {"podSelector": {"matchLabels": pod_labels} if pod_labels else {}}
+    spec: dict = {"podSelector": selector or ({"matchLabels": pod_labels} if pod_labels else {})}
     spec["policyTypes"] = [kind for kind, rules in (("Ingress", ingress), ("Egress", egress)) if rules is not None]
     if ingress:
         spec["ingress"] = ingress
@@ -262,11 +292,13 @@ def network_policy(
     )
 
 
-def baseline_policies(prefix: str, namespace, opts: pulumi.ResourceOptions) -> list[k8s.networking.v1.NetworkPolicy]:
+def baseline_policies(
+    prefix: str, namespace, opts: pulumi.ResourceOptions, dns_cidrs=()
+) -> list[k8s.networking.v1.NetworkPolicy]:
     """Every namespace starts closed: deny all traffic, then allow DNS lookups."""
     return [
         network_policy(f"{prefix}-netpol-default-deny", "default-deny", namespace, None, opts, ingress=[], egress=[]),
-        network_policy(f"{prefix}-netpol-allow-dns", "allow-dns", namespace, None, opts, egress=[DNS_EGRESS]),
+        network_policy(f"{prefix}-netpol-allow-dns", "allow-dns", namespace, None, opts, egress=[dns_egress(dns_cidrs)]),
     ]
 
 

@@ -28,6 +28,13 @@ KPS_CHART = kb.Chart("kube-prometheus-stack", "88.6.4", "https://prometheus-comm
 LOKI_CHART = kb.Chart("loki", "18.11.3", "https://grafana-community.github.io/helm-charts")
 GRAFANA_ADMIN, ALERTMANAGER_CONFIG, LOG_SHIPPER = "ams-grafana-admin", "ams-alertmanager", "ams-log-shipper"
 LOKI_PORT, FLUENT_BIT_PORT = 3100, 2020
+PROMETHEUS_PODS = kb.PROMETHEUS_PODS
+# The chart's operator keeps its chart-derived name under fullnameOverride (templates/_helpers.tpl).
+KPS_OPERATOR_NAME = "kube-prometheus-stack-prometheus-operator"
+PROMETHEUS_PORT, ALERTMANAGER_PORT, GRAFANA_PORT, OPERATOR_PORT, CONFIG_RELOADER_PORT = 9090, 9093, 3000, 10250, 8080
+LOKI_GRPC_PORT, LOKI_MEMBERLIST_PORT, LOKI_CANARY_PORT = 9095, 7946, 3500
+# kubelet, node-exporter, kube-proxy, etcd metrics, kube-controller-manager, kube-scheduler.
+NODE_SCRAPE_PORTS = (10250, 9100, 10249, 2381, 10257, 10259)
 POD_SECURITY_EXCEPTION = "ams.suresoft.com/pod-security-exception"
 MAX_CLIENT_CONN_RULE = "ams:pgbouncer_max_client_conn"
 
@@ -61,6 +68,8 @@ class MonitoringTier(pulumi.ComponentResource):
         self._ns = args.namespace
         self._loki_host = f"loki.{self._settings.namespaces.monitoring}.svc.cluster.local"
 
+        # Policies first: the charts' pods start in a namespace that already admits exactly their flows.
+        self._policies = self._network_policies()
         self._grafana_admin()
         self._alertmanager_config()
         stack = self._kube_prometheus_stack()
@@ -121,7 +130,7 @@ class MonitoringTier(pulumi.ComponentResource):
     # --- charts ------------------------------------------------------------------------------------
 
     def _release(self, suffix: str, chart: kb.Chart, values: dict):
-        return kb.helm_release(f"{self._name}-{suffix}", chart, self._ns, self._opts(), values)
+        return kb.helm_release(f"{self._name}-{suffix}", chart, self._ns, self._opts(depends_on=self._policies), values)
 
     def _kube_prometheus_stack(self) -> pulumi.Resource:
         mon = self._mon
@@ -268,7 +277,6 @@ class MonitoringTier(pulumi.ComponentResource):
             "CKV_K8S_23": f"root is required: {reason}",
             "CKV_K8S_40": f"UID 0 is required: {reason}",
             "CKV_K8S_38": "the kubernetes filter reads pod metadata from the API (read-only ClusterRole)",
-            "CKV2_K8S_6": "the monitoring namespace runs charts whose traffic NetworkPolicies would have to mirror",
         }
         annotations = {**kb.checkov_skips(skips), POD_SECURITY_EXCEPTION: reason}
         k8s.apps.v1.DaemonSet(
@@ -282,6 +290,94 @@ class MonitoringTier(pulumi.ComponentResource):
             # Its pods read the config, and the API through the binding, from their first start.
             opts=self._opts(depends_on=[loki, config, account, binding]),
         )
+
+    # --- network ------------------------------------------------------------------------------------
+
+    def _network_policies(self) -> list[pulumi.Resource]:
+        """Default deny, then each chart pod's flows. Labels are the ones upstream gives the pods:
+        prometheus-operator pkg/prometheus/server/operator.go and pkg/alertmanager/operator.go (Prometheus,
+        Alertmanager), kube-prometheus-stack templates/prometheus-operator/deployment.yaml and
+        admission-webhooks/ (operator, its certificate Jobs), grafana-community charts/grafana/templates/_pod.tpl,
+        prometheus-community charts/kube-state-metrics, grafana-community charts/loki/templates/_pod.tpl and
+        loki-canary/daemonset.yaml. node-exporter runs on the host network, where policies do not apply.
+        """
+        network, ns = self._settings.network, self._ns
+        api_server = kb.api_server_egress(network.api_server_cidrs, network.api_server_ports)
+        prometheus, grafana = PROMETHEUS_PODS, {"app.kubernetes.io/name": "grafana"}
+        alertmanager = {"app.kubernetes.io/name": "alertmanager"}
+        operator = {"app.kubernetes.io/name": KPS_OPERATOR_NAME, "app.kubernetes.io/component": "prometheus-operator"}
+        loki = {"app.kubernetes.io/name": "loki", "app.kubernetes.io/component": "single-binary"}
+        canary = {"app.kubernetes.io/name": "loki", "app.kubernetes.io/component": "canary"}
+        shipper = kb.selector_labels(LOG_SHIPPER)
+
+        def pods(labels: dict) -> dict:
+            return {"podSelector": {"matchLabels": labels}}
+
+        def allow(sources: list[dict], *ports: int) -> dict:
+            return {"from": [pods(labels) for labels in sources], "ports": kb.tcp_ports(*ports)}
+
+        def to(labels: dict, *ports: int) -> dict:
+            return {"to": [pods(labels)], "ports": kb.tcp_ports(*ports)}
+
+        policies = kb.baseline_policies(self._name, ns, self._opts(), network.dns_cidrs)
+        rules = {
+            # Prometheus scrapes whatever the monitors name, in every namespace, and the nodes (kubelet,
+            # node-exporter, kube-proxy, etcd, controller-manager, scheduler: kube-prometheus-stack's defaults).
+            "prometheus": (
+                prometheus,
+                [allow([grafana], PROMETHEUS_PORT), allow([prometheus], PROMETHEUS_PORT, CONFIG_RELOADER_PORT)],
+                [
+                    {"to": [{"namespaceSelector": {}}]},
+                    {"to": kb.ip_blocks(network.node_cidrs), "ports": kb.tcp_ports(*NODE_SCRAPE_PORTS)},
+                    api_server,
+                ],
+            ),
+            "alertmanager": (
+                alertmanager,
+                [allow([prometheus, grafana], ALERTMANAGER_PORT), allow([prometheus], CONFIG_RELOADER_PORT)],
+                # The receiver (webhook or Slack) is outside the cluster.
+                [{"to": [{"ipBlock": {"cidr": "0.0.0.0/0"}}], "ports": kb.tcp_ports(443)}],
+            ),
+            "grafana": (
+                grafana,
+                [allow([prometheus], GRAFANA_PORT)],
+                # Its sidecars watch ConfigMaps for dashboards and data sources.
+                [to(prometheus, PROMETHEUS_PORT), to(alertmanager, ALERTMANAGER_PORT), to(loki, LOKI_PORT), api_server],
+            ),
+            "prometheus-operator": (
+                operator,
+                # The API server calls its admission webhook for PrometheusRules and the like.
+                [
+                    {"from": kb.ip_blocks(network.api_server_cidrs), "ports": kb.tcp_ports(OPERATOR_PORT)},
+                    allow([prometheus], OPERATOR_PORT),
+                ],
+                [api_server],
+            ),
+            "prometheus-operator-webhook-jobs": (
+                {"app.kubernetes.io/name": KPS_OPERATOR_NAME, "app.kubernetes.io/component": "prometheus-operator-webhook"},
+                None,
+                [api_server],
+            ),
+            "kube-state-metrics": (
+                {"app.kubernetes.io/name": "kube-state-metrics"},
+                [allow([prometheus], 8080, 8081)],
+                [api_server],
+            ),
+            "loki": (
+                loki,
+                [allow([shipper, grafana, canary, prometheus], LOKI_PORT), allow([loki], LOKI_GRPC_PORT, LOKI_MEMBERLIST_PORT)],
+                [to(loki, LOKI_GRPC_PORT, LOKI_MEMBERLIST_PORT), api_server],
+            ),
+            "loki-canary": (canary, [allow([prometheus], LOKI_CANARY_PORT)], [to(loki, LOKI_PORT)]),
+            "log-shipper": (shipper, [allow([prometheus], FLUENT_BIT_PORT)], [to(loki, LOKI_PORT), api_server]),
+        }
+        for suffix, (selector, ingress, egress) in rules.items():
+            policies.append(
+                kb.network_policy(
+                    f"{self._name}-netpol-{suffix}", suffix, ns, selector, self._opts(), ingress=ingress, egress=egress
+                )
+            )
+        return policies
 
     # --- scrape targets, rules, dashboards ---------------------------------------------------------
 

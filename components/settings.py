@@ -23,6 +23,7 @@ from .data_settings import DataSettings, parse_data
 from .delivery_settings import DeliverySettings, parse_delivery
 from .edge_settings import EdgeSettings, parse_edge
 from .monitoring_settings import MonitoringSettings, parse_monitoring
+from .network_settings import NetworkSettings, parse_network
 from .validation import Node, Problems, Resources, read_resources
 
 NAMESPACE = "ams"
@@ -30,7 +31,7 @@ ENVIRONMENTS = ("dev", "staging", "prod")
 _DEFAULTS: dict[str, Any] = yaml.safe_load((Path(__file__).parent / "environments.yaml").read_text())
 
 # Top-level structured keys and the secret scalars; anything else under ams: is a typo.
-OBJECT_KEYS = ("namespaces", "app", "data", "delivery", "ingress", "monitoring", "access", "secrets")
+OBJECT_KEYS = ("namespaces", "app", "data", "delivery", "ingress", "network", "monitoring", "access", "secrets")
 SECRET_KEYS = ("jwtAccessSecret", "jwtRefreshSecret", "alertReceiverUrl", "registryPassword")
 SCALAR_KEYS = ("environment",)
 
@@ -108,6 +109,7 @@ class StackSettings:
     secrets: SecretsSettings
     delivery: DeliverySettings
     edge: EdgeSettings
+    network: NetworkSettings
     jwt_access_secret: pulumi.Output[str] | None
     jwt_refresh_secret: pulumi.Output[str] | None
     alert_receiver_url: pulumi.Output[str] | None
@@ -154,6 +156,7 @@ def load() -> StackSettings:
     app = _app(section("app"), delivery)
     data = parse_data(section("data"))
     edge = parse_edge(section("ingress"))
+    network = parse_network(section("network"))
     monitoring = parse_monitoring(section("monitoring"))
     access = parse_access(section("access"))
     secrets = parse_secrets(section("secrets"))
@@ -185,6 +188,7 @@ def load() -> StackSettings:
         secrets=secrets,
         delivery=delivery,
         edge=edge,
+        network=network,
         jwt_access_secret=secret("jwtAccessSecret"),
         jwt_refresh_secret=secret("jwtRefreshSecret"),
         alert_receiver_url=secret("alertReceiverUrl"),

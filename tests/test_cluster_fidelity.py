@@ -6,14 +6,13 @@ Each test reads the render as the cluster would and fails on the defect it names
 from __future__ import annotations
 
 import copy
-import os
-from pathlib import Path
 
 import pytest
 import yaml
 
 from components.monitoring_tier import RULES_FILE
-from tests.conftest import PROJECT_DIR, render_stack, stack_config, with_overrides
+from tests.conftest import render_stack, stack_config, with_overrides
+from tests.test_conformance import data_dir
 from tools import runner
 
 EXTERNAL_SECRETS = {
@@ -26,16 +25,6 @@ CANARY = {
     "ams:delivery.canary": {"api": "ghcr.io/suresoft/ams-api:1.1.0", "web": "ghcr.io/suresoft/ams-web:1.1.0"},
     "ams:delivery.canaryWeight": 10,
 }
-
-
-def conformance_data() -> Path:
-    """Upstream chart values for the pinned versions (read-only reference data beside the project)."""
-    path = Path(os.environ.get("AMS_CONFORMANCE_DATA", PROJECT_DIR.parent / "shared" / "conformance" / "data"))
-    if not path.is_dir():
-        if os.environ.get("CI"):
-            pytest.fail(f"conformance data not found at {path}; CI runs beside shared/")
-        pytest.skip(f"conformance data not found at {path} (set AMS_CONFORMANCE_DATA)")
-    return path
 
 
 def merged(defaults, overrides):
@@ -94,7 +83,7 @@ def test_every_alert_reads_metrics_something_scrapes():
 def test_loki_values_pass_the_charts_own_validation(stack):
     """grafana-community/helm-charts charts/loki/templates/validate.yaml (loki-18.11.0): with filesystem storage,
     at most one single-binary replica and no read/write/backend replica; the defaults (3 each) fail install."""
-    chart = yaml.safe_load((conformance_data() / "charts" / "loki" / "values.yaml").read_text())
+    chart = yaml.safe_load((data_dir() / "charts" / "loki" / "values.yaml").read_text())
     values = merged(chart, release(render_stack(stack), "loki")["values"])
     assert values["loki"]["storage"]["type"] == "filesystem"
     assert values["singleBinary"]["replicas"] == 1

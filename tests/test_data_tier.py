@@ -189,8 +189,8 @@ def test_data_namespace_admits_only_its_clients(rendered):
                     )
         return found
 
-    assert sources("ams-redis", 6379) == {"ams-api", "ams-worker"}
-    assert sources("ams-db-pooler-rw", 5432) == {"ams-api", "ams-worker"}
+    assert sources("ams-redis", 6379) == {"ams-api", "ams-worker", "ams-db-migrate"}
+    assert sources("ams-db-pooler-rw", 5432) == {"ams-api", "ams-worker", "ams-db-migrate"}
     assert {"ams-db-migrate", "ams-db-pooler-rw", "ams-db"} <= sources("ams-db", 5432)
 
 

@@ -65,8 +65,14 @@ def test_both_modes_route_the_seed_paths_over_tls(stack, mode):
     redirect = rendered.get("HTTPRoute", "ams-https-redirect")["spec"]
     assert redirect["parentRefs"] == [{"name": "ams-gateway", "sectionName": "http"}]
     assert redirect["rules"][0]["filters"][0]["requestRedirect"] == {"scheme": "https", "statusCode": 301}
-    limit = rendered.get("BackendTrafficPolicy", "ams-rate-limit")["spec"]["rateLimit"]["local"]["rules"][0]["limit"]
-    assert limit == {"requests": {"dev": 20, "staging": 50, "prod": 100}[stack], "unit": "Second"}
+    rate_limit = rendered.get("BackendTrafficPolicy", "ams-rate-limit")["spec"]["rateLimit"]
+    assert "type" not in rate_limit, "rateLimit.type is deprecated (envoyproxy/gateway api/v1alpha1/ratelimit_types.go)"
+    expected = {"requests": {"dev": 20, "staging": 50, "prod": 100}[stack], "unit": "Second"}
+    # One budget per client address (both families), as the README promises, not one for all clients.
+    assert rate_limit["local"]["rules"] == [
+        {"clientSelectors": [{"sourceCIDR": {"type": "Distinct", "value": cidr}}], "limit": expected}
+        for cidr in ("0.0.0.0/0", "::/0")
+    ]
 
 
 def test_issuers_match_the_mode_and_environment():
