@@ -494,6 +494,8 @@ class DataTier(pulumi.ComponentResource):
                     "-s3",
                     f"-s3.port={port}",
                     "-s3.config=/etc/seaweedfs/s3.json",
+                    # On by default since 4.x (seaweedfs weed/command/server.go); the policies block it anyway.
+                    "-master.telemetry=false",
                 ],  # fmt: skip
                 ports=[("s3", port)],
                 liveness={"tcpSocket": {"port": port}, "initialDelaySeconds": 20, "periodSeconds": 10},

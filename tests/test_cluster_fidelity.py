@@ -6,6 +6,7 @@ Each test reads the render as the cluster would and fails on the defect it names
 from __future__ import annotations
 
 import copy
+from pathlib import Path
 
 import pytest
 import yaml
@@ -104,3 +105,76 @@ def test_monitoring_chart_pods_are_sized(stack):
         assert set(resources) == {"requests", "limits"} and resources["requests"]["memory"], resources
     prod = release(render_stack("prod"), "loki")["values"]["singleBinary"]["resources"]
     assert prod["limits"]["memory"] == "4Gi"
+
+
+# Nodes the monitoring quota is sized for (README, "Access per environment").
+DOCUMENTED_NODES = {"staging": 4, "prod": 10}
+# Containers of the monitoring charts' pods that set no resources, so the LimitRange's defaults apply:
+# the Prometheus and Alertmanager config reloaders (kube-prometheus-stack values: resources {}), Alertmanager,
+# Grafana and its two sidecars, the operator, kube-state-metrics, Loki's rules sidecar, the admission Job;
+# plus one surge pod of each Deployment (Grafana 3 containers, operator, kube-state-metrics) during a rollout.
+DEFAULTED_CONTAINERS = 1 + 2 + 3 + 1 + 1 + 1 + 1 + (3 + 1 + 1)
+
+
+@pytest.mark.parametrize("stack", ["staging", "prod"])
+def test_monitoring_quota_holds_its_pods_on_the_documented_cluster(stack):
+    from components.validation import parse_quantity
+
+    render = render_stack(stack)
+    namespace = render.outputs["namespaces"]["monitoring"]
+    hard = next(q for q in render.of_kind("ResourceQuota") if q["metadata"]["namespace"] == namespace)["spec"]["hard"]
+    defaults = next(lr for lr in render.of_kind("LimitRange") if lr["metadata"]["namespace"] == namespace)["spec"]["limits"][0]
+    readme = (Path(__file__).parent.parent / "README.md").read_text()
+    nodes = DOCUMENTED_NODES[stack]
+    assert f"up to {nodes} nodes in {stack}" in readme
+
+    kps, loki = release(render, "kube-prometheus-stack")["values"], release(render, "loki")["values"]
+    shipper = render.get("DaemonSet", "ams-log-shipper")["spec"]["template"]["spec"]["containers"][0]["resources"]
+    singles = [kps["prometheus"]["prometheusSpec"]["resources"], loki["singleBinary"]["resources"]]
+    per_node = [loki["lokiCanary"]["resources"], kps["prometheus-node-exporter"]["resources"], shipper]
+    for kind, default in (("requests", defaults["defaultRequest"]), ("limits", defaults["default"])):
+        for resource in ("cpu", "memory"):
+            total = DEFAULTED_CONTAINERS * parse_quantity(default[resource])
+            total += sum(parse_quantity(r[kind][resource]) for r in singles)
+            total += nodes * sum(parse_quantity(r[kind][resource]) for r in per_node)
+            assert total <= parse_quantity(hard[f"{kind}.{resource}"]), (stack, kind, resource, total)
+
+
+# What a second stack on the same cluster turns off (README, "Several stacks on one cluster").
+GUEST = {
+    "ams:ingress.installCertManager": False,
+    "ams:ingress.createIssuers": False,
+    "ams:data.operators.installCnpg": False,
+    "ams:data.operators.installBarmanPlugin": False,
+    "ams:monitoring.enabled": False,
+}
+CLUSTER_SCOPED = {"Namespace", "ClusterRole", "ClusterRoleBinding", "ClusterIssuer", "GatewayClass", "CustomResourceDefinition"}
+
+
+def claims(render: runner.Render) -> set[tuple]:
+    """What one stack takes in a cluster: object names, Helm release names, host ports."""
+    taken = set()
+    for obj in render.objects:
+        meta = obj["metadata"]
+        taken.add((obj["kind"], None if obj["kind"] in CLUSTER_SCOPED else meta.get("namespace"), meta["name"]))
+        pod = obj.get("spec", {}).get("template", {}).get("spec", {})
+        for container in pod.get("containers", []):
+            taken |= {("hostPort", p["hostPort"]) for p in container.get("ports", []) if "hostPort" in p}
+        taken |= {
+            ("hostPath", v["hostPath"]["path"])
+            for v in pod.get("volumes", [])
+            if "hostPath" in v and v["hostPath"]["type"] != "Directory"
+        }
+    for release in render.by_type("kubernetes:helm.sh/v3:Release"):
+        taken.add(("Release", release.inputs["namespace"], release.inputs["name"]))
+    return taken
+
+
+def test_a_guest_stack_shares_a_cluster_without_collisions():
+    """The operators, ClusterIssuers and kube-prometheus-stack are installed once per cluster, by one stack."""
+    owner = render_stack("staging")
+    for stack in ("dev", "prod"):
+        guest = runner.run(stack, with_overrides(stack_config(stack), GUEST))
+        assert claims(owner) & claims(guest) == set(), stack
+    # Without the guest settings they collide, which is why the README asks for them.
+    assert claims(owner) & claims(render_stack("prod"))

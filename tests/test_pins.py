@@ -1,0 +1,87 @@
+"""Every pin is recorded in PINS.md with the upstream release it was checked against, and none is a known hole."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+import yaml
+
+from components import certificates, data_tier, ingress, monitoring_tier, secret_store
+from tests.conftest import PROJECT_DIR
+
+CHARTS = [
+    certificates.CERT_MANAGER_CHART,
+    data_tier.CNPG_CHART,
+    data_tier.BARMAN_CHART,
+    secret_store.ESO_CHART,
+    ingress.ENVOY_GATEWAY_CHART,
+    monitoring_tier.KPS_CHART,
+    monitoring_tier.LOKI_CHART,
+]
+
+
+def environment_images() -> set[str]:
+    found = set()
+
+    def walk(node):
+        if isinstance(node, dict):
+            for key, value in node.items():
+                if isinstance(value, str) and key.lower().endswith("image"):
+                    found.add(value)
+                walk(value)
+
+    walk(yaml.safe_load((PROJECT_DIR / "components" / "environments.yaml").read_text()))
+    return found
+
+
+def dockerfile_images() -> set[str]:
+    return {
+        match.group(1)
+        for path in (PROJECT_DIR / "docker").glob("*/Dockerfile")
+        for match in re.finditer(r"^FROM\s+(\S+)", path.read_text(), flags=re.M)
+    }
+
+
+def pins_table() -> dict[str, list[str]]:
+    rows = {}
+    for line in (PROJECT_DIR / "PINS.md").read_text().splitlines():
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        if line.startswith("| `") and len(cells) == 4:
+            rows[cells[0]] = cells
+    return rows
+
+
+def test_every_pin_is_recorded_with_what_it_was_checked_against():
+    rows = pins_table()
+    wanted = {f"`{image}`" for image in environment_images() | dockerfile_images()}
+    wanted |= {f"`{chart.name.rsplit('/', 1)[-1]}` chart `{chart.version}`" for chart in CHARTS}
+    assert wanted - set(rows) == set(), "pins missing from PINS.md"
+    assert set(rows) - wanted == set(), "PINS.md lists pins the program no longer uses"
+    for pin, (_, where, checked, _notes) in rows.items():
+        assert where and re.search(r"\d{4}-\d{2}-\d{2}|conformance data", checked), pin
+
+
+def version(tag: str) -> tuple[int, ...]:
+    return tuple(int(part) for part in re.match(r"v?(\d+(?:\.\d+)*)", tag).group(1).split("."))
+
+
+@pytest.mark.parametrize(
+    "image, rule",
+    [
+        ("ghcr.io/cloudnative-pg/postgresql", "a minimal or standard image (the bare MM.m tag is the deprecated system image)"),
+        ("redis", ">= 7.4.6 (CVE-2025-49844)"),
+        ("node", "an LTS line past 20 (end of life 2026-04-30)"),
+    ],
+)
+def test_no_pin_carries_a_known_hole(image, rule):
+    refs = [ref for ref in environment_images() | dockerfile_images() if ref.rsplit(":", 1)[0] == image]
+    assert refs, image
+    for ref in refs:
+        tag = ref.rsplit(":", 1)[1]
+        if image.endswith("postgresql"):
+            assert re.fullmatch(r"\d+\.\d+(-\d{12})?-(minimal|standard)-(trixie|bookworm)", tag), (ref, rule)
+        elif image == "redis":
+            assert version(tag) >= (7, 4, 6), (ref, rule)
+        else:
+            assert version(tag)[0] >= 22 and version(tag)[0] % 2 == 0, (ref, rule)
