@@ -2,6 +2,7 @@
 
 import pulumi
 
+from components import protection
 from components import settings as stack_settings
 from components.access import Access, AccessArgs
 from components.app_secrets import AppSecrets, AppSecretsArgs
@@ -14,6 +15,8 @@ from components.monitoring_tier import MonitoringTier, MonitoringTierArgs
 from components.namespaces import create_namespaces
 
 settings = stack_settings.load()
+if settings.is_prod:
+    pulumi.runtime.register_stack_transformation(protection.protect_in_prod)
 namespaces = create_namespaces(settings)
 app_namespace = namespaces.app.metadata.name
 Access(
@@ -86,6 +89,7 @@ app = AppTier(
         jwt_refresh=secrets.jwt_refresh,
         data_egress=data.client_egress,
         secrets=[*data.client_secrets, *secrets.secrets],
+        secret_digests=[data.client_secrets_digest, secrets.digest],
         database=data.ready_for_clients,
     ),
 )

@@ -35,8 +35,9 @@ class AppSecrets(pulumi.ComponentResource):
     jwt_refresh: kb.SecretKeyRef
     # The External Secrets Operator release when this stack installs it: its CRDs must exist first.
     ready: list
-    # What creates the JWT Secret: pods that read it wait for it.
+    # What creates the JWT Secret: pods that read it wait for it, and roll when `digest` changes.
     secrets: list
+    digest: pulumi.Output[str]
 
     def __init__(self, name: str, args: AppSecretsArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("ams:index:AppSecrets", name, None, opts)
@@ -50,11 +51,13 @@ class AppSecrets(pulumi.ComponentResource):
         else:
             access = args.jwt_access_secret or self._generated(f"{name}-jwt-access")
             refresh = args.jwt_refresh_secret or self._generated(f"{name}-jwt-refresh")
+        values = {ACCESS_KEY: Value(access, remote=ACCESS_KEY), REFRESH_KEY: Value(refresh, remote=REFRESH_KEY)}
+        self.digest = source.digest(values)
         jwt = source.secret(
             f"{name}-jwt",
             SECRET_NAME,
             args.namespace,
-            {ACCESS_KEY: Value(access, remote=ACCESS_KEY), REFRESH_KEY: Value(refresh, remote=REFRESH_KEY)},
+            values,
             pulumi.ResourceOptions(parent=self, depends_on=operator),
             component="api",
         )

@@ -55,8 +55,10 @@ class AppTierArgs:
     jwt_refresh: kb.SecretKeyRef
     # NetworkPolicy egress rules that reach the data services (from DataTier.client_egress).
     data_egress: Sequence[dict]
-    # What creates the Secrets the pods read (the connection and JWT Secrets): pods wait for them.
+    # What creates the Secrets the pods read (the connection and JWT Secrets): pods wait for them, and roll
+    # when their digests change.
     secrets: Sequence[pulumi.Resource] = ()
+    secret_digests: Sequence[pulumi.Input[str]] = ()
     # What the migration Job needs before it can connect: the database, its pooler and the data
     # namespace's NetworkPolicies that admit it (from DataTier.ready_for_clients).
     database: Sequence[pulumi.Resource] = ()
@@ -321,7 +323,7 @@ class AppTier(pulumi.ComponentResource):
                 "selector": {"matchLabels": selector},
                 # Surge first, never drop below the desired capacity during a rollout.
                 "strategy": {"type": "RollingUpdate", "rollingUpdate": {"maxUnavailable": 0, "maxSurge": "25%"}},
-                "template": {"metadata": {"labels": {**kb.labels(name, component), **variant_labels}}, "spec": pod},
+                "template": kb.pod_template({**kb.labels(name, component), **variant_labels}, self._config_hash(name), pod),
             },
             opts=self._opts(depends_on=[*self._pod_prerequisites(name), *depends_on], ignore_changes=ignore),
         )
@@ -334,6 +336,10 @@ class AppTier(pulumi.ComponentResource):
                 spec={"maxUnavailable": 1, "selector": {"matchLabels": selector}},
                 opts=self._opts(),
             )
+
+    def _config_hash(self, workload: str) -> pulumi.Output[str] | None:
+        """The digest of the Secrets a workload's pods read: web reads none, the backends all of them."""
+        return None if workload == WEB_NAME else kb.content_hash(*self._args.secret_digests)
 
     def _pod_prerequisites(self, workload: str) -> list[pulumi.Resource]:
         """What a workload's pods need before they start: their ServiceAccount, Secrets and NetworkPolicies."""

@@ -22,7 +22,7 @@ from .settings import StackSettings
 
 CNPG_REPO = "https://cloudnative-pg.github.io/charts"
 CNPG_CHART = kb.Chart("cloudnative-pg", "0.29.1", CNPG_REPO)
-BARMAN_CHART = kb.Chart("plugin-barman-cloud", "0.8.1", CNPG_REPO)
+BARMAN_CHART = kb.Chart("plugin-barman-cloud", "0.8.1", CNPG_REPO, timeout=600)
 BARMAN_PLUGIN = "barman-cloud.cloudnative-pg.io"
 
 CLUSTER, POOLER, OBJECT_STORE = "ams-db", "ams-db-pooler-rw", "ams-backups"
@@ -67,8 +67,10 @@ class DataTier(pulumi.ComponentResource):
     # NetworkPolicy egress rules that let a client pod reach every data service.
     client_egress: list
     database_host: pulumi.Output[str]
-    # What creates the connection Secret in the app namespace: client pods wait for it.
+    # What creates the connection Secret in the app namespace: client pods wait for it, and roll when
+    # `client_secrets_digest` changes (a new pool mode, a rotated password).
     client_secrets: list
+    client_secrets_digest: pulumi.Output[str]
     # What a client that connects at start (the migration Job) waits for: the database Ready, its pooler
     # and the NetworkPolicies that admit clients.
     ready_for_clients: list
@@ -83,6 +85,7 @@ class DataTier(pulumi.ComponentResource):
         self._source = SecretSource(self._settings.secrets)
         # Secrets and ConfigMaps of the data namespace by name: the workloads that read them wait for them.
         self._secrets: dict[str, pulumi.Resource] = {}
+        self._digests: dict[str, pulumi.Output[str]] = {}
         self._config_maps: dict[str, pulumi.Resource] = {}
         self._source.store(self._name, self._ns, self._opts(), depends_on=args.operators_ready)
         operators = self._operators()
@@ -145,6 +148,7 @@ class DataTier(pulumi.ComponentResource):
         )
         self.client_egress = self._client_egress()
         self.client_secrets = [connection]
+        self.client_secrets_digest = self._digests[CONNECTION_SECRET]
         self.ready_for_clients = [*database, *self._policies]
         self.database_host = pulumi.Output.from_input(self._host(f"{CLUSTER}-rw"))
         self.register_outputs({"database_host": self.database_host, "connection_secret": CONNECTION_SECRET})
@@ -154,17 +158,16 @@ class DataTier(pulumi.ComponentResource):
     def _host(self, service: str) -> str:
         return f"{service}.{self._settings.namespaces.data}.svc.cluster.local"
 
-    def _opts(self, *, data: bool = False, **kwargs) -> pulumi.ResourceOptions:
-        """Child options; `data=True` marks data-bearing resources, protected and retained in prod."""
-        prod = self._settings.is_prod and data
-        return pulumi.ResourceOptions(parent=self, protect=prod, retain_on_delete=prod, **kwargs)
+    def _opts(self, **kwargs) -> pulumi.ResourceOptions:
+        """Child options. What prod protects is one rule for the whole stack (components/protection.py)."""
+        return pulumi.ResourceOptions(parent=self, **kwargs)
 
     def _password(self, suffix: str, length: int) -> pulumi.Output[str] | None:
         """A generated password; None with External Secrets, where Vault holds it."""
         if self._source.external:
             return None
         # Alphanumeric only: the values go into URLs and config files without escaping.
-        return random.RandomPassword(f"{self._name}-{suffix}", length=length, special=False, opts=self._opts(data=True)).result
+        return random.RandomPassword(f"{self._name}-{suffix}", length=length, special=False, opts=self._opts()).result
 
     def _secret(self, suffix: str, name: str, values: dict[str, Value], type_: str = "Opaque", namespace=None):
         # An ExternalSecret needs the operator's CRDs; a plain Secret waits for nothing.
@@ -172,6 +175,7 @@ class DataTier(pulumi.ComponentResource):
         secret = self._source.secret(
             f"{self._name}-{suffix}", name, namespace or self._ns, values, opts, type_=type_, component="data"
         )
+        self._digests[name] = self._source.digest(values)
         if namespace is None:
             self._secrets[name] = secret
         return secret
@@ -262,7 +266,6 @@ class DataTier(pulumi.ComponentResource):
             CLUSTER,
             spec,
             "database",
-            data=True,
             annotations={"pulumi.com/waitFor": "condition=Ready"},
             custom_timeouts=pulumi.CustomTimeouts(create="30m", update="30m"),
             **opts,
@@ -349,7 +352,6 @@ class DataTier(pulumi.ComponentResource):
         spec: dict,
         component: str,
         *,
-        data=False,
         annotations=None,
         **opts,
     ):
@@ -360,7 +362,7 @@ class DataTier(pulumi.ComponentResource):
             kind=kind,
             metadata=kb.metadata(name, self._ns, component, annotations),
             spec=spec,
-            opts=self._opts(data=data, **opts),
+            opts=self._opts(**opts),
         )
 
     def _pod_monitor(self, suffix: str, name: str, pod_labels: dict, port: str) -> None:
@@ -430,7 +432,14 @@ class DataTier(pulumi.ComponentResource):
             },
         ]
         self._stateful_set(
-            REDIS, "cache", [server, exporter], volumes, redis.storage, [redis.image, redis.exporter_image], needs=[config]
+            REDIS,
+            "cache",
+            [server, exporter],
+            volumes,
+            redis.storage,
+            [redis.image, redis.exporter_image],
+            needs=[config],
+            config_hash=kb.content_hash(REDIS_CONF, self._digests[REDIS]),
         )
         self._service(REDIS, "cache", [("redis", REDIS_PORT)])
         if self._settings.monitoring_enabled:
@@ -448,7 +457,7 @@ class DataTier(pulumi.ComponentResource):
             None
             if self._source.external
             else random.RandomString(
-                f"{self._name}-s3-access-key", length=20, special=False, lower=False, opts=self._opts(data=True)
+                f"{self._name}-s3-access-key", length=20, special=False, lower=False, opts=self._opts()
             ).result
         )
         secret_key = self._password("s3-secret-key", 40)
@@ -537,7 +546,7 @@ class DataTier(pulumi.ComponentResource):
             extra_volumes,
             storage.storage,
             [storage.image],
-            needs=[self._secrets[f"{S3}-credentials"]],
+            config_hash=self._digests[f"{S3}-credentials"],
         )
         self._service(S3, "object-storage", [("s3", port)])
         self._bucket_job(endpoint, credentials, workload)
@@ -598,7 +607,9 @@ class DataTier(pulumi.ComponentResource):
             opts=self._opts(),
         )
 
-    def _stateful_set(self, name: str, component: str, containers: list, volumes: list, volume, images: list, *, needs=()):
+    def _stateful_set(
+        self, name: str, component: str, containers: list, volumes: list, volume, images: list, *, needs=(), config_hash=None
+    ):
         """One StatefulSet with its ServiceAccount; it waits for what its pods read (`needs`) and the policies."""
         account = self._service_account(name, component)
         needs = [account, *needs, *(self._secrets[ref] for ref in kb.secret_names(containers, volumes) if ref in self._secrets)]
@@ -616,10 +627,10 @@ class DataTier(pulumi.ComponentResource):
                 "serviceName": f"{name}-headless",
                 "selector": {"matchLabels": kb.selector_labels(name)},
                 "persistentVolumeClaimRetentionPolicy": {"whenDeleted": "Retain", "whenScaled": "Retain"},
-                "template": {"metadata": {"labels": kb.labels(name, component)}, "spec": pod},
+                "template": kb.pod_template(kb.labels(name, component), config_hash, pod),
                 "volumeClaimTemplates": [{"metadata": {"name": "data"}, "spec": volume.claim_spec()}],
             },
-            opts=self._opts(data=True, depends_on=[*needs, *self._policies]),
+            opts=self._opts(depends_on=[*needs, *self._policies]),
         )
 
     def _service(self, name: str, component: str, ports: list, *, workload: str | None = None, headless: bool = False) -> None:

@@ -6,6 +6,8 @@ pieces from here, so the restricted Pod Security profile is written once.
 
 from __future__ import annotations
 
+import hashlib
+import json
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -29,12 +31,23 @@ class SecretKeyRef:
 
 @dataclass(frozen=True)
 class Chart:
-    """A pinned Helm chart: its name (or an oci:// reference), version and repository ("" for OCI)."""
+    """A pinned Helm chart: its name (or an oci:// reference), version and repository ("" for OCI).
+
+    ``timeout`` is how long an install or upgrade may take before Helm gives up and, the release being
+    atomic, rolls back: Helm's default, 300 s (pulumi-kubernetes provider/pkg/provider/helm_release.go
+    `defaultTimeoutSeconds`), is too short for charts that provision volumes or run hook Jobs.
+    """
 
     name: str
     version: str
     repo: str = ""
     release: str = ""  # the release name; the chart's name when empty
+    timeout: int = 300
+
+
+# Releases Helm keeps per chart: enough to roll back a few upgrades, without unbounded Secrets
+# (maxHistory is unlimited unless set: pulumi-kubernetes helm_release.go).
+HELM_MAX_HISTORY = 10
 
 
 def helm_release(resource_name: str, chart: Chart, namespace, opts: pulumi.ResourceOptions, values: dict | None = None):
@@ -48,9 +61,32 @@ def helm_release(resource_name: str, chart: Chart, namespace, opts: pulumi.Resou
         namespace=namespace,
         create_namespace=True,
         atomic=True,
+        timeout=chart.timeout,
+        max_history=HELM_MAX_HISTORY,
         values=values or {},
         opts=opts,
     )
+
+
+# Pod templates carry a digest of what their pods read from Secrets and ConfigMaps: a change of those
+# changes the template, so the workload rolls (Kubernetes restarts nothing when a Secret changes).
+CONFIG_HASH_ANNOTATION = "ams.suresoft.com/config-hash"
+
+
+def content_hash(*parts: pulumi.Input) -> pulumi.Output[str]:
+    """A short SHA-256 of the parts (secret or not). The digest of high-entropy secrets reveals nothing of
+    them, so it is unsecreted: the render and `pulumi preview` show when it changes."""
+    digest = pulumi.Output.all(*parts).apply(
+        lambda values: hashlib.sha256(json.dumps(values, sort_keys=True, default=str).encode()).hexdigest()[:16]
+    )
+    return pulumi.Output.unsecret(digest)
+
+
+def pod_template(labels: dict, config_hash: pulumi.Input[str] | None, spec: dict) -> dict:
+    template: dict = {"metadata": {"labels": labels}, "spec": spec}
+    if config_hash is not None:
+        template["metadata"]["annotations"] = {CONFIG_HASH_ANNOTATION: config_hash}
+    return template
 
 
 def selector_labels(name: str) -> dict:

@@ -24,8 +24,8 @@ RULES_FILE = DATA_DIR / "rules" / "ams-alerts.yaml"
 DASHBOARDS_DIR = DATA_DIR / "dashboards"
 FLUENT_BIT_CONFIG = DATA_DIR / "fluent-bit.conf"
 
-KPS_CHART = kb.Chart("kube-prometheus-stack", "88.6.4", "https://prometheus-community.github.io/helm-charts")
-LOKI_CHART = kb.Chart("loki", "18.11.3", "https://grafana-community.github.io/helm-charts")
+KPS_CHART = kb.Chart("kube-prometheus-stack", "88.6.4", "https://prometheus-community.github.io/helm-charts", timeout=900)
+LOKI_CHART = kb.Chart("loki", "18.11.3", "https://grafana-community.github.io/helm-charts", timeout=600)
 GRAFANA_ADMIN, ALERTMANAGER_CONFIG, LOG_SHIPPER = "ams-grafana-admin", "ams-alertmanager", "ams-log-shipper"
 LOKI_PORT, FLUENT_BIT_PORT = 3100, 2020
 PROMETHEUS_PODS = kb.PROMETHEUS_PODS
@@ -33,6 +33,7 @@ PROMETHEUS_PODS = kb.PROMETHEUS_PODS
 KPS_OPERATOR_NAME = "kube-prometheus-stack-prometheus-operator"
 PROMETHEUS_PORT, ALERTMANAGER_PORT, GRAFANA_PORT, OPERATOR_PORT, CONFIG_RELOADER_PORT = 9090, 9093, 3000, 10250, 8080
 LOKI_GRPC_PORT, LOKI_MEMBERLIST_PORT, LOKI_CANARY_PORT = 9095, 7946, 3500
+CRD_UPGRADE_PODS = {"app.kubernetes.io/name": KPS_OPERATOR_NAME, "app.kubernetes.io/component": "crds-upgrade"}
 # kubelet, node-exporter, kube-proxy, etcd metrics, kube-controller-manager, kube-scheduler.
 NODE_SCRAPE_PORTS = (10250, 9100, 10249, 2381, 10257, 10259)
 POD_SECURITY_EXCEPTION = "ams.suresoft.com/pod-security-exception"
@@ -138,6 +139,16 @@ class MonitoringTier(pulumi.ComponentResource):
         grafana_persistence = mon.grafana_storage.sized("size", "storageClassName", enabled=True)
         values = {
             "fullnameOverride": "kps",
+            # Helm installs a chart's crds/ once and never upgrades them; this hook Job re-applies the
+            # Prometheus Operator CRDs before every upgrade (charts/crds/templates/upgrade/job.yaml). Its pod
+            # has no labels unless given some: these let the monitoring policies admit it to the API server.
+            "crds": {
+                "upgradeJob": {
+                    "enabled": True,
+                    "podLabels": CRD_UPGRADE_PODS,
+                    "image": {"busybox": {"tag": "1.38.0"}},  # the chart's default is "latest"
+                }
+            },
             "prometheus": {
                 "prometheusSpec": {
                     "retention": mon.prometheus_retention,
@@ -285,7 +296,9 @@ class MonitoringTier(pulumi.ComponentResource):
             spec={
                 "selector": {"matchLabels": kb.selector_labels(LOG_SHIPPER)},
                 "updateStrategy": {"type": "RollingUpdate", "rollingUpdate": {"maxUnavailable": 1}},
-                "template": {"metadata": {"labels": kb.labels(LOG_SHIPPER, "logging")}, "spec": pod},
+                "template": kb.pod_template(
+                    kb.labels(LOG_SHIPPER, "logging"), kb.content_hash(FLUENT_BIT_CONFIG.read_text()), pod
+                ),
             },
             # Its pods read the config, and the API through the binding, from their first start.
             opts=self._opts(depends_on=[loki, config, account, binding]),
@@ -363,6 +376,7 @@ class MonitoringTier(pulumi.ComponentResource):
                 [allow([prometheus], 8080, 8081)],
                 [api_server],
             ),
+            "crds-upgrade-job": (CRD_UPGRADE_PODS, None, [api_server]),
             "loki": (
                 loki,
                 [allow([shipper, grafana, canary, prometheus], LOKI_PORT), allow([loki], LOKI_GRPC_PORT, LOKI_MEMBERLIST_PORT)],

@@ -39,8 +39,8 @@ def create_namespaces(settings: StackSettings) -> CreatedNamespaces:
     mesh = {"istio-injection": "enabled"} if settings.delivery.istio_sidecars else None
     return CreatedNamespaces(
         app=namespace("app", names.app, "restricted", mesh),
-        # Deleting a namespace deletes its volumes: in prod the data namespace outlives the stack.
-        data=namespace("data", names.data, "restricted", protect=settings.is_prod, retain_on_delete=settings.is_prod),
+        # Deleting a namespace deletes its volumes: in prod every namespace is protected (components/protection.py).
+        data=namespace("data", names.data, "restricted"),
         # Node-level collectors (node exporter, log shipper) need host paths and host networking,
         # which no stricter level admits; audit/warn stay at restricted to flag everything else.
         monitoring=namespace("monitoring", names.monitoring, "privileged"),

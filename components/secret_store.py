@@ -56,6 +56,13 @@ class SecretSource:
     def external(self) -> bool:
         return self.settings.external
 
+    def digest(self, values: dict[str, Value]) -> pulumi.Output[str]:
+        """What a Secret's consumers roll on: the generated values, or in external mode the templates and
+        Vault keys (a rotation in Vault alone is not visible here; the README says how to roll then)."""
+        if not self.external:
+            return kb.content_hash({key: value.generated for key, value in values.items()})
+        return kb.content_hash({key: [value.remote, value.template, list(value.uses)] for key, value in values.items()})
+
     def store(self, resource_name: str, namespace, opts: pulumi.ResourceOptions, depends_on=()) -> None:
         """In external mode, a namespace's SecretStore for Vault and the ServiceAccount it logs in as."""
         if not self.external:

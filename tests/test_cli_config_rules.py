@@ -45,7 +45,9 @@ def test_every_committed_stack_passes_the_cli_rules(stack):
     assert warnings == []
     # The CLI hands the program every declared key: the stack's value, or the project's default.
     declared = yaml.safe_load((PROJECT_DIR / "Pulumi.yaml").read_text())["config"]
-    assert {f"ams:{key}" for key in declared} <= set(values)
+    assert {key if ":" in key else f"ams:{key}" for key in declared} <= set(values)
+    # Project-level provider configuration reaches every stack (a non-project key's shorthand is its value).
+    assert values["kubernetes:enableSecretMutable"] is True
 
 
 def test_a_declared_key_without_default_is_required(tmp_path):
