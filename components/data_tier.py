@@ -619,8 +619,9 @@ class DataTier(pulumi.ComponentResource):
         if any("env" in c and any("valueFrom" in e for e in c["env"]) for c in containers):
             skips.update(kb.SECRET_ENV_SKIP)
         self._service(f"{name}-headless", component, [], workload=name, headless=True)
-        return k8s.apps.v1.StatefulSet(
-            f"{self._name}-{name.removeprefix('ams-')}",
+        resource = f"{self._name}-{name.removeprefix('ams-')}"
+        workload = k8s.apps.v1.StatefulSet(
+            resource,
             metadata=kb.metadata(name, self._ns, component, kb.checkov_skips(skips)),
             spec={
                 "replicas": 1,
@@ -630,8 +631,24 @@ class DataTier(pulumi.ComponentResource):
                 "template": kb.pod_template(kb.labels(name, component), config_hash, pod),
                 "volumeClaimTemplates": [{"metadata": {"name": "data"}, "spec": volume.claim_spec()}],
             },
-            opts=self._opts(depends_on=[*needs, *self._policies]),
+            # volumeClaimTemplates are replace-only (pulumi-kubernetes provider/pkg/provider/diff.go; the API
+            # server refuses to change them): the template sizes the claim once, the patch below resizes it.
+            opts=self._opts(depends_on=[*needs, *self._policies], ignore_changes=["spec.volumeClaimTemplates"]),
         )
+        # A resize is an in-place update of the claim the StatefulSet made (data-<name>-0), where the
+        # StorageClass allows expansion; the StatefulSet controller owns the field, so the patch forces it.
+        k8s.core.v1.PersistentVolumeClaimPatch(
+            f"{resource}-data-size",
+            metadata={
+                "name": f"data-{name}-0",
+                "namespace": self._ns,
+                "labels": kb.part_of_labels(),
+                "annotations": {"pulumi.com/patchForce": "true"},
+            },
+            spec={"resources": {"requests": {"storage": volume.size}}},
+            opts=self._opts(depends_on=[workload]),
+        )
+        return workload
 
     def _service(self, name: str, component: str, ports: list, *, workload: str | None = None, headless: bool = False) -> None:
         spec: dict = {

@@ -39,8 +39,9 @@ def create_namespaces(settings: StackSettings) -> CreatedNamespaces:
     mesh = {"istio-injection": "enabled"} if settings.delivery.istio_sidecars else None
     return CreatedNamespaces(
         app=namespace("app", names.app, "restricted", mesh),
-        # Deleting a namespace deletes its volumes: in prod every namespace is protected (components/protection.py).
-        data=namespace("data", names.data, "restricted"),
+        # Deleting a namespace deletes its volumes. Prod protects every namespace (components/protection.py);
+        # everywhere the data namespace outlives a rename or a destroy, so its volumes can be recovered.
+        data=namespace("data", names.data, "restricted", retain_on_delete=True),
         # Node-level collectors (node exporter, log shipper) need host paths and host networking,
         # which no stricter level admits; audit/warn stay at restricted to flag everything else.
         monitoring=namespace("monitoring", names.monitoring, "privileged"),

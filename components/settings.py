@@ -146,6 +146,15 @@ def load() -> StackSettings:
                 f"set it (pulumi config set {NAMESPACE}:environment <{'|'.join(ENVIRONMENTS)}>)",
             )
         raise SettingsError(problems)
+    if stack in ENVIRONMENTS and environment != stack:
+        # The environment decides sizes and whether prod's protection applies: the prod stack turned into
+        # staging would drop protect from every database and credential in one update.
+        problems.add(
+            f"{NAMESPACE}:environment",
+            f"the stack {stack!r} is the {stack} environment, got {environment!r}; to run another environment, "
+            "create a stack of its own (README: Day 2, changing ams:environment)",
+        )
+        raise SettingsError(problems)
     defaults = _DEFAULTS[environment]
 
     def section(key: str) -> Node:

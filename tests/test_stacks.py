@@ -154,4 +154,5 @@ def test_multi_replica_workloads_have_disruption_budgets(rendered):
 def test_prod_protects_data(stack, rendered):
     data_namespace = next(r for r in rendered.resources if r.name == "ns-data")
     assert data_namespace.protect is (stack == "prod")
-    assert data_namespace.retain_on_delete is (stack == "prod")
+    # Everywhere a rename or a destroy leaves the data namespace (and its volumes) behind.
+    assert data_namespace.retain_on_delete is True

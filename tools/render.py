@@ -19,16 +19,24 @@ from pathlib import Path
 import yaml
 
 from components.settings import SettingsError
-from tools import footprint, runner
+from tools import footprint, preview_diff, runner
 
 EXIT_INVALID_CONFIG = 2
+# With --compare: a protected resource would be replaced or deleted, which `pulumi up` refuses.
+EXIT_REFUSED = 3
 
 
 def write(render: runner.Render, out: Path) -> None:
     out.mkdir(parents=True, exist_ok=True)
     manifests = yaml.safe_dump_all(render.objects, sort_keys=True, default_flow_style=False, width=120)
     (out / "manifests.yaml").write_text(manifests)
-    resources = [
+    (out / "resources.json").write_text(json.dumps(resource_records(render), indent=2, sort_keys=True) + "\n")
+    (out / "outputs.json").write_text(json.dumps(render.outputs, indent=2, sort_keys=True) + "\n")
+
+
+def resource_records(render: runner.Render) -> list[dict]:
+    """Every registered resource as resources.json holds it (and `--compare` reads it)."""
+    return [
         {
             "type": r.type,
             "name": r.name,
@@ -47,8 +55,6 @@ def write(render: runner.Render, out: Path) -> None:
         }
         for r in render.resources
     ]
-    (out / "resources.json").write_text(json.dumps(resources, indent=2, sort_keys=True) + "\n")
-    (out / "outputs.json").write_text(json.dumps(render.outputs, indent=2, sort_keys=True) + "\n")
 
 
 def tier_of(registration: runner.Registration, by_urn: dict) -> str:
@@ -95,6 +101,13 @@ def main(argv: list[str] | None = None) -> int:
     source.add_argument("--stack", help="stack name; reads Pulumi.<stack>.yaml next to Pulumi.yaml")
     source.add_argument("--stack-file", type=Path, help="path to a Pulumi.<stack>.yaml file")
     parser.add_argument("--out", type=Path, required=True, help="directory for manifests.yaml, resources.json, outputs.json")
+    parser.add_argument(
+        "--compare",
+        type=Path,
+        metavar="DIR",
+        help="an earlier render: print what `pulumi preview --diff` would do from it to this one; exit 3 if a protected "
+        "resource would be replaced or deleted",
+    )
     args = parser.parse_args(argv)
 
     stack_file = args.stack_file or runner.PROJECT_DIR / f"Pulumi.{args.stack}.yaml"
@@ -112,6 +125,14 @@ def main(argv: list[str] | None = None) -> int:
     write(render, args.out)
     print(f"Wrote {args.out}/manifests.yaml, resources.json, outputs.json\n")
     print(plan(render))
+    if args.compare:
+        steps = preview_diff.plan(
+            preview_diff.load(args.compare), resource_records(render), **preview_diff.provider_flags(stack_file)
+        )
+        print(f"\nCompared with {args.compare} (what `pulumi preview --diff` would do):")
+        print(preview_diff.render_plan(steps))
+        if preview_diff.refusals(steps):
+            return EXIT_REFUSED
     return 0
 
 

@@ -63,7 +63,14 @@ class Registration:
 
     @property
     def is_kubernetes_object(self) -> bool:
-        return self.type.startswith("kubernetes:") and "apiVersion" in self.inputs and "kind" in self.inputs
+        """An object the program creates; `...Patch` resources change fields of objects made elsewhere, so
+        they are in resources.json but not in manifests.yaml."""
+        return (
+            self.type.startswith("kubernetes:")
+            and not self.type.endswith("Patch")
+            and "apiVersion" in self.inputs
+            and "kind" in self.inputs
+        )
 
 
 @dataclass

@@ -1,0 +1,157 @@
+"""Day 2: every documented setting has a working path on a deployed prod stack.
+
+Each row of README's configuration table is changed on prod (`tests/data/day2.yaml`) and the offline preview
+(`tools/preview_diff.py`, pulumi-kubernetes' replace rules) compares the result with prod as it is: the change
+must be an in-place update of everything protected, or be refused by `protect` with a runbook in README's
+"Day 2" section. Also: pods roll on what they read, credentials keep their URNs.
+"""
+
+from __future__ import annotations
+
+import re
+from functools import cache
+from pathlib import Path
+
+import pytest
+import yaml
+
+from components import protection
+from components.settings import SettingsError
+from tests.conftest import PROJECT_DIR, render_stack, stack_config, with_overrides
+from tools import preview_diff, runner
+from tools import render as render_cli
+
+CHANGES = yaml.safe_load((Path(__file__).parent / "data" / "day2.yaml").read_text())
+URNS_FILE = Path(__file__).parent / "data" / "credential-urns.txt"
+
+
+def readme_rows() -> list[str]:
+    text = (PROJECT_DIR / "README.md").read_text()
+    table = text[text.index("## Configuration") : text.index("## What runs where")]
+    return [re.match(r"\| `([^`]+)`", line).group(1) for line in table.splitlines() if line.startswith("| `ams:")]
+
+
+def day2_section() -> str:
+    text = (PROJECT_DIR / "README.md").read_text()
+    start = text.index("## Day 2")
+    return text[start : text.index("\n## ", start + 1)]
+
+
+@cache
+def baseline() -> list[dict]:
+    return render_cli.resource_records(render_stack("prod"))
+
+
+def test_every_documented_setting_has_a_day2_case():
+    assert set(readme_rows()) == set(CHANGES)
+
+
+@pytest.mark.parametrize("row", sorted(CHANGES))
+def test_a_change_on_prod_applies_in_place_or_is_refused_with_a_runbook(row):
+    case = CHANGES[row]
+    if case["expect"] == "invalid":
+        with pytest.raises(SettingsError) as raised:
+            runner.run("prod", with_overrides(stack_config("prod"), case["set"]))
+        assert any("Day 2" in problem for problem in raised.value.problems), raised.value.problems
+        assert case["runbook"] in day2_section()
+        return
+    changed = runner.run("prod", with_overrides(stack_config("prod"), case["set"]))
+    steps = preview_diff.plan(baseline(), render_cli.resource_records(changed), secret_mutable=True)
+    refused = preview_diff.refusals(steps)
+    if case["expect"] == "refused":
+        assert refused, f"{row}: expected protect to refuse it"
+        assert case["runbook"] in day2_section(), f"{row}: README's Day 2 section needs the runbook"
+        return
+    assert refused == [], preview_diff.render_plan(refused)
+    protected_replaced = [s for s in steps if s.op in ("replace", "delete") and protection.is_protected(s.type)]
+    assert protected_replaced == []
+    changes = [s for s in steps if s.op != "same"]
+    if case.get("visible", True):
+        assert changes, f"{row}: the change reaches nothing the program renders"
+    else:
+        assert changes == [], f"{row}: {case['why']}"
+
+
+def test_pods_roll_when_what_they_read_changes():
+    """A pool-mode change rewrites DATABASE_URL (`?pgbouncer=true`): the api and worker roll, web does not."""
+
+    def hashes(render: runner.Render) -> dict[str, str | None]:
+        return {
+            o["metadata"]["name"]: (o["spec"]["template"]["metadata"].get("annotations") or {}).get(
+                "ams.suresoft.com/config-hash"
+            )
+            for o in render.objects
+            if o["kind"] in ("Deployment", "StatefulSet", "DaemonSet")
+        }
+
+    before = hashes(render_stack("prod"))
+    after = hashes(runner.run("prod", with_overrides(stack_config("prod"), {"ams:data.postgres.pooler.poolMode": "session"})))
+    assert before["ams-web"] is None and after["ams-web"] is None
+    for workload in ("ams-api", "ams-worker"):
+        assert re.fullmatch(r"[0-9a-f]{16}", before[workload]) and before[workload] != after[workload], workload
+    assert before["ams-redis"] == after["ams-redis"] and before["ams-log-shipper"] == after["ams-log-shipper"]
+
+
+def test_secrets_change_in_place():
+    """pulumi-kubernetes replaces a Secret whose data changes unless enableSecretMutable is on (diff.go)."""
+    flags = preview_diff.provider_flags(PROJECT_DIR / "Pulumi.prod.yaml")
+    assert flags["secret_mutable"] is True
+
+
+def test_storage_resizes_in_place():
+    """StatefulSet volumeClaimTemplates are replace-only: the template is ignored after creation and the claim
+    is patched instead (an in-place PVC expansion where the StorageClass allows it)."""
+    prod = render_stack("prod")
+    redis = next(r for r in prod.resources if r.type == "kubernetes:apps/v1:StatefulSet")
+    assert "spec.volumeClaimTemplates" in redis.ignore_changes
+    patch = next(r for r in prod.resources if r.type == "kubernetes:core/v1:PersistentVolumeClaimPatch")
+    assert patch.inputs["metadata"]["name"] == "data-ams-redis-0"
+    assert patch.inputs["spec"]["resources"]["requests"]["storage"] == "5Gi"
+
+
+@pytest.mark.parametrize("stack", ["dev", "staging", "prod"])
+def test_prod_protects_what_a_destroy_must_not_take(stack):
+    for resource in render_stack(stack).resources:
+        wanted = stack == "prod" and protection.is_protected(resource.type)
+        assert resource.protect is wanted and resource.retain_on_delete is (wanted or resource.name == "ns-data"), resource.urn
+
+
+def credential_urns(stack: str) -> set[str]:
+    return {r.urn for r in render_stack(stack).resources if r.type.startswith("random:") and not r.type.endswith("RandomPet")}
+
+
+def test_generated_credentials_keep_their_urns():
+    """A credential whose URN changes is a new credential: the database, Redis and sessions lock out. Renaming
+    one needs an alias naming the old URN; this list is what the stacks have (update it only with aliases)."""
+    recorded = set(URNS_FILE.read_text().split())
+    current = credential_urns("dev") | credential_urns("staging") | credential_urns("prod")
+    aliased = {
+        alias
+        for stack in ("dev", "staging", "prod")
+        for r in render_stack(stack).resources
+        if r.type.startswith("random:")
+        for alias in r.aliases
+    }
+    assert recorded - current - aliased == set(), "credentials renamed without an alias"
+    assert current - recorded == set(), f"new credentials: add them to {URNS_FILE.name}"
+
+
+# Charts that keep their CRDs in crds/, which Helm installs once and never upgrades (helper research:
+# prometheus-community charts/kube-prometheus-stack/charts/crds/crds/, envoyproxy/gateway
+# charts/gateway-helm/charts/crds/crds/); the others ship CRDs as templates, upgraded with the release.
+CRDS_DIR_CHARTS = {"kube-prometheus-stack", "gateway-helm"}
+
+
+@pytest.mark.parametrize("stack", ["prod", "prod-gateway"])
+def test_helm_releases_upgrade_within_bounds_and_carry_their_crds(stack, render_dirs):
+    import json
+
+    releases = [r for r in json.loads((render_dirs[stack] / "resources.json").read_text()) if r["type"].endswith(":Release")]
+    assert releases
+    readme = day2_section()
+    for release in releases:
+        inputs, chart = release["inputs"], release["inputs"]["chart"].rsplit("/", 1)[-1]
+        assert inputs["atomic"] is True and inputs["timeout"] >= 300 and inputs["maxHistory"] == 10, chart
+        if chart in CRDS_DIR_CHARTS:
+            upgrade_job = inputs["values"].get("crds", {}).get("upgradeJob", {}).get("enabled")
+            assert upgrade_job or f"{chart.removesuffix('-helm')}-crds-helm" in readme, f"{chart}: how do its CRDs upgrade?"
