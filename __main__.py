@@ -23,11 +23,7 @@ Access(
     "ams-access",
     AccessArgs(
         settings=settings,
-        namespaces={
-            "app": app_namespace,
-            "data": namespaces.data.metadata.name,
-            "monitoring": namespaces.monitoring.metadata.name,
-        },
+        namespaces=namespaces.names(),
     ),
 )
 
@@ -73,6 +69,7 @@ data = DataTier(
     DataTierArgs(
         settings=settings,
         namespace=namespaces.data.metadata.name,
+        storage_namespace=namespaces.storage.metadata.name if namespaces.storage else None,
         app_namespace=app_namespace,
         operators_ready=[*certificates.ready, *secrets.ready, *(monitoring.ready if monitoring else [])],
     ),
@@ -116,10 +113,7 @@ def in_cluster(service: pulumi.Output[str], port: pulumi.Output[int]) -> pulumi.
 pulumi.export("environment", settings.environment)
 pulumi.export("url", edge.url)
 pulumi.export("apiUrl", edge.api_url)
-pulumi.export(
-    "namespaces",
-    {"app": app_namespace, "data": namespaces.data.metadata.name, "monitoring": namespaces.monitoring.metadata.name},
-)
+pulumi.export("namespaces", namespaces.names())
 pulumi.export("apiService", in_cluster(app.api_service, app.api_port))
 pulumi.export("webService", in_cluster(app.web_service, app.web_port))
 pulumi.export("databaseHost", data.database_host)

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from .validation import Node, parse_quantity
 
 ROLES = ("view", "edit", "admin")
-TIERS = ("app", "data", "monitoring")
+TIERS = ("app", "data", "monitoring", "storage")
 QUOTA_KEYS = ("requests.cpu", "requests.memory", "limits.cpu", "limits.memory", "requests.storage", "pods")
 SECRET_MODES = ("generated", "externalSecrets")
 

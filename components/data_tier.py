@@ -55,6 +55,8 @@ class DataTierArgs:
     settings: StackSettings
     namespace: pulumi.Input[str]
     app_namespace: pulumi.Input[str]
+    # The in-cluster object storage's own namespace (None with external storage).
+    storage_namespace: pulumi.Input[str] | None = None
     # Releases whose CRDs or webhooks this tier uses: cert-manager (Barman Cloud plugin), External
     # Secrets, kube-prometheus-stack (PodMonitor). Custom resources wait for them.
     operators_ready: Sequence[pulumi.Resource] = ()
@@ -81,6 +83,7 @@ class DataTier(pulumi.ComponentResource):
         self._settings = args.settings
         data = self._settings.data
         self._ns = args.namespace
+        self._storage_ns = args.storage_namespace
 
         self._source = SecretSource(self._settings.secrets)
         # Secrets and ConfigMaps of the data namespace by name: the workloads that read them wait for them.
@@ -98,6 +101,7 @@ class DataTier(pulumi.ComponentResource):
         )
         # Policies first: pods started before their namespace's policies exist race them.
         self._policies = self._network_policies()
+        self._storage_policies = self._object_storage_policies()
         s3_endpoint, s3_access, s3_secret = self._object_storage()
         database = self._postgres(operators, s3_endpoint)
         redis_password = self._redis()
@@ -149,14 +153,14 @@ class DataTier(pulumi.ComponentResource):
         self.client_egress = self._client_egress()
         self.client_secrets = [connection]
         self.client_secrets_digest = self._digests[CONNECTION_SECRET]
-        self.ready_for_clients = [*database, *self._policies]
+        self.ready_for_clients = [*database, *self._policies, *self._storage_policies]
         self.database_host = pulumi.Output.from_input(self._host(f"{CLUSTER}-rw"))
         self.register_outputs({"database_host": self.database_host, "connection_secret": CONNECTION_SECRET})
 
     # --- shared helpers ----------------------------------------------------------------------------
 
-    def _host(self, service: str) -> str:
-        return f"{service}.{self._settings.namespaces.data}.svc.cluster.local"
+    def _host(self, service: str, namespace: str | None = None) -> str:
+        return f"{service}.{namespace or self._settings.namespaces.data}.svc.cluster.local"
 
     def _opts(self, **kwargs) -> pulumi.ResourceOptions:
         """Child options. What prod protects is one rule for the whole stack (components/protection.py)."""
@@ -462,7 +466,9 @@ class DataTier(pulumi.ComponentResource):
         )
         secret_key = self._password("s3-secret-key", 40)
         port = S3_PORTS[storage.mode]
-        endpoint = f"http://{self._host(S3)}:{port}"
+        endpoint = f"http://{self._host(S3, self._settings.namespaces.storage)}:{port}"
+        if self._source.external:
+            self._source.store(f"{self._name}-storage", self._storage_ns, self._opts(), depends_on=self._args.operators_ready)
 
         def identities(access, secret) -> dict:
             actions = ["Admin", "Read", "Write", "List", "Tagging"]
@@ -471,19 +477,18 @@ class DataTier(pulumi.ComponentResource):
             }
 
         s3_keys = ("s3-access-key-id", "s3-secret-access-key")
-        self._secret(
-            "s3-credentials",
-            f"{S3}-credentials",
-            {
-                "ACCESS_KEY_ID": Value(access_key, remote=s3_keys[0]),
-                "ACCESS_SECRET_KEY": Value(secret_key, remote=s3_keys[1]),
-                "s3.json": Value(
-                    None if self._source.external else pulumi.Output.json_dumps(identities(access_key, secret_key)),
-                    template=json.dumps(identities(*(placeholder(key) for key in s3_keys))),
-                    uses=s3_keys,
-                ),
-            },
-        )
+        s3_values = {
+            "ACCESS_KEY_ID": Value(access_key, remote=s3_keys[0]),
+            "ACCESS_SECRET_KEY": Value(secret_key, remote=s3_keys[1]),
+            "s3.json": Value(
+                None if self._source.external else pulumi.Output.json_dumps(identities(access_key, secret_key)),
+                template=json.dumps(identities(*(placeholder(key) for key in s3_keys))),
+                uses=s3_keys,
+            ),
+        }
+        # The engine and the bucket Job read them in the storage namespace, the backups' ObjectStore here.
+        self._secret("s3-credentials", f"{S3}-credentials", s3_values)
+        storage_secret = self._secret("storage-s3-credentials", f"{S3}-credentials", s3_values, namespace=self._storage_ns)
         credentials = (
             kb.SecretKeyRef(f"{S3}-credentials", "ACCESS_KEY_ID"),
             kb.SecretKeyRef(f"{S3}-credentials", "ACCESS_SECRET_KEY"),
@@ -547,12 +552,14 @@ class DataTier(pulumi.ComponentResource):
             storage.storage,
             [storage.image],
             config_hash=self._digests[f"{S3}-credentials"],
+            needs=[storage_secret],
+            namespace=self._storage_ns,
         )
-        self._service(S3, "object-storage", [("s3", port)])
-        self._bucket_job(endpoint, credentials, workload)
+        self._service(S3, "object-storage", [("s3", port)], namespace=self._storage_ns)
+        self._bucket_job(endpoint, credentials, workload, storage_secret)
         return endpoint, access_key, secret_key
 
-    def _bucket_job(self, endpoint: str, credentials, workload) -> None:
+    def _bucket_job(self, endpoint: str, credentials, workload, secret: pulumi.Resource) -> None:
         """Create the buckets the app and the backups need; idempotent, re-run when the list changes."""
         storage = self._settings.data.object_storage
         buckets = f"{storage.app_bucket} {storage.backup_bucket}"
@@ -575,14 +582,14 @@ class DataTier(pulumi.ComponentResource):
                 kb.env_from_secret("AWS_SECRET_ACCESS_KEY", credentials[1]),
             ],
         )
-        account = self._service_account(f"{S3}-buckets", "object-storage")
+        account = self._service_account(f"{S3}-buckets", "object-storage", namespace=self._storage_ns)
         skips = {**kb.image_skips(storage.bucket_job_image), **kb.SECRET_ENV_SKIP, **kb.JOB_PROBE_SKIPS}
         deadline = 600
         await_options = kb.job_await_options(deadline)
         annotations = {**kb.checkov_skips(skips), **await_options["annotations"]}
         k8s.batch.v1.Job(
             f"{self._name}-s3-buckets",
-            metadata=kb.metadata(job_name, self._ns, "object-storage", annotations),
+            metadata=kb.metadata(job_name, self._storage_ns, "object-storage", annotations),
             spec={
                 "backoffLimit": 6,
                 "activeDeadlineSeconds": deadline,
@@ -592,37 +599,52 @@ class DataTier(pulumi.ComponentResource):
                 },
             },
             opts=self._opts(
-                depends_on=[workload, account, self._secrets[f"{S3}-credentials"], *self._policies],
+                depends_on=[workload, account, secret, *self._storage_policies],
                 custom_timeouts=await_options["custom_timeouts"],
             ),
         )
 
     # --- workloads ---------------------------------------------------------------------------------
 
-    def _service_account(self, name: str, component: str) -> pulumi.Resource:
+    def _service_account(self, name: str, component: str, namespace=None) -> pulumi.Resource:
         return k8s.core.v1.ServiceAccount(
             f"{self._name}-{name.removeprefix('ams-')}-sa",
-            metadata=kb.metadata(name, self._ns, component),
+            metadata=kb.metadata(name, namespace or self._ns, component),
             automount_service_account_token=False,
             opts=self._opts(),
         )
 
     def _stateful_set(
-        self, name: str, component: str, containers: list, volumes: list, volume, images: list, *, needs=(), config_hash=None
+        self,
+        name: str,
+        component: str,
+        containers: list,
+        volumes: list,
+        volume,
+        images: list,
+        *,
+        needs=(),
+        config_hash=None,
+        namespace=None,
     ):
-        """One StatefulSet with its ServiceAccount; it waits for what its pods read (`needs`) and the policies."""
-        account = self._service_account(name, component)
-        needs = [account, *needs, *(self._secrets[ref] for ref in kb.secret_names(containers, volumes) if ref in self._secrets)]
+        """One StatefulSet with its ServiceAccount (in the data namespace unless `namespace`); it waits for
+        what its pods read (`needs`, and the data namespace's Secrets it names) and its namespace's policies."""
+        account = self._service_account(name, component, namespace)
+        if namespace is None:
+            needs = [*needs, *(self._secrets[ref] for ref in kb.secret_names(containers, volumes) if ref in self._secrets)]
+        policies = self._policies if namespace is None else self._storage_policies
+        namespace = namespace or self._ns
+        needs = [account, *needs]
         pod = kb.pod_spec(name, containers)
         pod["volumes"] += volumes
         skips = {**kb.image_skips(*images)}
         if any("env" in c and any("valueFrom" in e for e in c["env"]) for c in containers):
             skips.update(kb.SECRET_ENV_SKIP)
-        self._service(f"{name}-headless", component, [], workload=name, headless=True)
+        self._service(f"{name}-headless", component, [], workload=name, headless=True, namespace=namespace)
         resource = f"{self._name}-{name.removeprefix('ams-')}"
         workload = k8s.apps.v1.StatefulSet(
             resource,
-            metadata=kb.metadata(name, self._ns, component, kb.checkov_skips(skips)),
+            metadata=kb.metadata(name, namespace, component, kb.checkov_skips(skips)),
             spec={
                 "replicas": 1,
                 "serviceName": f"{name}-headless",
@@ -633,7 +655,7 @@ class DataTier(pulumi.ComponentResource):
             },
             # volumeClaimTemplates are replace-only (pulumi-kubernetes provider/pkg/provider/diff.go; the API
             # server refuses to change them): the template sizes the claim once, the patch below resizes it.
-            opts=self._opts(depends_on=[*needs, *self._policies], ignore_changes=["spec.volumeClaimTemplates"]),
+            opts=self._opts(depends_on=[*needs, *policies], ignore_changes=["spec.volumeClaimTemplates"]),
         )
         # A resize is an in-place update of the claim the StatefulSet made (data-<name>-0), where the
         # StorageClass allows expansion; the StatefulSet controller owns the field, so the patch forces it.
@@ -641,7 +663,7 @@ class DataTier(pulumi.ComponentResource):
             f"{resource}-data-size",
             metadata={
                 "name": f"data-{name}-0",
-                "namespace": self._ns,
+                "namespace": namespace,
                 "labels": kb.part_of_labels(),
                 "annotations": {"pulumi.com/patchForce": "true"},
             },
@@ -650,7 +672,9 @@ class DataTier(pulumi.ComponentResource):
         )
         return workload
 
-    def _service(self, name: str, component: str, ports: list, *, workload: str | None = None, headless: bool = False) -> None:
+    def _service(
+        self, name: str, component: str, ports: list, *, workload: str | None = None, headless: bool = False, namespace=None
+    ) -> None:
         spec: dict = {
             "selector": kb.selector_labels(workload or name),
             "ports": [{"name": port_name, "protocol": "TCP", "port": port, "targetPort": port} for port_name, port in ports],
@@ -662,7 +686,7 @@ class DataTier(pulumi.ComponentResource):
             spec["type"] = "ClusterIP"
         k8s.core.v1.Service(
             f"{self._name}-{name.removeprefix('ams-')}-service",
-            metadata=kb.metadata(name, self._ns, component),
+            metadata=kb.metadata(name, namespace or self._ns, component),
             spec=spec,
             opts=self._opts(),
         )
@@ -673,11 +697,15 @@ class DataTier(pulumi.ComponentResource):
         return S3_PORTS.get(self._settings.data.object_storage.mode)
 
     def _client_egress(self) -> list:
-        ports = [POSTGRES_PORT, REDIS_PORT] + ([self._s3_port()] if self._s3_port() else [])
-        rules = [{"to": [kb.from_namespace(self._settings.namespaces.data)], "ports": kb.tcp_ports(*ports)}]
+        rules = [{"to": [kb.from_namespace(self._settings.namespaces.data)], "ports": kb.tcp_ports(POSTGRES_PORT, REDIS_PORT)}]
+        return [*rules, self._to_object_storage()]
+
+    def _to_object_storage(self) -> dict:
+        """An egress rule to the object storage: the engine's pods in their namespace, or HTTPS anywhere."""
         if not self._s3_port():
-            rules.append({"to": [{"ipBlock": {"cidr": "0.0.0.0/0"}}], "ports": kb.tcp_ports(HTTPS)})
-        return rules
+            return {"to": [{"ipBlock": {"cidr": "0.0.0.0/0"}}], "ports": kb.tcp_ports(HTTPS)}
+        engine = kb.from_namespace(self._settings.namespaces.storage, kb.selector_labels(S3))
+        return {"to": [engine], "ports": kb.tcp_ports(self._s3_port())}
 
     def _network_policies(self) -> list[pulumi.Resource]:
         """Default deny, then the flows CloudNativePG, PgBouncer, Redis and the S3 engine need.
@@ -703,11 +731,7 @@ class DataTier(pulumi.ComponentResource):
             return [{"from": [prometheus], "ports": kb.tcp_ports(*ports)}] if settings.monitoring_enabled else []
 
         api_server = kb.api_server_egress(network.api_server_cidrs, network.api_server_ports)
-        object_storage = (
-            {"to": [kb.from_pods(S3)], "ports": kb.tcp_ports(self._s3_port())}
-            if self._s3_port()
-            else {"to": [{"ipBlock": {"cidr": "0.0.0.0/0"}}], "ports": kb.tcp_ports(HTTPS)}
-        )
+        object_storage = self._to_object_storage()
 
         def policy(suffix: str, name: str, pods: dict, **rules) -> None:
             policies.append(kb.network_policy(f"{self._name}-netpol-{suffix}", name, self._ns, pods, opts, **rules))
@@ -752,13 +776,25 @@ class DataTier(pulumi.ComponentResource):
             kb.selector_labels(REDIS),
             ingress=[{"from": clients, "ports": kb.tcp_ports(REDIS_PORT)}, *scrape(REDIS_EXPORTER_PORT)],
         )
-        if self._s3_port():
-            s3_clients = [
-                *clients,
-                db,
-                {"podSelector": {"matchLabels": {"cnpg.io/cluster": CLUSTER}}},
-                kb.from_pods(f"{S3}-buckets"),
-            ]
-            policy("s3", S3, kb.selector_labels(S3), ingress=[{"from": s3_clients, "ports": kb.tcp_ports(self._s3_port())}])
-            policy("s3-buckets", f"{S3}-buckets", kb.selector_labels(f"{S3}-buckets"), egress=[object_storage])
+        return policies
+
+    def _object_storage_policies(self) -> list[pulumi.Resource]:
+        """The storage namespace: default deny, then the engine admits the app's clients, the database's
+        instances and bootstrap Jobs (backups, WAL, recovery) and the bucket Job."""
+        if not self._s3_port():
+            return []
+        settings, network, opts = self._settings, self._settings.network, self._opts()
+        policies = kb.baseline_policies(f"{self._name}-storage", self._storage_ns, opts, network.dns_cidrs)
+        app, data = settings.namespaces.app, settings.namespaces.data
+        clients = [kb.from_namespace(app, kb.selector_labels(name)) for name in (API_NAME, WORKER_NAME, MIGRATE_NAME)]
+        database = kb.from_namespace(data, {"cnpg.io/cluster": CLUSTER})
+        ingress = [{"from": [*clients, database, kb.from_pods(f"{S3}-buckets")], "ports": kb.tcp_ports(self._s3_port())}]
+        for suffix, name, rules in (
+            ("s3", S3, {"ingress": ingress}),
+            ("s3-buckets", f"{S3}-buckets", {"egress": [self._to_object_storage()]}),
+        ):
+            pods = kb.selector_labels(name)
+            policies.append(
+                kb.network_policy(f"{self._name}-storage-netpol-{suffix}", name, self._storage_ns, pods, opts, **rules)
+            )
         return policies

@@ -16,6 +16,12 @@ class CreatedNamespaces:
     app: k8s.core.v1.Namespace
     data: k8s.core.v1.Namespace
     monitoring: k8s.core.v1.Namespace
+    storage: k8s.core.v1.Namespace | None  # only with in-cluster object storage
+
+    def names(self) -> dict:
+        """tier -> namespace name Output, for the namespaces this stack creates."""
+        tiers = {"app": self.app, "data": self.data, "monitoring": self.monitoring, "storage": self.storage}
+        return {tier: ns.metadata.name for tier, ns in tiers.items() if ns is not None}
 
 
 def pod_security_labels(enforce: str) -> dict:
@@ -45,4 +51,9 @@ def create_namespaces(settings: StackSettings) -> CreatedNamespaces:
         # Node-level collectors (node exporter, log shipper) need host paths and host networking,
         # which no stricter level admits; audit/warn stay at restricted to flag everything else.
         monitoring=namespace("monitoring", names.monitoring, "privileged"),
+        # The object storage holds the app's objects and, outside prod, the database's backups: a namespace of
+        # its own keeps them out of the failure domain they protect (a lost or renamed data namespace).
+        storage=namespace("storage", names.storage, "restricted", retain_on_delete=True)
+        if settings.data.object_storage.mode != "external"
+        else None,
     )

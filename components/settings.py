@@ -95,6 +95,8 @@ class Namespaces:
     app: str
     data: str
     monitoring: str
+    # The in-cluster object storage, apart from the database it backs up (not used with external storage).
+    storage: str
 
 
 @dataclass(frozen=True)
@@ -247,10 +249,15 @@ def _warn_if_misplaced(namespace: str, key: str, known: set[str]) -> None:
 
 
 def _namespaces(node: Node) -> Namespaces:
-    result = Namespaces(app=node.dns_label("app"), data=node.dns_label("data"), monitoring=node.dns_label("monitoring"))
-    names = [result.app, result.data, result.monitoring]
+    result = Namespaces(
+        app=node.dns_label("app"),
+        data=node.dns_label("data"),
+        monitoring=node.dns_label("monitoring"),
+        storage=node.dns_label("storage"),
+    )
+    names = [result.app, result.data, result.monitoring, result.storage]
     if len(set(names)) != len(names):
-        node.problems.add(node.path, f"app, data and monitoring must differ, got {names}")
+        node.problems.add(node.path, f"app, data, monitoring and storage must differ, got {names}")
     node.close()
     return result
 

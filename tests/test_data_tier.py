@@ -65,7 +65,8 @@ def test_backups_in_staging_and_prod_only():
 
 def test_backups_go_to_the_configured_object_store():
     staging = spec(render_stack("staging"), "ObjectStore", "ams-backups")["configuration"]
-    assert staging["endpointURL"] == "http://ams-s3.ams-staging-data.svc.cluster.local:8333"
+    # In-cluster storage runs in a namespace of its own: losing or renaming the data namespace spares the backups.
+    assert staging["endpointURL"] == "http://ams-s3.ams-staging-storage.svc.cluster.local:8333"
     assert staging["destinationPath"] == "s3://ams-backups/"
     prod = spec(render_stack("prod"), "ObjectStore", "ams-backups")["configuration"]
     assert prod["endpointURL"] == "https://s3.ap-northeast-2.amazonaws.com"
@@ -118,7 +119,15 @@ def test_in_cluster_object_storage_with_buckets(stack):
     (job,) = [j for j in rendered.of_kind("Job") if j["metadata"]["name"].startswith("ams-s3-buckets-")]
     env = {e["name"]: e.get("value") for e in job["spec"]["template"]["spec"]["containers"][0]["env"]}
     assert env["BUCKETS"] == "ams-assets ams-backups"
-    assert set(rendered.get("Secret", "ams-s3-credentials")["stringData"]) == {"ACCESS_KEY_ID", "ACCESS_SECRET_KEY", "s3.json"}
+    namespaces = rendered.outputs["namespaces"]
+    assert sts and job["metadata"]["namespace"] == namespaces["storage"]
+    credentials = {
+        s["metadata"]["namespace"]: s for s in rendered.of_kind("Secret") if s["metadata"]["name"] == "ams-s3-credentials"
+    }
+    # The engine's copy in its namespace, the backups' ObjectStore's beside the database.
+    assert set(credentials) == {namespaces["storage"], namespaces["data"]}
+    for secret in credentials.values():
+        assert set(secret["stringData"]) == {"ACCESS_KEY_ID", "ACCESS_SECRET_KEY", "s3.json"}
 
 
 def test_prod_uses_external_object_storage():

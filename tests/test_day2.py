@@ -113,7 +113,8 @@ def test_storage_resizes_in_place():
 def test_prod_protects_what_a_destroy_must_not_take(stack):
     for resource in render_stack(stack).resources:
         wanted = stack == "prod" and protection.is_protected(resource.type)
-        assert resource.protect is wanted and resource.retain_on_delete is (wanted or resource.name == "ns-data"), resource.urn
+        retained = wanted or resource.name in ("ns-data", "ns-storage")
+        assert resource.protect is wanted and resource.retain_on_delete is retained, resource.urn
 
 
 def credential_urns(stack: str) -> set[str]:

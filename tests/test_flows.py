@@ -106,7 +106,7 @@ def build_world(name: str, directory: Path) -> World:
     namespace_labels = {o["metadata"]["name"]: o["metadata"].get("labels", {}) for o in objects if o["kind"] == "Namespace"}
     policies = [o for o in objects if o["kind"] == "NetworkPolicy"]
     monitors = [o for o in objects if o["kind"] == "PodMonitor"]
-    ams = {namespaces["app"], namespaces["data"], namespaces["monitoring"]}
+    ams = set(outputs["namespaces"].values())
     endpoints["every-pod"] = [e for group in endpoints.values() for e in group if e.is_pod and e.namespace in ams]
     return World(Cluster(policies, namespace_labels), endpoints, monitors)
 

@@ -137,7 +137,8 @@ def test_namespaces_enforce_pod_security(rendered):
         ns["metadata"]["labels"]["ams.suresoft.com/tier"]: ns["metadata"]["labels"]["pod-security.kubernetes.io/enforce"]
         for ns in rendered.of_kind("Namespace")
     }
-    assert enforce == {"app": "restricted", "data": "restricted", "monitoring": "privileged"}
+    in_cluster_storage = {"storage": "restricted"} if "storage" in rendered.outputs["namespaces"] else {}
+    assert enforce == {"app": "restricted", "data": "restricted", "monitoring": "privileged", **in_cluster_storage}
     for ns in rendered.of_kind("Namespace"):
         assert ns["metadata"]["labels"]["pod-security.kubernetes.io/warn"] == "restricted"
 
