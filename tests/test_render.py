@@ -61,3 +61,19 @@ def test_bad_config_exits_2_without_traceback(tmp_path):
 def test_unreadable_stack_file_exits_2(tmp_path):
     result = render("--stack-file", str(tmp_path / "Pulumi.missing.yaml"), "--out", str(tmp_path / "out"))
     assert result.returncode == 2 and result.stderr.startswith("error: cannot read")
+
+
+def test_compare_prints_the_preview_and_refuses_protected_replacements(tmp_path):
+    assert render("--stack", "prod", "--out", str(tmp_path / "before")).returncode == 0
+    stack_file = tmp_path / "Pulumi.prod.yaml"
+    config = yaml.safe_load((PROJECT_DIR / "Pulumi.prod.yaml").read_text())
+    config["config"]["ams:data"]["postgres"]["instances"] = 4
+    stack_file.write_text(yaml.safe_dump(config))
+    grown = render("--stack-file", str(stack_file), "--out", str(tmp_path / "grown"), "--compare", str(tmp_path / "before"))
+    assert grown.returncode == 0, grown.stderr
+    assert "~ kubernetes:postgresql.cnpg.io/v1:Cluster" in grown.stdout and "spec.instances" in grown.stdout
+    config["config"]["ams:namespaces"]["data"] = "ams-data-2"
+    stack_file.write_text(yaml.safe_dump(config))
+    renamed = render("--stack-file", str(stack_file), "--out", str(tmp_path / "renamed"), "--compare", str(tmp_path / "before"))
+    assert renamed.returncode == 3
+    assert "[protected: refused]" in renamed.stdout
