@@ -6,7 +6,7 @@ from components import protection
 from components import settings as stack_settings
 from components.access import Access, AccessArgs
 from components.app_secrets import AppSecrets, AppSecretsArgs
-from components.app_tier import AppTier, AppTierArgs
+from components.app_tier import CLIENT_PODS, AppTier, AppTierArgs, Scraping
 from components.certificates import Certificates, CertificatesArgs
 from components.data_tier import DataTier, DataTierArgs
 from components.images import Images, ImagesArgs
@@ -67,7 +67,13 @@ secrets = AppSecrets(
 data = DataTier(
     "ams-data",
     DataTierArgs(
-        settings=settings,
+        data=settings.data,
+        secrets=settings.secrets,
+        network=settings.network,
+        names=settings.namespaces,
+        client_pods=CLIENT_PODS,
+        scrape_namespace=settings.namespaces.monitoring if settings.monitoring_enabled else None,
+        hard_spread=settings.is_prod,
         namespace=namespaces.data.metadata.name,
         storage_namespace=namespaces.storage.metadata.name if namespaces.storage else None,
         app_namespace=app_namespace,
@@ -78,7 +84,18 @@ images = Images("ams-images", ImagesArgs(settings=settings))
 app = AppTier(
     "ams",
     AppTierArgs(
-        settings=settings,
+        app=settings.app,
+        delivery=settings.delivery,
+        network=settings.network,
+        controller_namespace=settings.edge.controller_namespace,
+        scraping=Scraping(
+            namespace=settings.namespaces.monitoring,
+            web_exporter_image=settings.monitoring.web_exporter_image,
+            web_exporter_resources=settings.monitoring.web_exporter_resources,
+        )
+        if settings.monitoring_enabled
+        else None,
+        hard_spread=settings.is_prod,
         images=images.refs,
         namespace=app_namespace,
         connections=data.connections,

@@ -11,30 +11,20 @@ import pulumi_kubernetes as k8s
 
 from . import canary
 from . import k8s as kb
-from .settings import Autoscaling, StackSettings
+from .delivery_settings import DeliverySettings
+from .network_settings import NetworkSettings
+from .settings import AppSettings, Autoscaling
+from .validation import Resources
 
 API_NAME, WEB_NAME, WORKER_NAME, MIGRATE_NAME = "ams-api", "ams-web", "ams-worker", "ams-db-migrate"
 API_SERVICE, WEB_SERVICE = "ams-api-service", "ams-web-service"
 WEB_PORT, WEB_CONTAINER_PORT = 80, 8080
 # nginx's stub_status listens on localhost only (docker/web/nginx.conf); the exporter serves 9113.
 WEB_STATUS_PORT, WEB_METRICS_PORT = 8081, 9113
+# The app's pods that connect to the data services: the data tier admits exactly these.
+CLIENT_PODS = [kb.selector_labels(name) for name in (API_NAME, WORKER_NAME, MIGRATE_NAME)]
 COLOR_LABEL, TRACK_LABEL = "ams.suresoft.com/color", "ams.suresoft.com/track"
 ISTIO_NAMESPACE, ISTIOD_XDS_PORT, ISTIO_METRICS_PORT = "istio-system", 15012, 15020
-
-
-@dataclass(frozen=True)
-class ConnectionRefs:
-    """Where the app finds each connection detail: a Secret key, or a plain (non-secret) value."""
-
-    database_url: kb.SecretKeyRef  # through PgBouncer
-    database_read_url: kb.SecretKeyRef  # the read replicas
-    database_direct_url: kb.SecretKeyRef  # the primary, for migrations
-    redis_url: kb.SecretKeyRef
-    s3_access_key_id: kb.SecretKeyRef
-    s3_secret_access_key: kb.SecretKeyRef
-    s3_endpoint: str
-    s3_bucket: str
-    s3_region: str
 
 
 @dataclass(frozen=True)
@@ -46,11 +36,28 @@ class ImageRefs:
 
 
 @dataclass(frozen=True)
+class Scraping:
+    """Where Prometheus runs and the web pods' metrics sidecar it scrapes (nginx has no metrics endpoint)."""
+
+    namespace: str
+    web_exporter_image: str
+    web_exporter_resources: Resources
+
+
+@dataclass(frozen=True)
 class AppTierArgs:
-    settings: StackSettings
+    app: AppSettings
+    delivery: DeliverySettings
+    network: NetworkSettings
+    # The ingress controller's namespace: the only one that reaches web and api.
+    controller_namespace: str
+    # None without monitoring: no metrics sidecar, no scrape rules.
+    scraping: Scraping | None
+    # Spread pods over nodes as a hard rule (prod) or a preference.
+    hard_spread: bool
     images: ImageRefs
     namespace: pulumi.Input[str]
-    connections: ConnectionRefs
+    connections: kb.ConnectionRefs
     jwt_access: kb.SecretKeyRef
     jwt_refresh: kb.SecretKeyRef
     # NetworkPolicy egress rules that reach the data services (from DataTier.client_egress).
@@ -90,7 +97,7 @@ class AppTier(pulumi.ComponentResource):
         self._name = name
         self._args = args
         self._migrations: dict = {}
-        settings, app = args.settings, args.settings.app
+        app = args.app
 
         self._accounts = {
             workload: self._service_account(workload, component)
@@ -108,7 +115,7 @@ class AppTier(pulumi.ComponentResource):
             self._api(variant)
         self._worker()
 
-        delivery = settings.delivery
+        delivery = args.delivery
         selector = {COLOR_LABEL: delivery.active_color} if delivery.strategy == "blueGreen" else {}
         self._service("web-service", WEB_SERVICE, WEB_NAME, "web", WEB_PORT, WEB_CONTAINER_PORT, selector)
         self._service("api-service", API_SERVICE, API_NAME, "api", app.api.port, app.api.port, selector)
@@ -130,7 +137,7 @@ class AppTier(pulumi.ComponentResource):
     # --- release strategies -----------------------------------------------------------------------
 
     def _variants(self) -> list[Variant]:
-        delivery, images = self._args.settings.delivery, self._args.images
+        delivery, images = self._args.delivery, self._args.images
         if delivery.strategy == "blueGreen":
             return [Variant(color, {COLOR_LABEL: color}, pair.api, pair.web) for color, pair in sorted(delivery.colors.items())]
         stable = Variant("", {TRACK_LABEL: "stable"}, images.api, images.web)
@@ -141,7 +148,7 @@ class AppTier(pulumi.ComponentResource):
 
     def _canary_routing(self) -> dict:
         """Track Services for the edge's weighted routes, and Istio routing for traffic inside the mesh."""
-        app, delivery = self._args.settings.app, self._args.settings.delivery
+        app, delivery = self._args.app, self._args.delivery
         services = {}
         for component, workload, service, port, target in (
             ("web", WEB_NAME, WEB_SERVICE, WEB_PORT, WEB_CONTAINER_PORT),
@@ -165,7 +172,7 @@ class AppTier(pulumi.ComponentResource):
     # --- workloads --------------------------------------------------------------------------------
 
     def _web(self, variant: Variant) -> None:
-        app = self._args.settings.app
+        app = self._args.app
         web = kb.container(
             "web",
             variant.web_image,
@@ -186,7 +193,7 @@ class AppTier(pulumi.ComponentResource):
         )
 
     def _api(self, variant: Variant) -> None:
-        app = self._args.settings.app
+        app = self._args.app
         api = kb.container(
             "api",
             variant.api_image,
@@ -210,7 +217,7 @@ class AppTier(pulumi.ComponentResource):
 
     def _worker(self) -> None:
         """One worker in every strategy, on the stable api image: a color flip must not restart it."""
-        app, image = self._args.settings.app, self._args.images.api
+        app, image = self._args.app, self._args.images.api
         worker = kb.container(
             "worker",
             image,
@@ -234,13 +241,13 @@ class AppTier(pulumi.ComponentResource):
 
     def _web_exporter(self) -> list[dict]:
         """nginx has no Prometheus endpoint: with monitoring on, a sidecar turns stub_status into metrics."""
-        monitoring = self._args.settings.monitoring
-        if not monitoring.enabled:
+        scraping = self._args.scraping
+        if scraping is None:
             return []
         exporter = kb.container(
             "metrics",
-            monitoring.web_exporter_image,
-            monitoring.web_exporter_resources.as_k8s(),
+            scraping.web_exporter_image,
+            scraping.web_exporter_resources.as_k8s(),
             command=["/usr/bin/nginx-prometheus-exporter", f"--nginx.scrape-uri=http://127.0.0.1:{WEB_STATUS_PORT}/stub_status"],
             ports=[("metrics", WEB_METRICS_PORT)],
             liveness=kb.http_probe("/metrics", WEB_METRICS_PORT, initial_delay=10, period=20),
@@ -267,7 +274,7 @@ class AppTier(pulumi.ComponentResource):
     def _api_env(self) -> list[dict]:
         return [
             *self._backend_env(),
-            {"name": "PORT", "value": str(self._args.settings.app.api.port)},
+            {"name": "PORT", "value": str(self._args.app.api.port)},
             kb.env_from_secret("JWT_ACCESS_SECRET", self._args.jwt_access),
             kb.env_from_secret("JWT_REFRESH_SECRET", self._args.jwt_refresh),
         ]
@@ -302,13 +309,13 @@ class AppTier(pulumi.ComponentResource):
         depends_on: Sequence[pulumi.Resource] = (),
     ) -> None:
         """One variant's Deployment (`name-suffix`), and the HPA and PDB that its replica counts call for."""
-        namespace, settings = self._args.namespace, self._args.settings
+        namespace = self._args.namespace
         deployment = f"{name}-{suffix}" if suffix else name
         resource = self._child(f"{component}-{suffix}" if suffix else component)
         selector = {**kb.selector_labels(name), **variant_labels}
         desired = scaling.min_replicas if scaling else replicas
         pod = kb.pod_spec(name, containers)
-        pod["topologySpreadConstraints"] = kb.topology_spread(selector, hard=settings.is_prod)
+        pod["topologySpreadConstraints"] = kb.topology_spread(selector, hard=self._args.hard_spread)
         # With an HPA, the first apply sets the initial count and the HPA owns it after that: the provider
         # drops an ignored field that another manager owns from its server-side apply (pulumi-kubernetes
         # provider/pkg/await/await.go handleSSAIgnoreFields; issues 2491, 2569). Without ignoreChanges every
@@ -389,7 +396,7 @@ class AppTier(pulumi.ComponentResource):
         key = image if isinstance(image, str) else id(image)
         if key in self._migrations:
             return self._migrations[key]
-        migration = self._args.settings.app.migration
+        migration = self._args.app.migration
         name = pulumi.Output.from_input(image).apply(
             lambda ref: f"{MIGRATE_NAME}-{hashlib.sha256(ref.encode()).hexdigest()[:10]}"
         )
@@ -425,14 +432,15 @@ class AppTier(pulumi.ComponentResource):
 
     def _network_policies(self) -> list[k8s.networking.v1.NetworkPolicy]:
         """Default deny for the namespace, then only the flows the tiers need."""
-        settings, network = self._args.settings, self._args.settings.network
-        controller = kb.edge_peers(settings.ingress_controller_namespace, network)
-        prometheus = kb.prometheus_from(settings.namespaces.monitoring)
-        to_data = list(self._args.data_egress)
-        api_port, worker_port = settings.app.api.port, settings.app.worker.health_port
+        args, network = self._args, self._args.network
+        controller = kb.edge_peers(args.controller_namespace, network)
+        to_data = list(args.data_egress)
+        api_port, worker_port = args.app.api.port, args.app.worker.health_port
 
         def scrape(port: int) -> list:
-            return [{"from": [prometheus], "ports": kb.tcp_ports(port)}] if settings.monitoring.enabled else []
+            if args.scraping is None:
+                return []
+            return [{"from": [kb.prometheus_from(args.scraping.namespace)], "ports": kb.tcp_ports(port)}]
 
         policies = kb.baseline_policies(self._name, self._args.namespace, self._opts(), network.dns_cidrs)
         policies.append(
@@ -447,7 +455,7 @@ class AppTier(pulumi.ComponentResource):
         )
         policies.append(self._policy(WORKER_NAME, ingress=scrape(worker_port), egress=to_data))
         policies.append(self._policy(MIGRATE_NAME, egress=to_data))
-        if settings.delivery.istio_sidecars:
+        if args.delivery.istio_sidecars:
             # Sidecars fetch their configuration from istiod and serve merged metrics on 15020.
             policies.append(
                 kb.network_policy(
@@ -456,7 +464,7 @@ class AppTier(pulumi.ComponentResource):
                     self._args.namespace,
                     None,
                     self._opts(),
-                    ingress=[{"from": [prometheus], "ports": kb.tcp_ports(ISTIO_METRICS_PORT)}],
+                    ingress=scrape(ISTIO_METRICS_PORT) or None,
                     egress=[{"to": [kb.from_namespace(ISTIO_NAMESPACE)], "ports": kb.tcp_ports(ISTIOD_XDS_PORT)}],
                 )
             )

@@ -16,9 +16,12 @@ import pulumi_kubernetes as k8s
 import pulumi_random as random
 
 from . import k8s as kb
-from .app_tier import API_NAME, MIGRATE_NAME, WORKER_NAME, ConnectionRefs
+from .access_settings import SecretsSettings
+from .data_settings import DataSettings
+from .k8s import ConnectionRefs
+from .network_settings import NetworkSettings
 from .secret_store import SecretSource, Value, placeholder
-from .settings import StackSettings
+from .settings import Namespaces
 
 CNPG_REPO = "https://cloudnative-pg.github.io/charts"
 CNPG_CHART = kb.Chart("cloudnative-pg", "0.29.1", CNPG_REPO)
@@ -52,7 +55,16 @@ POOLER_PODS = {"cnpg.io/poolerName": POOLER}
 
 @dataclass(frozen=True)
 class DataTierArgs:
-    settings: StackSettings
+    data: DataSettings
+    secrets: SecretsSettings
+    network: NetworkSettings
+    names: Namespaces  # the stack's namespace names: service hosts and policy peers
+    # Labels of the app's pods that connect to the data services (in the app namespace).
+    client_pods: Sequence[dict]
+    # Where Prometheus runs; None without monitoring (no monitors, no scrape rules).
+    scrape_namespace: str | None
+    # Instances on distinct nodes as a hard rule (prod) or a preference.
+    hard_spread: bool
     namespace: pulumi.Input[str]
     app_namespace: pulumi.Input[str]
     # The in-cluster object storage's own namespace (None with external storage).
@@ -80,12 +92,12 @@ class DataTier(pulumi.ComponentResource):
     def __init__(self, name: str, args: DataTierArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("ams:index:DataTier", name, None, opts)
         self._name, self._args = name, args
-        self._settings = args.settings
-        data = self._settings.data
+        self._data, self._names = args.data, args.names
+        data = self._data
         self._ns = args.namespace
         self._storage_ns = args.storage_namespace
 
-        self._source = SecretSource(self._settings.secrets)
+        self._source = SecretSource(args.secrets)
         # Secrets and ConfigMaps of the data namespace by name: the workloads that read them wait for them.
         self._secrets: dict[str, pulumi.Resource] = {}
         self._digests: dict[str, pulumi.Output[str]] = {}
@@ -160,7 +172,7 @@ class DataTier(pulumi.ComponentResource):
     # --- shared helpers ----------------------------------------------------------------------------
 
     def _host(self, service: str, namespace: str | None = None) -> str:
-        return f"{service}.{namespace or self._settings.namespaces.data}.svc.cluster.local"
+        return f"{service}.{namespace or self._names.data}.svc.cluster.local"
 
     def _opts(self, **kwargs) -> pulumi.ResourceOptions:
         """Child options. What prod protects is one rule for the whole stack (components/protection.py)."""
@@ -191,7 +203,7 @@ class DataTier(pulumi.ComponentResource):
         return Value(generated, template=before + placeholder(remote_key) + after, uses=(remote_key,))
 
     def _pg_url(self, password, service: str, *, pooled: bool = False) -> Value:
-        pooler = self._settings.data.postgres.pooler
+        pooler = self._data.postgres.pooler
         # Prisma must not use prepared statements through PgBouncer in transaction mode.
         query = "?pgbouncer=true" if pooled and pooler.pool_mode == "transaction" else ""
         host = f"@{self._host(service)}:{POSTGRES_PORT}/{DB_NAME}{query}"
@@ -200,12 +212,12 @@ class DataTier(pulumi.ComponentResource):
     # --- operators ---------------------------------------------------------------------------------
 
     def _operators(self) -> list[pulumi.Resource]:
-        operators = self._settings.data.operators
+        operators = self._data.operators
         installed: list[pulumi.Resource] = []
         if operators.install_cnpg:
             # With podMonitorEnabled the chart renders a PodMonitor (cloudnative-pg/charts
             # charts/cloudnative-pg/templates/podmonitor.yaml): kube-prometheus-stack's CRDs come first.
-            monitoring = self._settings.monitoring_enabled
+            monitoring = self._monitored
             values = {"monitoring": {"podMonitorEnabled": monitoring}}
             installed.append(self._chart("cnpg", CNPG_CHART, values, depends_on=self._args.operators_ready))
         if operators.install_barman_plugin and self._backups_enabled:
@@ -214,18 +226,18 @@ class DataTier(pulumi.ComponentResource):
         return installed
 
     def _chart(self, suffix: str, chart: kb.Chart, values: dict, depends_on=()):
-        namespace = self._settings.data.operators.namespace
+        namespace = self._data.operators.namespace
         return kb.helm_release(f"{self._name}-{suffix}", chart, namespace, self._opts(depends_on=list(depends_on)), values)
 
     @property
     def _backups_enabled(self) -> bool:
-        return self._settings.data.postgres.backup.enabled
+        return self._data.postgres.backup.enabled
 
     # --- PostgreSQL --------------------------------------------------------------------------------
 
     def _postgres(self, operators: list[pulumi.Resource], s3_endpoint: str) -> list[pulumi.Resource]:
         """The Cluster and its Pooler; the Cluster reports Ready to what waits for it."""
-        pg = self._settings.data.postgres
+        pg = self._data.postgres
         app_secret = self._secrets[f"{CLUSTER}-app"]
         opts = {"depends_on": [*operators, app_secret]}
         initdb: dict = {"database": DB_NAME, "owner": DB_OWNER, "secret": {"name": f"{CLUSTER}-app"}}
@@ -249,7 +261,7 @@ class DataTier(pulumi.ComponentResource):
             "affinity": {
                 "enablePodAntiAffinity": True,
                 "topologyKey": "kubernetes.io/hostname",
-                "podAntiAffinityType": "required" if self._settings.is_prod else "preferred",
+                "podAntiAffinityType": "required" if self._args.hard_spread else "preferred",
             },
             "postgresql": {"parameters": {"max_connections": str(pg.max_connections)}},
             # CloudNativePG keeps a primary PDB with minAvailable 1; with one instance that blocks every drain.
@@ -295,13 +307,13 @@ class DataTier(pulumi.ComponentResource):
             "pooler",
             depends_on=[cluster],
         )
-        if self._settings.monitoring_enabled:
+        if self._monitored:
             self._pod_monitor("db", CLUSTER, DB_PODS, "metrics")
             self._pod_monitor("db-pooler", POOLER, POOLER_PODS, "metrics")
         return [cluster, pooler]
 
     def _backups(self, s3_endpoint: str, operators: list[pulumi.Resource]) -> None:
-        storage, backup = self._settings.data.object_storage, self._settings.data.postgres.backup
+        storage, backup = self._data.object_storage, self._data.postgres.backup
         credentials = self._s3_credentials_ref()
         self._custom(
             "db-object-store",
@@ -342,7 +354,7 @@ class DataTier(pulumi.ComponentResource):
 
     def _s3_credentials_ref(self) -> tuple[str, str, str]:
         """(Secret name, access key id key, secret key key) in the data namespace."""
-        storage = self._settings.data.object_storage
+        storage = self._data.object_storage
         if storage.mode == "external":
             return storage.external.credentials_secret, "access-key-id", "secret-access-key"
         return f"{S3}-credentials", "ACCESS_KEY_ID", "ACCESS_SECRET_KEY"
@@ -382,7 +394,7 @@ class DataTier(pulumi.ComponentResource):
     # --- Redis -------------------------------------------------------------------------------------
 
     def _redis(self) -> pulumi.Output[str]:
-        redis = self._settings.data.redis
+        redis = self._data.redis
         password = self._password("redis-password", 32)
         # Durable settings are plain config; only the password line lives in the Secret, included at start.
         config = k8s.core.v1.ConfigMap(
@@ -446,7 +458,7 @@ class DataTier(pulumi.ComponentResource):
             config_hash=kb.content_hash(REDIS_CONF, self._digests[REDIS]),
         )
         self._service(REDIS, "cache", [("redis", REDIS_PORT)])
-        if self._settings.monitoring_enabled:
+        if self._monitored:
             self._pod_monitor("redis", REDIS, kb.selector_labels(REDIS), "metrics")
         return password
 
@@ -454,7 +466,7 @@ class DataTier(pulumi.ComponentResource):
 
     def _object_storage(self) -> tuple[str, pulumi.Output[str] | None, pulumi.Output[str] | None]:
         """Deploy the S3 engine (unless external); return its endpoint and generated credentials (None if not generated)."""
-        storage = self._settings.data.object_storage
+        storage = self._data.object_storage
         if storage.mode == "external":
             return storage.external.endpoint, None, None
         access_key = (
@@ -466,7 +478,7 @@ class DataTier(pulumi.ComponentResource):
         )
         secret_key = self._password("s3-secret-key", 40)
         port = S3_PORTS[storage.mode]
-        endpoint = f"http://{self._host(S3, self._settings.namespaces.storage)}:{port}"
+        endpoint = f"http://{self._host(S3, self._names.storage)}:{port}"
         if self._source.external:
             self._source.store(f"{self._name}-storage", self._storage_ns, self._opts(), depends_on=self._args.operators_ready)
 
@@ -561,7 +573,7 @@ class DataTier(pulumi.ComponentResource):
 
     def _bucket_job(self, endpoint: str, credentials, workload, secret: pulumi.Resource) -> None:
         """Create the buckets the app and the backups need; idempotent, re-run when the list changes."""
-        storage = self._settings.data.object_storage
+        storage = self._data.object_storage
         buckets = f"{storage.app_bucket} {storage.backup_bucket}"
         script = (
             'for bucket in $BUCKETS; do aws --endpoint-url "$ENDPOINT" s3api head-bucket --bucket "$bucket" '
@@ -693,18 +705,26 @@ class DataTier(pulumi.ComponentResource):
 
     # --- network -----------------------------------------------------------------------------------
 
+    @property
+    def _monitored(self) -> bool:
+        return self._args.scrape_namespace is not None
+
+    def _clients(self) -> list[dict]:
+        """Policy peers for the app's pods that connect here (api, worker, migration)."""
+        return [kb.from_namespace(self._names.app, labels) for labels in self._args.client_pods]
+
     def _s3_port(self) -> int | None:
-        return S3_PORTS.get(self._settings.data.object_storage.mode)
+        return S3_PORTS.get(self._data.object_storage.mode)
 
     def _client_egress(self) -> list:
-        rules = [{"to": [kb.from_namespace(self._settings.namespaces.data)], "ports": kb.tcp_ports(POSTGRES_PORT, REDIS_PORT)}]
+        rules = [{"to": [kb.from_namespace(self._names.data)], "ports": kb.tcp_ports(POSTGRES_PORT, REDIS_PORT)}]
         return [*rules, self._to_object_storage()]
 
     def _to_object_storage(self) -> dict:
         """An egress rule to the object storage: the engine's pods in their namespace, or HTTPS anywhere."""
         if not self._s3_port():
             return {"to": [{"ipBlock": {"cidr": "0.0.0.0/0"}}], "ports": kb.tcp_ports(HTTPS)}
-        engine = kb.from_namespace(self._settings.namespaces.storage, kb.selector_labels(S3))
+        engine = kb.from_namespace(self._names.storage, kb.selector_labels(S3))
         return {"to": [engine], "ports": kb.tcp_ports(self._s3_port())}
 
     def _network_policies(self) -> list[pulumi.Resource]:
@@ -713,22 +733,18 @@ class DataTier(pulumi.ComponentResource):
         Pod labels and ports are CloudNativePG's (cloudnative-pg v1.30 pkg/specs/pods.go, jobs.go,
         pgbouncer/deployments.go); tests/data/flows.yaml lists every flow with its source.
         """
-        settings, network = self._settings, self._settings.network
+        network = self._args.network
         opts = self._opts()
         policies = kb.baseline_policies(self._name, self._ns, opts, network.dns_cidrs)
-        app = settings.namespaces.app
-        operator = kb.from_namespace(settings.data.operators.namespace)
-
-        def app_pods(*names: str) -> list:
-            return [kb.from_namespace(app, kb.selector_labels(name)) for name in names]
-
-        clients = app_pods(API_NAME, WORKER_NAME, MIGRATE_NAME)
+        operator = kb.from_namespace(self._data.operators.namespace)
+        clients = self._clients()
         db, pooler = {"podSelector": {"matchLabels": DB_PODS}}, {"podSelector": {"matchLabels": POOLER_PODS}}
         join_jobs = {"podSelector": {"matchLabels": {"cnpg.io/cluster": CLUSTER, "cnpg.io/jobRole": "join"}}}
-        prometheus = kb.prometheus_from(settings.namespaces.monitoring)
 
         def scrape(*ports: int) -> list:
-            return [{"from": [prometheus], "ports": kb.tcp_ports(*ports)}] if settings.monitoring_enabled else []
+            if not self._monitored:
+                return []
+            return [{"from": [kb.prometheus_from(self._args.scrape_namespace)], "ports": kb.tcp_ports(*ports)}]
 
         api_server = kb.api_server_egress(network.api_server_cidrs, network.api_server_ports)
         object_storage = self._to_object_storage()
@@ -783,11 +799,10 @@ class DataTier(pulumi.ComponentResource):
         instances and bootstrap Jobs (backups, WAL, recovery) and the bucket Job."""
         if not self._s3_port():
             return []
-        settings, network, opts = self._settings, self._settings.network, self._opts()
+        network, opts = self._args.network, self._opts()
         policies = kb.baseline_policies(f"{self._name}-storage", self._storage_ns, opts, network.dns_cidrs)
-        app, data = settings.namespaces.app, settings.namespaces.data
-        clients = [kb.from_namespace(app, kb.selector_labels(name)) for name in (API_NAME, WORKER_NAME, MIGRATE_NAME)]
-        database = kb.from_namespace(data, {"cnpg.io/cluster": CLUSTER})
+        clients = self._clients()
+        database = kb.from_namespace(self._names.data, {"cnpg.io/cluster": CLUSTER})
         ingress = [{"from": [*clients, database, kb.from_pods(f"{S3}-buckets")], "ports": kb.tcp_ports(self._s3_port())}]
         for suffix, name, rules in (
             ("s3", S3, {"ingress": ingress}),

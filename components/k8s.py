@@ -30,6 +30,21 @@ class SecretKeyRef:
 
 
 @dataclass(frozen=True)
+class ConnectionRefs:
+    """Where the app finds each connection detail: a Secret key, or a plain (non-secret) value."""
+
+    database_url: SecretKeyRef  # through PgBouncer
+    database_read_url: SecretKeyRef  # the read replicas
+    database_direct_url: SecretKeyRef  # the primary, for migrations
+    redis_url: SecretKeyRef
+    s3_access_key_id: SecretKeyRef
+    s3_secret_access_key: SecretKeyRef
+    s3_endpoint: str
+    s3_bucket: str
+    s3_region: str
+
+
+@dataclass(frozen=True)
 class Chart:
     """A pinned Helm chart: its name (or an oci:// reference), version and repository ("" for OCI).
 
