@@ -2,29 +2,30 @@
 
 import pulumi
 
-from components import protection
 from components import settings as stack_settings
-from components.access import Access, AccessArgs
-from components.app_secrets import AppSecrets, AppSecretsArgs
-from components.app_tier import CLIENT_PODS, AppTier, AppTierArgs, Scraping
-from components.certificates import Certificates, CertificatesArgs
-from components.data_tier import DataTier, DataTierArgs
-from components.images import Images, ImagesArgs
-from components.ingress import GatewayController, GatewayControllerArgs, Ingress, IngressArgs
-from components.monitoring_tier import MonitoringTier, MonitoringTierArgs
-from components.namespaces import create_namespaces
+from components.app.images import Images, ImagesArgs
+from components.app.secrets import AppSecrets, AppSecretsArgs
+from components.app.tier import CLIENT_PODS, METRICS_ENDPOINTS, AppTier, AppTierArgs, Scraping
+from components.data.tier import DataTier, DataTierArgs
+from components.edge.certificates import Certificates, CertificatesArgs
+from components.edge.ingress import GatewayController, GatewayControllerArgs, Ingress, IngressArgs
+from components.monitoring.tier import MetricsEndpoint, MonitoringTier, MonitoringTierArgs
+from components.platform import protection
+from components.platform.access import Access, AccessArgs
+from components.platform.namespaces import create_namespaces
 
 settings = stack_settings.load()
 if settings.is_prod:
     pulumi.runtime.register_stack_transformation(protection.protect_in_prod)
-namespaces = create_namespaces(settings)
+namespaces = create_namespaces(
+    settings.namespaces,
+    istio_sidecars=settings.delivery.istio_sidecars,
+    in_cluster_storage=settings.data.object_storage.mode != "external",
+)
 app_namespace = namespaces.app.metadata.name
 Access(
     "ams-access",
-    AccessArgs(
-        settings=settings,
-        namespaces=namespaces.names(),
-    ),
+    AccessArgs(access=settings.access, namespaces=namespaces.names()),
 )
 
 # Operators first: what creates their custom resources later waits for them.
@@ -41,7 +42,17 @@ gateway_api = gateway_controller.ready if gateway_controller else []
 monitoring = (
     MonitoringTier(
         "ams-monitoring",
-        MonitoringTierArgs(settings=settings, namespace=namespaces.monitoring.metadata.name, app_namespace=app_namespace),
+        MonitoringTierArgs(
+            monitoring=settings.monitoring,
+            network=settings.network,
+            stack=settings.stack,
+            namespace=namespaces.monitoring.metadata.name,
+            namespace_name=settings.namespaces.monitoring,
+            app_namespace=app_namespace,
+            app_metrics=[MetricsEndpoint(workload, port) for workload, port in METRICS_ENDPOINTS],
+            pooler_max_client_connections=settings.data.postgres.pooler.max_client_connections,
+            alert_receiver_url=settings.alert_receiver_url,
+        ),
     )
     if settings.monitoring_enabled
     else None
@@ -49,7 +60,8 @@ monitoring = (
 certificates = Certificates(
     "ams-certificates",
     CertificatesArgs(
-        settings=settings,
+        edge=settings.edge,
+        monitoring_enabled=settings.monitoring_enabled,
         app_namespace=app_namespace,
         gateway_api=gateway_api,
         monitoring=monitoring.ready if monitoring else [],
@@ -80,7 +92,7 @@ data = DataTier(
         operators_ready=[*certificates.ready, *secrets.ready, *(monitoring.ready if monitoring else [])],
     ),
 )
-images = Images("ams-images", ImagesArgs(settings=settings))
+images = Images("ams-images", ImagesArgs(delivery=settings.delivery, registry_password=settings.registry_password))
 app = AppTier(
     "ams",
     AppTierArgs(
@@ -110,7 +122,9 @@ app = AppTier(
 edge = Ingress(
     "ams-edge",
     IngressArgs(
-        settings=settings,
+        edge=settings.edge,
+        network=settings.network,
+        canary_weight=settings.delivery.canary_weight,
         namespace=app_namespace,
         api_service=app.api_service,
         api_port=app.api_port,

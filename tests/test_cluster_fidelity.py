@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from components.monitoring_tier import RULES_FILE
+from components.monitoring.tier import RULES_FILE
 from tests.conftest import render_stack, stack_config, with_overrides
 from tests.test_conformance import data_dir
 from tools import runner

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from components import protection
+from components.platform import protection
 from components.settings import SettingsError
 from tests.conftest import PROJECT_DIR, render_stack, stack_config, with_overrides
 from tools import preview_diff, runner

@@ -9,8 +9,8 @@ import subprocess
 import pytest
 import yaml
 
-from components.monitoring_tier import DASHBOARDS_DIR
-from components.monitoring_tier import RULES_FILE as RULES
+from components.monitoring.tier import DASHBOARDS_DIR
+from components.monitoring.tier import RULES_FILE as RULES
 from tests.conftest import PROJECT_DIR, tool
 
 RULE_TESTS = PROJECT_DIR / "tests/promtool/ams-alerts.test.yaml"

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from components.monitoring_tier import DASHBOARDS_DIR, RULES_FILE
+from components.monitoring.tier import DASHBOARDS_DIR, RULES_FILE
 from components.settings import SettingsError
 from tests.conftest import STACKS, render_stack, stack_config, with_overrides
 from tools import runner

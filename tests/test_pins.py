@@ -7,7 +7,10 @@ import re
 import pytest
 import yaml
 
-from components import certificates, data_tier, ingress, monitoring_tier, secret_store
+from components import secret_store
+from components.data import tier as data_tier
+from components.edge import certificates, ingress
+from components.monitoring import tier as monitoring_tier
 from tests.conftest import PROJECT_DIR
 
 CHARTS = [

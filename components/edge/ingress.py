@@ -13,8 +13,9 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_kubernetes as k8s
 
-from . import k8s as kb
-from .settings import StackSettings
+from .. import k8s as kb
+from ..edge_settings import EdgeSettings
+from ..network_settings import NetworkSettings
 
 ENVOY_GATEWAY_CHART = kb.Chart("oci://docker.io/envoyproxy/gateway-helm", "v1.8.2", release="envoy-gateway")
 ENVOY_CONTROLLER = "gateway.envoyproxy.io/gatewayclass-controller"
@@ -27,7 +28,10 @@ ACME_SOLVER_PORT = 8089
 
 @dataclass(frozen=True)
 class IngressArgs:
-    settings: StackSettings
+    edge: EdgeSettings
+    network: NetworkSettings
+    # The canary's share of traffic, in percent, while `canary_services` is set.
+    canary_weight: int
     namespace: pulumi.Input[str]
     api_service: pulumi.Input[str]
     api_port: pulumi.Input[int]
@@ -47,7 +51,7 @@ class Ingress(pulumi.ComponentResource):
 
     def __init__(self, name: str, args: IngressArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("ams:index:Ingress", name, None, opts)
-        self._name, self._args, self._edge = name, args, args.settings.edge
+        self._name, self._args, self._edge = name, args, args.edge
         if self._edge.mode == "ingress":
             self._ingress()
         else:
@@ -70,7 +74,7 @@ class Ingress(pulumi.ComponentResource):
             self._opts(),
             ingress=[
                 {
-                    "from": kb.edge_peers(self._edge.controller_namespace, self._args.settings.network),
+                    "from": kb.edge_peers(self._edge.controller_namespace, self._args.network),
                     "ports": kb.tcp_ports(ACME_SOLVER_PORT),
                 }
             ],
@@ -93,7 +97,7 @@ class Ingress(pulumi.ComponentResource):
 
     @property
     def _canary_weight(self) -> int:
-        return self._args.settings.delivery.canary_weight
+        return self._args.canary_weight
 
     # --- Ingress mode ------------------------------------------------------------------------------
 

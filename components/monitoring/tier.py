@@ -7,6 +7,7 @@ tested with promtool; this module only ships them.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -15,11 +16,11 @@ import pulumi_kubernetes as k8s
 import pulumi_random as random
 import yaml
 
-from . import k8s as kb
-from .app_tier import API_NAME, WEB_NAME, WORKER_NAME
-from .settings import StackSettings
+from .. import k8s as kb
+from ..monitoring_settings import MonitoringSettings
+from ..network_settings import NetworkSettings
 
-DATA_DIR = Path(__file__).parent / "monitoring"
+DATA_DIR = Path(__file__).parent
 RULES_FILE = DATA_DIR / "rules" / "ams-alerts.yaml"
 DASHBOARDS_DIR = DATA_DIR / "dashboards"
 FLUENT_BIT_CONFIG = DATA_DIR / "fluent-bit.conf"
@@ -41,10 +42,26 @@ MAX_CLIENT_CONN_RULE = "ams:pgbouncer_max_client_conn"
 
 
 @dataclass(frozen=True)
+class MetricsEndpoint:
+    """A workload of another tier that serves Prometheus metrics on a named container port."""
+
+    workload: str  # its app.kubernetes.io/name
+    port: str
+
+
+@dataclass(frozen=True)
 class MonitoringTierArgs:
-    settings: StackSettings
+    monitoring: MonitoringSettings
+    network: NetworkSettings
+    stack: str  # names the cluster-wide objects and host paths that two stacks on one cluster must not share
     namespace: pulumi.Input[str]
+    namespace_name: str  # the same namespace as a plain name, for in-cluster hosts
     app_namespace: pulumi.Input[str]
+    # The app's metrics endpoints: a PodMonitor each.
+    app_metrics: Sequence[MetricsEndpoint]
+    # PgBouncer's client connection limit, which no exporter publishes (an alert compares against it).
+    pooler_max_client_connections: int
+    alert_receiver_url: pulumi.Output[str] | None = None
 
 
 def alert_groups(max_client_connections: int) -> list[dict]:
@@ -65,9 +82,9 @@ class MonitoringTier(pulumi.ComponentResource):
     def __init__(self, name: str, args: MonitoringTierArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("ams:index:MonitoringTier", name, None, opts)
         self._name, self._args = name, args
-        self._settings, self._mon = args.settings, args.settings.monitoring
+        self._mon = args.monitoring
         self._ns = args.namespace
-        self._loki_host = f"loki.{self._settings.namespaces.monitoring}.svc.cluster.local"
+        self._loki_host = f"loki.{args.namespace_name}.svc.cluster.local"
 
         # Policies first: the charts' pods start in a namespace that already admits exactly their flows.
         self._policies = self._network_policies()
@@ -103,7 +120,7 @@ class MonitoringTier(pulumi.ComponentResource):
 
     def _alertmanager_config(self) -> None:
         """Alertmanager's whole configuration, in a Secret: the receiver URL is a credential."""
-        receiver, url = self._mon.receiver, self._settings.alert_receiver_url
+        receiver, url = self._mon.receiver, self._args.alert_receiver_url
 
         def render(secret_url: str | None) -> str:
             default: dict = {"name": "default"}
@@ -240,17 +257,17 @@ class MonitoringTier(pulumi.ComponentResource):
         # The kubernetes filter reads pod and namespace metadata to label each log line.
         k8s.rbac.v1.ClusterRole(
             f"{self._name}-log-shipper-role",
-            metadata={"name": f"{LOG_SHIPPER}-{self._settings.stack}", "labels": kb.part_of_labels()},
+            metadata={"name": f"{LOG_SHIPPER}-{self._args.stack}", "labels": kb.part_of_labels()},
             rules=[{"apiGroups": [""], "resources": ["pods", "namespaces"], "verbs": ["get", "list", "watch"]}],
             opts=self._opts(),
         )
         binding = k8s.rbac.v1.ClusterRoleBinding(
             f"{self._name}-log-shipper-binding",
-            metadata={"name": f"{LOG_SHIPPER}-{self._settings.stack}", "labels": kb.part_of_labels()},
+            metadata={"name": f"{LOG_SHIPPER}-{self._args.stack}", "labels": kb.part_of_labels()},
             role_ref={
                 "apiGroup": "rbac.authorization.k8s.io",
                 "kind": "ClusterRole",
-                "name": f"{LOG_SHIPPER}-{self._settings.stack}",
+                "name": f"{LOG_SHIPPER}-{self._args.stack}",
             },
             subjects=[{"kind": "ServiceAccount", "name": LOG_SHIPPER, "namespace": ns}],
             opts=self._opts(),
@@ -279,7 +296,7 @@ class MonitoringTier(pulumi.ComponentResource):
         pod["tolerations"] = [{"operator": "Exists"}]  # every node, control plane included
         pod["volumes"] += [
             {"name": "varlog", "hostPath": {"path": "/var/log", "type": "Directory"}},
-            {"name": "state", "hostPath": {"path": f"/var/lib/fluent-bit/{self._settings.stack}", "type": "DirectoryOrCreate"}},
+            {"name": "state", "hostPath": {"path": f"/var/lib/fluent-bit/{self._args.stack}", "type": "DirectoryOrCreate"}},
             {"name": "config", "configMap": {"name": LOG_SHIPPER}},
         ]
         reason = "reads root-owned container log files from the node's /var/log"
@@ -314,7 +331,7 @@ class MonitoringTier(pulumi.ComponentResource):
         prometheus-community charts/kube-state-metrics, grafana-community charts/loki/templates/_pod.tpl and
         loki-canary/daemonset.yaml. node-exporter runs on the host network, where policies do not apply.
         """
-        network, ns = self._settings.network, self._ns
+        network, ns = self._args.network, self._ns
         api_server = kb.api_server_egress(network.api_server_cidrs, network.api_server_ports)
         prometheus, grafana = PROMETHEUS_PODS, {"app.kubernetes.io/name": "grafana"}
         alertmanager = {"app.kubernetes.io/name": "alertmanager"}
@@ -406,21 +423,21 @@ class MonitoringTier(pulumi.ComponentResource):
         )
 
     def _app_monitors(self, stack: pulumi.Resource) -> None:
-        for workload, port in ((API_NAME, "http"), (WORKER_NAME, "http"), (WEB_NAME, "metrics")):
+        for endpoint in self._args.app_metrics:
             self._custom(
-                f"{workload.removeprefix('ams-')}-monitor",
+                f"{endpoint.workload.removeprefix('ams-')}-monitor",
                 "PodMonitor",
-                workload,
+                endpoint.workload,
                 self._args.app_namespace,
                 {
-                    "selector": {"matchLabels": kb.selector_labels(workload)},
-                    "podMetricsEndpoints": [{"port": port, "path": "/metrics", "interval": "30s"}],
+                    "selector": {"matchLabels": kb.selector_labels(endpoint.workload)},
+                    "podMetricsEndpoints": [{"port": endpoint.port, "path": "/metrics", "interval": "30s"}],
                 },
                 depends_on=[stack],
             )
 
     def _alert_rules(self, stack: pulumi.Resource) -> None:
-        groups = alert_groups(self._settings.data.postgres.pooler.max_client_connections)
+        groups = alert_groups(self._args.pooler_max_client_connections)
         self._custom("alert-rules", "PrometheusRule", "ams-alerts", self._ns, {"groups": groups}, depends_on=[stack])
 
     def _dashboards(self) -> None:

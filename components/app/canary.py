@@ -8,7 +8,7 @@ from __future__ import annotations
 import pulumi
 import pulumi_kubernetes as k8s
 
-from . import k8s as kb
+from .. import k8s as kb
 
 ISTIO_API = "networking.istio.io/v1"
 HEADER = "canary"

@@ -7,8 +7,8 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_kubernetes as k8s
 
-from . import k8s as kb
-from .settings import StackSettings
+from .. import k8s as kb
+from ..settings import Namespaces
 
 
 @dataclass(frozen=True)
@@ -34,15 +34,15 @@ def pod_security_labels(enforce: str) -> dict:
     }
 
 
-def create_namespaces(settings: StackSettings) -> CreatedNamespaces:
-    names = settings.namespaces
+def create_namespaces(names: Namespaces, *, istio_sidecars: bool, in_cluster_storage: bool) -> CreatedNamespaces:
+    """The tiers' namespaces; the storage one only where the object storage runs in the cluster."""
 
     def namespace(tier: str, name: str, enforce: str, extra_labels: dict | None = None, **opts) -> k8s.core.v1.Namespace:
         labels = {**kb.part_of_labels(), "ams.suresoft.com/tier": tier, **pod_security_labels(enforce), **(extra_labels or {})}
         return k8s.core.v1.Namespace(f"ns-{tier}", metadata={"name": name, "labels": labels}, opts=pulumi.ResourceOptions(**opts))
 
     # Sidecars stay within `restricted` only with the Istio CNI agent (no istio-init container).
-    mesh = {"istio-injection": "enabled"} if settings.delivery.istio_sidecars else None
+    mesh = {"istio-injection": "enabled"} if istio_sidecars else None
     return CreatedNamespaces(
         app=namespace("app", names.app, "restricted", mesh),
         # Deleting a namespace deletes its volumes. Prod protects every namespace (components/protection.py);
@@ -53,7 +53,5 @@ def create_namespaces(settings: StackSettings) -> CreatedNamespaces:
         monitoring=namespace("monitoring", names.monitoring, "privileged"),
         # The object storage holds the app's objects and, outside prod, the database's backups: a namespace of
         # its own keeps them out of the failure domain they protect (a lost or renamed data namespace).
-        storage=namespace("storage", names.storage, "restricted", retain_on_delete=True)
-        if settings.data.object_storage.mode != "external"
-        else None,
+        storage=namespace("storage", names.storage, "restricted", retain_on_delete=True) if in_cluster_storage else None,
     )

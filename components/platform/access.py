@@ -11,20 +11,20 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_kubernetes as k8s
 
-from . import k8s as kb
-from .settings import StackSettings
+from .. import k8s as kb
+from ..access_settings import AccessSettings
 
 
 @dataclass(frozen=True)
 class AccessArgs:
-    settings: StackSettings
+    access: AccessSettings
     namespaces: dict  # tier (app, data, monitoring) -> namespace name Output
 
 
 class Access(pulumi.ComponentResource):
     def __init__(self, name: str, args: AccessArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("ams:index:Access", name, None, opts)
-        access = args.settings.access
+        access = args.access
         child = pulumi.ResourceOptions(parent=self)
         for tier, namespace in args.namespaces.items():
             for alias, role in access.bindings.items():

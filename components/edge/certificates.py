@@ -11,8 +11,8 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_kubernetes as k8s
 
-from . import k8s as kb
-from .settings import StackSettings
+from .. import k8s as kb
+from ..edge_settings import EdgeSettings
 
 CERT_MANAGER_CHART = kb.Chart("cert-manager", "v1.21.2", "https://charts.jetstack.io", timeout=600)
 ACME_SERVERS = {
@@ -25,7 +25,9 @@ GATEWAY_NAME = "ams-gateway"
 
 @dataclass(frozen=True)
 class CertificatesArgs:
-    settings: StackSettings
+    edge: EdgeSettings
+    # With monitoring on, cert-manager's metrics are scraped (the CertificateExpiringSoon alert).
+    monitoring_enabled: bool
     app_namespace: pulumi.Input[str]
     # In gateway mode, what installs the Gateway API CRDs (GatewayController.ready): with Gateway API
     # support on, cert-manager's controller exits at start without them (cert-manager
@@ -41,7 +43,7 @@ class Certificates(pulumi.ComponentResource):
 
     def __init__(self, name: str, args: CertificatesArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("ams:index:Certificates", name, None, opts)
-        self._name, self._args, self._edge = name, args, args.settings.edge
+        self._name, self._args, self._edge = name, args, args.edge
         self.ready = self._cert_manager()
         if self._edge.create_issuers:
             self._cluster_issuers()
@@ -64,7 +66,7 @@ class Certificates(pulumi.ComponentResource):
                 "kind": "ControllerConfiguration",
                 "gatewayAPI": {"enabled": True},
             }
-        if self._args.settings.monitoring_enabled:
+        if self._args.monitoring_enabled:
             # The CertificateExpiringSoon alert reads certmanager_certificate_expiration_timestamp_seconds;
             # the chart's ServiceMonitor (templates/servicemonitor.yaml) is what gets it scraped.
             values["prometheus"] = {"enabled": True, "servicemonitor": {"enabled": True}}

@@ -9,18 +9,20 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_kubernetes as k8s
 
+from .. import k8s as kb
+from ..delivery_settings import DeliverySettings
+from ..network_settings import NetworkSettings
+from ..settings import AppSettings, Autoscaling
+from ..validation import Resources
 from . import canary
-from . import k8s as kb
-from .delivery_settings import DeliverySettings
-from .network_settings import NetworkSettings
-from .settings import AppSettings, Autoscaling
-from .validation import Resources
 
 API_NAME, WEB_NAME, WORKER_NAME, MIGRATE_NAME = "ams-api", "ams-web", "ams-worker", "ams-db-migrate"
 API_SERVICE, WEB_SERVICE = "ams-api-service", "ams-web-service"
 WEB_PORT, WEB_CONTAINER_PORT = 80, 8080
 # nginx's stub_status listens on localhost only (docker/web/nginx.conf); the exporter serves 9113.
 WEB_STATUS_PORT, WEB_METRICS_PORT = 8081, 9113
+# The app's metrics endpoints (workload, container port name), for the monitoring tier's PodMonitors.
+METRICS_ENDPOINTS = [(API_NAME, "http"), (WORKER_NAME, "http"), (WEB_NAME, "metrics")]
 # The app's pods that connect to the data services: the data tier admits exactly these.
 CLIENT_PODS = [kb.selector_labels(name) for name in (API_NAME, WORKER_NAME, MIGRATE_NAME)]
 COLOR_LABEL, TRACK_LABEL = "ams.suresoft.com/color", "ams.suresoft.com/track"

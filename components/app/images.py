@@ -8,8 +8,8 @@ from pathlib import Path
 import pulumi
 import pulumi_docker as docker
 
-from .app_tier import ImageRefs
-from .settings import StackSettings
+from ..delivery_settings import DeliverySettings
+from .tier import ImageRefs
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 DOCKERFILES = {"api": PROJECT_DIR / "docker" / "api" / "Dockerfile", "web": PROJECT_DIR / "docker" / "web" / "Dockerfile"}
@@ -17,7 +17,8 @@ DOCKERFILES = {"api": PROJECT_DIR / "docker" / "api" / "Dockerfile", "web": PROJ
 
 @dataclass(frozen=True)
 class ImagesArgs:
-    settings: StackSettings
+    delivery: DeliverySettings
+    registry_password: pulumi.Output[str] | None
 
 
 class Images(pulumi.ComponentResource):
@@ -27,7 +28,7 @@ class Images(pulumi.ComponentResource):
 
     def __init__(self, name: str, args: ImagesArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("ams:index:Images", name, None, opts)
-        delivery = args.settings.delivery
+        delivery = args.delivery
         build = delivery.build
         if not build.enabled:
             self.refs = ImageRefs(api=delivery.images.api, web=delivery.images.web)
@@ -35,7 +36,7 @@ class Images(pulumi.ComponentResource):
             registry = {
                 "server": build.registry.split("/")[0],
                 "username": build.username,
-                "password": args.settings.registry_password,
+                "password": args.registry_password,
             }
 
             def image(component: str, context: str) -> pulumi.Output[str]:
