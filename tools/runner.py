@@ -17,6 +17,7 @@ import logging
 import runpy
 import sys
 import weakref
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -252,7 +253,15 @@ def run(
         values, warnings = cli_config(stack, config)
     else:
         values, warnings = project_config.namespaced(project_config.load_project(PROJECT_DIR / "Pulumi.yaml"), config).values, []
-    return contextvars.copy_context().run(_run, stack, values, warnings, program, registered)
+    body = lambda: runpy.run_path(str(program), run_name="__main__")  # noqa: E731 - the program, as Pulumi runs it
+    if str(program.parent) not in sys.path:
+        sys.path.insert(0, str(program.parent))
+    return contextvars.copy_context().run(_run, stack, values, warnings, body, registered)
+
+
+def run_components(build: Callable[[], None], stack: str = "test") -> Render:
+    """Run a function that builds components (a test's hand-made arguments) under the same mocks, no config."""
+    return contextvars.copy_context().run(_run, stack, {}, [], build, None)
 
 
 def run_stack_file(stack_file: Path) -> Render:
@@ -270,7 +279,7 @@ class _WarningLog(logging.Handler):
         self.sink.append(record.getMessage())
 
 
-def _run(stack: str, values: dict, warnings: list[str], program: Path, registered: list | None) -> Render:
+def _run(stack: str, values: dict, warnings: list[str], body: Callable[[], Any], registered: list | None) -> Render:
     encoded, secret_keys = engine_config(values)
     set_all_config(encoded, secret_keys)
     pulumi_settings.ROOT.set(None)
@@ -279,10 +288,7 @@ def _run(stack: str, values: dict, warnings: list[str], program: Path, registere
     logger.propagate = False
     logger.handlers = [_WarningLog(warnings := list(warnings))]
     pulumi.runtime.set_mocks(monitor.recording_mocks, project=PROJECT, stack=stack, preview=False, logger=logger, monitor=monitor)
-    if str(program.parent) not in sys.path:
-        sys.path.insert(0, str(program.parent))
-
-    _sync_await(run_pulumi_func(lambda: runpy.run_path(str(program), run_name="__main__")))
+    _sync_await(run_pulumi_func(body))
 
     root = pulumi_settings.get_root_resource()
     outputs = {name: _resolve(value) for name, value in sorted(root.outputs.items())}

@@ -22,7 +22,11 @@ class ImagesArgs:
 
 
 class Images(pulumi.ComponentResource):
-    """`refs` holds what AppTier runs: pushed digests when builds are on, the settings' images otherwise."""
+    """The api and web images: built from `docker/` and pushed (pulumi-docker) when builds are on, else the pinned
+    references from settings. `refs` is what AppTier runs (pushed digests, or the settings' images).
+
+    Needs: the delivery settings and the registry password (a secret Output) when building.
+    """
 
     refs: ImageRefs
 

@@ -29,7 +29,11 @@ class AppSecretsArgs:
 
 
 class AppSecrets(pulumi.ComponentResource):
-    """One Opaque Secret with both JWT keys; values flow only as secret Outputs."""
+    """The JWT Secret `ams-jwt` (both signing keys), generated per stack, from secret config, or synced from Vault
+    by External Secrets (whose operator it installs when asked). Values flow only as secret Outputs.
+
+    Needs: the app namespace, the secrets settings and the optional configured keys.
+    """
 
     jwt_access: kb.SecretKeyRef
     jwt_refresh: kb.SecretKeyRef

@@ -85,7 +85,14 @@ class Variant:
 
 
 class AppTier(pulumi.ComponentResource):
-    """Deployments, Services, HPAs, PDBs, ServiceAccounts and NetworkPolicies for web, api and worker."""
+    """The app namespace's workloads: web, api and worker Deployments (per release strategy: one, two colors,
+    or stable and canary tracks), their Services, HPAs, PDBs and ServiceAccounts, a migration Job per api
+    image, canary routing, and the namespace's NetworkPolicies.
+
+    Needs: its settings (app, delivery, network), the images to run, where the data tier's connection details
+    and JWT keys are (Secret references, the Secrets' creators and digests), egress rules to the data
+    services, what the migration waits for, the ingress controller's namespace, and Prometheus's (or None).
+    """
 
     api_service: pulumi.Output[str]
     api_port: pulumi.Output[int]

@@ -75,7 +75,14 @@ class DataTierArgs:
 
 
 class DataTier(pulumi.ComponentResource):
-    """The data namespace's workloads, their Secrets, backups, monitors and NetworkPolicies."""
+    """PostgreSQL (CloudNativePG Cluster and its operator, PgBouncer Pooler, Barman Cloud backups), Redis, the
+    in-cluster object storage (in its own namespace) or the external one, their Secrets and the app's
+    connection Secret, PodMonitors, and the data and storage namespaces' NetworkPolicies.
+
+    Needs: its settings (data, secrets, network), the namespace names, the app's client pod selectors (the
+    only pods admitted), Prometheus's namespace (or None), and the operators whose CRDs it uses.
+    Gives: connection references for the app, egress rules to reach it, and what a client waits for.
+    """
 
     connections: ConnectionRefs
     # NetworkPolicy egress rules that let a client pod reach every data service.

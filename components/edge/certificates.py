@@ -38,6 +38,13 @@ class CertificatesArgs:
 
 
 class Certificates(pulumi.ComponentResource):
+    """cert-manager (its chart, Gateway API support in gateway mode, metrics when monitoring is on) and the
+    ClusterIssuers letsencrypt-prod, letsencrypt-staging and selfsigned.
+
+    Needs: the edge settings, whether monitoring is on, the app namespace (the http01 solver's Gateway), and
+    what must exist before cert-manager starts (Gateway API CRDs, kube-prometheus-stack's CRDs).
+    """
+
     # What depends on cert-manager's CRDs and webhook waits for these (empty when installed elsewhere).
     ready: list
 

@@ -46,6 +46,13 @@ class IngressArgs:
 
 
 class Ingress(pulumi.ComponentResource):
+    """The HTTPS entry: an Ingress (plus a canary Ingress during a canary) or a Gateway with HTTPRoutes and Envoy
+    Gateway's rate-limit and allowlist policies, and the policy that lets ACME http01 solvers be reached.
+
+    Needs: the edge and network settings, the app's Services and ports (stable and canary during a canary),
+    the canary weight, cert-manager (its release) and, in gateway mode, what installs the Gateway API CRDs.
+    """
+
     url: pulumi.Output[str]
     api_url: pulumi.Output[str]
 

@@ -75,6 +75,14 @@ def alert_groups(max_client_connections: int) -> list[dict]:
 
 
 class MonitoringTier(pulumi.ComponentResource):
+    """kube-prometheus-stack (Prometheus, Alertmanager, Grafana), Loki, the Fluent Bit log shipper, PodMonitors for
+    the app, the alert rules and dashboards (data files beside this module), their Secrets and the monitoring
+    namespace's NetworkPolicies.
+
+    Needs: its settings, the network settings, the stack's name, its and the app's namespaces, the app's
+    metrics endpoints, PgBouncer's client limit (for an alert) and the alert receiver URL (a secret Output).
+    """
+
     grafana_admin_secret: pulumi.Output[str]
     # The chart that brings the Prometheus Operator's CRDs (PodMonitor, PrometheusRule).
     ready: list

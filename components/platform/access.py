@@ -22,6 +22,11 @@ class AccessArgs:
 
 
 class Access(pulumi.ComponentResource):
+    """RoleBindings of the identity provider's groups per namespace, and a ResourceQuota and LimitRange each.
+
+    Needs: the access settings and the namespaces (tier -> name) the stack creates.
+    """
+
     def __init__(self, name: str, args: AccessArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("ams:index:Access", name, None, opts)
         access = args.access

@@ -1,0 +1,67 @@
+"""Ingress, GatewayController and Certificates built alone, from hand-made arguments."""
+
+from __future__ import annotations
+
+from components.edge.certificates import Certificates, CertificatesArgs
+from components.edge.ingress import GatewayController, GatewayControllerArgs, Ingress, IngressArgs
+from tests.components import build, changed, settings_of
+
+
+def ingress(**changes) -> IngressArgs:
+    stack = settings_of("prod")
+    args = {
+        "edge": stack.edge,
+        "network": stack.network,
+        "canary_weight": 10,
+        "namespace": "team",
+        "api_service": "api",
+        "api_port": 8000,
+        "web_service": "web",
+        "web_port": 80,
+        **changes,
+    }
+    return IngressArgs(**args)
+
+
+def test_ingress_alone_routes_to_the_services_it_is_given():
+    render, component = build(lambda: Ingress("e", ingress()))
+    paths = render.get("Ingress", "ams-ingress")["spec"]["rules"][0]["http"]["paths"]
+    assert [(p["path"], p["backend"]["service"]["name"], p["backend"]["service"]["port"]["number"]) for p in paths] == [
+        ("/api", "api", 8000),
+        ("/", "web", 80),
+    ]
+
+
+def test_ingress_alone_during_a_canary_sends_the_main_route_to_stable():
+    services = {"api": ("api-stable", "api-canary"), "web": ("web-stable", "web-canary")}
+    render, _ = build(lambda: Ingress("e", ingress(canary_services=services, canary_weight=25)))
+    main = render.get("Ingress", "ams-ingress")["spec"]["rules"][0]["http"]["paths"]
+    assert [p["backend"]["service"]["name"] for p in main] == ["api-stable", "web-stable"]
+    canary = render.get("Ingress", "ams-ingress-canary")
+    assert canary["metadata"]["annotations"]["nginx.ingress.kubernetes.io/canary-weight"] == "25"
+
+
+def test_gateway_controller_alone_installs_the_crds_and_class():
+    render, controller = build(lambda: GatewayController("g", GatewayControllerArgs(namespace="gw", class_name="eg")))
+    assert render.get("GatewayClass", "eg")["spec"]["controllerName"] == "gateway.envoyproxy.io/gatewayclass-controller"
+    assert len(controller.ready) == 2
+
+
+def test_certificates_alone_scrape_cert_manager_only_with_monitoring():
+    edge = settings_of("prod").edge
+    for monitored in (False, True):
+        render, _ = build(
+            lambda m=monitored: Certificates("c", CertificatesArgs(edge=edge, monitoring_enabled=m, app_namespace="team"))
+        )
+        values = next(r.inputs["values"] for r in render.resources if r.type.endswith(":Release"))
+        assert ("prometheus" in values) is monitored
+        assert {i["metadata"]["name"] for i in render.of_kind("ClusterIssuer")} == {
+            "letsencrypt-prod",
+            "letsencrypt-staging",
+            "selfsigned",
+        }
+    no_install = changed(edge, install_cert_manager=False)
+    render, certificates = build(
+        lambda: Certificates("c", CertificatesArgs(edge=no_install, monitoring_enabled=False, app_namespace="team"))
+    )
+    assert certificates.ready == [] and not any(r.type.endswith(":Release") for r in render.resources)
