@@ -156,3 +156,14 @@ def test_helm_releases_upgrade_within_bounds_and_carry_their_crds(stack, render_
         if chart in CRDS_DIR_CHARTS:
             upgrade_job = inputs["values"].get("crds", {}).get("upgradeJob", {}).get("enabled")
             assert upgrade_job or f"{chart.removesuffix('-helm')}-crds-helm" in readme, f"{chart}: how do its CRDs upgrade?"
+
+
+@pytest.mark.parametrize("stack", ["dev", "staging", "prod", "prod-external-secrets"])
+def test_generated_credentials_are_secret_in_the_state(stack, render_dirs):
+    """pulumi-random stores a RandomString's `result` in plaintext state unless it is an additional secret
+    output; RandomPassword's `result` is secret by construction."""
+    import json
+
+    for resource in json.loads((render_dirs[stack] / "resources.json").read_text()):
+        if resource["type"].startswith("random:") and not resource["type"].endswith("RandomPassword"):
+            assert "result" in resource["additionalSecretOutputs"], resource["urn"]

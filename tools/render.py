@@ -51,6 +51,7 @@ def resource_records(render: runner.Render) -> list[dict]:
             "deleteBeforeReplace": r.delete_before_replace,
             "customTimeouts": r.custom_timeouts,
             "aliases": r.aliases,
+            "additionalSecretOutputs": r.additional_secret_outputs,
             "inputs": r.inputs,
         }
         for r in render.resources

@@ -61,6 +61,7 @@ class Registration:
     delete_before_replace: bool | None = None
     custom_timeouts: dict = field(default_factory=dict)
     aliases: list = field(default_factory=list)
+    additional_secret_outputs: list = field(default_factory=list)
 
     @property
     def is_kubernetes_object(self) -> bool:
@@ -162,6 +163,7 @@ class _RecordingMonitor(pulumi_mocks.MockMonitor):
                     delete_before_replace=request.deleteBeforeReplace if request.deleteBeforeReplaceDefined else None,
                     custom_timeouts=_timeouts(request.customTimeouts),
                     aliases=sorted(_alias(a) for a in request.aliases),
+                    additional_secret_outputs=sorted(request.additionalSecretOutputs),
                 )
             )
         return response

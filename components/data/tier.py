@@ -480,7 +480,13 @@ class DataTier(pulumi.ComponentResource):
             None
             if self._source.external
             else random.RandomString(
-                f"{self._name}-s3-access-key", length=20, special=False, lower=False, opts=self._opts()
+                f"{self._name}-s3-access-key",
+                length=20,
+                special=False,
+                lower=False,
+                # A RandomString's result is stored in the state unencrypted unless marked secret; a
+                # RandomPassword would be secret by construction, but a new type is a new URN (a new key).
+                opts=self._opts(additional_secret_outputs=["result"]),
             ).result
         )
         secret_key = self._password("s3-secret-key", 40)
