@@ -10,13 +10,14 @@ from components.data.tier import DataTier, DataTierArgs
 from components.edge.certificates import Certificates, CertificatesArgs
 from components.edge.ingress import GatewayController, GatewayControllerArgs, Ingress, IngressArgs
 from components.monitoring.tier import MetricsEndpoint, MonitoringTier, MonitoringTierArgs
-from components.platform import protection
+from components.platform import digests, protection
 from components.platform.access import Access, AccessArgs
 from components.platform.namespaces import create_namespaces
 
 settings = stack_settings.load()
 if settings.is_prod:
     pulumi.runtime.register_stack_transformation(protection.protect_in_prod)
+    pulumi.runtime.register_stack_transformation(digests.pin_images_in_prod)
 namespaces = create_namespaces(
     settings.namespaces,
     istio_sidecars=settings.delivery.istio_sidecars,

@@ -227,6 +227,21 @@ def validate_pinned_images(args: ResourceValidationArgs, report: ReportViolation
             report(f"{where}: {problem}")
 
 
+# --- prod-images-by-digest ------------------------------------------------------------------------
+
+
+def validate_prod_images_by_digest(args: ResourceValidationArgs, report: ReportViolation) -> None:
+    """In prod a tag is not enough: a re-pushed tag would change production without a diff."""
+    if stack_name(args.urn) != PROD_STACK:
+        return
+    images = [(where, container.get("image")) for where, container in workload_containers(args)]
+    if args.resource_type == CNPG_CLUSTER:
+        images.append((f"{describe(args.resource_type, args.props)}, imageName", get_path(args.props, "spec", "imageName")))
+    for where, image in images:
+        if not (isinstance(image, str) and "@" in image and _DIGEST.fullmatch(image.split("@", 1)[1])):
+            report(f"{where}: image {image} must be pinned by digest in prod (<repo>:<tag>@sha256:<digest>)")
+
+
 # --- no-plain-text-secret-env ---------------------------------------------------------------------
 
 
@@ -335,6 +350,12 @@ pinned_images = ResourceValidationPolicy(
     validate=validate_pinned_images,
 )
 
+prod_images_by_digest = ResourceValidationPolicy(
+    name="prod-images-by-digest",
+    description="In prod every container image and the PostgreSQL operand run by sha256 digest.",
+    validate=validate_prod_images_by_digest,
+)
+
 no_plain_text_secret_env = ResourceValidationPolicy(
     name="no-plain-text-secret-env",
     description=f"Env vars named like a secret ({', '.join(SECRET_ENV_MARKERS)}) come from valueFrom.secretKeyRef, never value.",
@@ -361,6 +382,7 @@ RESOURCE_POLICIES: list[ResourceValidationPolicy] = [
     resource_requests_and_limits,
     probes_on_long_running_containers,
     pinned_images,
+    prod_images_by_digest,
     no_plain_text_secret_env,
 ]
 STACK_POLICIES: list[StackValidationPolicy] = [pod_disruption_budgets, prod_data_protected]

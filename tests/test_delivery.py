@@ -35,7 +35,8 @@ def deployments(rendered) -> dict:
 
 
 def image_of(deployment: dict) -> str:
-    return deployment["spec"]["template"]["spec"]["containers"][0]["image"]
+    """The configured image; prod runs it by digest (`<tag>@sha256:...`, components/platform/digests.py)."""
+    return deployment["spec"]["template"]["spec"]["containers"][0]["image"].split("@sha256:", 1)[0]
 
 
 @pytest.mark.parametrize("stack", STACKS)
@@ -163,7 +164,7 @@ def test_builds_push_to_the_registry_and_deploy_the_digest(monkeypatch):
     assert builds["ams-images-web"]["build"]["context"].endswith("/frontend")
     # The registry block carries the password, so Pulumi keeps all of it secret: only its shape shows.
     assert api["registry"] == {"server": runner.SECRET, "username": runner.SECRET, "password": runner.SECRET}
-    running = image_of(deployments(rendered)["ams-api"])
+    running = deployments(rendered)["ams-api"]["spec"]["template"]["spec"]["containers"][0]["image"]
     assert running.startswith("ghcr.io/suresoft/ams-api@sha256:") and image_problem(running) is None
     assert "CKV_K8S_43" not in str(deployments(rendered)["ams-api"]["metadata"].get("annotations", {}))
     with pytest.raises(SettingsError) as raised:

@@ -88,3 +88,20 @@ def test_no_pin_carries_a_known_hole(image, rule):
             assert version(tag) >= (7, 4, 6), (ref, rule)
         else:
             assert version(tag)[0] >= 22 and version(tag)[0] % 2 == 0, (ref, rule)
+
+
+def test_prod_runs_every_image_by_digest_and_needs_no_tag_skip():
+    """components/platform/digests.py: prod's tags are resolved to registry digests at deploy time."""
+    from tests.conftest import render_stack
+
+    prod = render_stack("prod")
+    images = [
+        container["image"]
+        for obj in prod.objects
+        if obj["kind"] in ("Deployment", "StatefulSet", "DaemonSet", "Job")
+        for container in obj["spec"]["template"]["spec"]["containers"]
+    ]
+    images.append(prod.get("Cluster", "ams-db")["spec"]["imageName"])
+    assert images and all(re.fullmatch(r"[^@\s]+:[^@\s]+@sha256:[0-9a-f]{64}", image) for image in images), images
+    assert "CKV_K8S_43" not in str([o["metadata"].get("annotations", {}) for o in prod.objects])
+    assert "@sha256:" not in str(render_stack("staging").get("Deployment", "ams-api")["spec"])

@@ -150,13 +150,14 @@ def one(messages: list[str], *fragments: str) -> str:
 # --- the pack itself ------------------------------------------------------------------------------
 
 
-def test_pack_lists_the_seven_policies_once():
+def test_pack_lists_the_eight_policies_once():
     names = [p.name for p in ap.POLICIES]
     assert names == [
         "restricted-security-context",
         "resource-requests-and-limits",
         "probes-on-long-running-containers",
         "pinned-images",
+        "prod-images-by-digest",
         "no-plain-text-secret-env",
         "pod-disruption-budgets",
         "prod-data-protected",
@@ -498,8 +499,10 @@ def test_the_pack_reports_violations_through_the_analyzer_protocol(analyzer):
     good = real("prod", ap.DEPLOYMENT, "ams-api")
     assert not analyzer.Analyze(analyzer_pb2.AnalyzeRequest(**request(good)), timeout=30).diagnostics
     bad = api_deployment(lambda o: api_container(o).update(image="ghcr.io/suresoft/ams-api:latest"))
-    (diagnostic,) = analyzer.Analyze(analyzer_pb2.AnalyzeRequest(**request(bad)), timeout=30).diagnostics
-    assert diagnostic.policyName == "pinned-images"
+    diagnostics = analyzer.Analyze(analyzer_pb2.AnalyzeRequest(**request(bad)), timeout=30).diagnostics
+    # `latest` is unpinned everywhere, and in prod not a digest either.
+    assert sorted(d.policyName for d in diagnostics) == ["pinned-images", "prod-images-by-digest"]
+    (diagnostic,) = [d for d in diagnostics if d.policyName == "pinned-images"]
     assert 'Deployment ams/ams-api, container "api": image ghcr.io/suresoft/ams-api:latest' in diagnostic.message
 
     resources = [
@@ -509,3 +512,19 @@ def test_the_pack_reports_violations_through_the_analyzer_protocol(analyzer):
     (diagnostic,) = analyzer.AnalyzeStack(analyzer_pb2.AnalyzeStackRequest(resources=resources), timeout=30).diagnostics
     assert diagnostic.policyName == "prod-data-protected"
     assert "Namespace ams-data: prod data must be protected" in diagnostic.message
+
+
+def test_prod_images_by_digest_rejects_a_tag_only_image_in_prod():
+    tagged = api_deployment(lambda o: api_container(o).update(image="ghcr.io/suresoft/ams-api:1.0.1"))
+    assert one(violations(ap.prod_images_by_digest, tagged), "must be pinned by digest in prod").startswith(
+        'Deployment ams/ams-api, container "api": image ghcr.io/suresoft/ams-api:1.0.1'
+    )
+    cluster = crafted("prod", ap.CNPG_CLUSTER, "ams-data-db", lambda o: o["spec"].update(imageName="ghcr.io/x/postgresql:17"))
+    one(violations(ap.prod_images_by_digest, cluster), "imageName", "must be pinned by digest")
+
+
+def test_prod_images_by_digest_accepts_what_prod_renders_and_ignores_other_stacks():
+    assert violations(ap.prod_images_by_digest, api_deployment(lambda o: None)) == []
+    staging = crafted("staging", ap.DEPLOYMENT, "ams-api")
+    assert "@sha256:" not in staging.inputs["spec"]["template"]["spec"]["containers"][0]["image"]
+    assert violations(ap.prod_images_by_digest, staging) == []

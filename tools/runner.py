@@ -134,7 +134,11 @@ class _RecordingMocks(pulumi_mocks.Mocks):
         return resource_id, state
 
     def call(self, args: pulumi_mocks.MockCallArgs):
-        return {}, None
+        if args.token == "docker:index/getRegistryImage:getRegistryImage":
+            # What the registry would answer for the tag; offline, a digest derived from the reference.
+            name = args.args["name"]
+            return {"name": name, "sha256Digest": f"sha256:{hashlib.sha256(name.encode()).hexdigest()}"}
+        return {}
 
 
 class _RecordingMonitor(pulumi_mocks.MockMonitor):
