@@ -7,9 +7,11 @@ cd "$(dirname "$0")/.."
 PYTHON="${PYTHON:-python3}"
 
 [ -x .venv/bin/python ] || "$PYTHON" -m venv .venv
-.venv/bin/python -m pip install --quiet --disable-pip-version-check -r requirements.txt
+# requirements*.txt are hash-locked (scripts/lock.sh makes them from requirements*.in): pip installs exactly
+# those files or nothing.
+.venv/bin/python -m pip install --quiet --disable-pip-version-check --require-hashes -r requirements.txt
 
 if [ "${AMS_SKIP_CHECKOV:-}" != "1" ]; then
   [ -x .venv-checkov/bin/python ] || "$PYTHON" -m venv .venv-checkov
-  .venv-checkov/bin/python -m pip install --quiet --disable-pip-version-check -r requirements-checkov.txt
+  .venv-checkov/bin/python -m pip install --quiet --disable-pip-version-check --require-hashes -r requirements-checkov.txt
 fi

@@ -36,12 +36,24 @@ def test_stack_files_exist_for_every_environment():
         assert config["ams:environment"] == environment
 
 
-def test_requirements_are_bounded():
-    for name in ("requirements.txt", "requirements-checkov.txt"):
-        for line in (PROJECT_DIR / name).read_text().splitlines():
+def test_requirements_are_bounded_and_hash_locked():
+    """Ranges live in requirements*.in; requirements*.txt pin every package (transitive ones too) by version and
+    hash (scripts/lock.sh, pip-compile --generate-hashes), and scripts/setup.sh installs with --require-hashes."""
+    setup = (PROJECT_DIR / "scripts" / "setup.sh").read_text()
+    for name in ("requirements", "requirements-checkov"):
+        ranges = {}
+        for line in (PROJECT_DIR / f"{name}.in").read_text().splitlines():
             line = line.split("#")[0].strip()
             if line:
-                assert re.search(r">=[^,]+,<", line), f"{name}: {line} needs a lower and an upper bound"
+                assert re.search(r">=[^,]+,<", line), f"{name}.in: {line} needs a lower and an upper bound"
+                ranges[re.split(r"[<>=]", line, maxsplit=1)[0].lower()] = line
+        lock = (PROJECT_DIR / f"{name}.txt").read_text()
+        pins = dict(re.findall(r"^([A-Za-z0-9_.-]+)==(\S+) \\$", lock, flags=re.M))
+        assert {n.lower().replace("_", "-") for n in pins} >= {n.replace("_", "-") for n in ranges}, f"{name}.txt is stale"
+        entries = re.split(r"\n(?=[A-Za-z0-9_.-]+==)", lock)
+        for entry in entries[1:]:
+            assert "--hash=sha256:" in entry, f"{name}.txt: {entry.splitlines()[0]} has no hash"
+        assert f"--require-hashes -r {name}.txt" in setup
 
 
 def test_readme_lists_every_config_key():
