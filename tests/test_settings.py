@@ -5,8 +5,9 @@ from __future__ import annotations
 from decimal import Decimal
 
 import pytest
+from pydantic import TypeAdapter, ValidationError
 
-from components import validation
+from components import settings, validation
 from components.settings import SettingsError
 from tests.conftest import render_stack, stack_config, with_overrides
 from tools import render as render_cli
@@ -208,4 +209,10 @@ def test_image_references(ref, ok):
     "name, ok", [("ams.suresoft.com", True), ("a-b.c", True), ("-bad.com", False), ("Bad.com", False), ("a" * 64 + ".com", False)]
 )
 def test_dns_names(name, ok):
-    assert validation.is_dns_name(name) is ok
+    """The DNS-name type of the settings models (the old ``validation.is_dns_name``)."""
+    try:
+        TypeAdapter(settings.DnsName).validate_python(name)
+    except ValidationError:
+        assert not ok
+    else:
+        assert ok
