@@ -66,13 +66,14 @@ class ProblemsError(ValueError):
 
 
 class Model(pydantic.BaseModel):
-    """Immutable; camelCase keys; unknown keys reported with every other problem; cross-field rules: ``rules()``."""
+    """Immutable; camelCase keys; unknown keys reported with every other problem. A model's cross-field rules: ``rules()``."""
 
     model_config = pydantic.ConfigDict(frozen=True, extra="forbid", alias_generator=to_camel)
 
     @pydantic.model_validator(mode="wrap")
     @classmethod
     def _validate(cls, data: Any, handler) -> Any:
+        # Unknown keys are taken out (extra="forbid" never sees them) so that the fields and the rules report theirs too.
         known = sorted(field.alias for field in cls.model_fields.values())
         message = f"unknown key (known keys: {', '.join(known)})"
         unknown = {key: message for key in data if key not in known} if type(data) is dict else {}
@@ -167,6 +168,8 @@ class Resources(Model):
     requests: CpuMemory
     limits: CpuMemory
     as_k8s = pydantic.BaseModel.model_dump
+    cpu_request, memory_request = via("requests.cpu"), via("requests.memory")
+    cpu_limit, memory_limit = via("limits.cpu"), via("limits.memory")
 
     def rules(self):
         return not_above(self.requests.model_dump(), self.limits.model_dump(), "requests", "limits")
@@ -301,8 +304,8 @@ class DeliverySettings(Model):
         web: Image
 
     class Canary(Model):
-        api: OptionalImage = ""  # both required by the canary strategy
-        web: OptionalImage = ""
+        api: OptionalImage  # "" unless the strategy is canary
+        web: OptionalImage
         replicas: Annotated[Int, Field(ge=1)]
 
     class Build(Model):
@@ -426,7 +429,8 @@ class MonitoringSettings(Model):
 
 class AccessSettings(Model):
     class Quota(Model):
-        hard: dict[Literal[QUOTA_KEYS], Quantity]  # ResourceQuota spec.hard, quantities as written
+        # ResourceQuota spec.hard: quantities as written, in QUOTA_KEYS order.
+        hard: Annotated[dict[Literal[QUOTA_KEYS], Quantity], AfterValidator(lambda d: {k: d[k] for k in QUOTA_KEYS if k in d})]
         default_request: dict[Literal["cpu", "memory"], Quantity]  # LimitRange defaults for containers that set none
         default_limit: dict[Literal["cpu", "memory"], Quantity]
 
