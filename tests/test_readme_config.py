@@ -88,6 +88,9 @@ def test_the_table_reading_rule():
 
 
 def test_every_setting_is_in_the_readme_table_and_every_table_key_is_a_setting():
+    """Each setting of the models is named by a key of README's table, read by the rule of `table_keys`: the row's first
+    key is a full path, `maxReplicas` / `.storageClass` are its siblings, `{a,b}` and `<a,b>` alternatives, `<name>` any
+    key (or, last, a map's entries), and a key covers what lies below it (`...`). Each table key names a model path."""
     paths, keys = model_paths(), table_keys()
     patterns = {key: compiled(key) for key in keys}
     undocumented = [path for path, leaf in paths.items() if leaf and not any(p.fullmatch(path) for p in patterns.values())]
