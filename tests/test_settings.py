@@ -5,8 +5,9 @@ from __future__ import annotations
 from decimal import Decimal
 
 import pytest
+from pydantic import TypeAdapter, ValidationError
 
-from components import validation
+from components import settings, validation
 from components.settings import SettingsError
 from tests.conftest import render_stack, stack_config, with_overrides
 from tools import render as render_cli
@@ -89,6 +90,56 @@ BAD_CONFIGS = [
         "two-problems",
         {"ams:app.worker.minReplicas": 0, "ams:delivery.images.web": "ghcr.io/suresoft/ams-web:latest"},
         {"ams:app.worker.minReplicas": ">= 1", "ams:delivery.images.web": "latest"},
+    ),
+    # Where pydantic's own messages would be worse: its lax coercions, its wording, its locations.
+    ("port-as-string", {"ams:app.api.port": "4000"}, {"ams:app.api.port": "must be an integer, got string '4000'"}),
+    ("port-as-float", {"ams:app.api.port": 4000.0}, {"ams:app.api.port": "must be an integer, got number 4000.0"}),
+    (
+        "bool-as-string",
+        {"ams:monitoring.enabled": "true"},
+        {"ams:monitoring.enabled": "must be true or false, got string 'true'"},
+    ),
+    ("choice-not-string", {"ams:ingress.mode": 5}, {"ams:ingress.mode": "must be one of ingress, gateway, got number 5"}),
+    (
+        "object-expected",
+        {"ams:app.api.resources.requests": "250m"},
+        {"ams:app.api.resources.requests": "must be an object, got string '250m'"},
+    ),
+    (
+        "unknown-key-and-rule-together",
+        {"ams:app.worker.maxReplicas": 1, "ams:app.worker.replicas": 3},
+        {
+            "ams:app.worker.maxReplicas": "must be >= minReplicas (2), got 1",
+            "ams:app.worker.replicas": "unknown key (known keys: ",
+        },
+    ),
+    (
+        "unknown-map-key",
+        {"ams:delivery.colors": {"red": {"api": "ghcr.io/suresoft/ams-api:1.0.0"}}},
+        {"ams:delivery.colors.red": "unknown key (known keys: blue, green)"},
+    ),
+    (
+        "unknown-quota-tier",
+        {"ams:access.quotas.ops": {}},
+        {"ams:access.quotas.ops": "known keys: app, data, monitoring, storage"},
+    ),
+    ("unknown-quota-key", {"ams:access.quotas.data.hard.services": "5"}, {"ams:access.quotas.data.hard.services": "unknown key"}),
+    (
+        "cidr-in-list",
+        {"ams:ingress.allowSourceRanges": ["10.20.0.0/16", "10.0.0.1/8"]},
+        {"ams:ingress.allowSourceRanges": "must be a CIDR range like 10.20.0.0/16, got '10.0.0.1/8' (item 2)"},
+    ),
+    ("port-in-list", {"ams:network.apiServer.ports": [443, 0]}, {"ams:network.apiServer.ports": "must be >= 1, got 0 (item 2)"}),
+    ("empty-list", {"ams:network.apiServer.cidrs": []}, {"ams:network.apiServer.cidrs": "must list at least one entry"}),
+    (
+        "color-without-image",
+        {"ams:delivery.strategy": "blueGreen", "ams:delivery.colors": {"blue": {"api": "ghcr.io/suresoft/ams-api:1.0.0"}}},
+        {"ams:delivery.colors.blue.web": "must be set"},
+    ),
+    (
+        "vault-when-external",
+        {"ams:secrets.mode": "externalSecrets"},
+        {f"ams:secrets.vault.{key}": "must be set when mode is externalSecrets" for key in ("server", "path", "role")},
     ),
 ]
 
@@ -208,4 +259,10 @@ def test_image_references(ref, ok):
     "name, ok", [("ams.suresoft.com", True), ("a-b.c", True), ("-bad.com", False), ("Bad.com", False), ("a" * 64 + ".com", False)]
 )
 def test_dns_names(name, ok):
-    assert validation.is_dns_name(name) is ok
+    """The DNS-name type of the settings models (the old ``validation.is_dns_name``)."""
+    try:
+        TypeAdapter(settings.DnsName).validate_python(name)
+    except ValidationError:
+        assert not ok
+    else:
+        assert ok
