@@ -14,7 +14,7 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from . import k8s as kb
-from .access_settings import SecretsSettings
+from .settings import SecretsSettings
 
 ESO_API = "external-secrets.io/v1"
 ESO_CHART = kb.Chart("external-secrets", "2.10.0", "https://charts.external-secrets.io")

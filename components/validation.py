@@ -1,1 +1,170 @@
-from .settings import Resources, Volume, image_problem, parse_quantity  # noqa: F401 - the constrained types and checks live in settings.py
+"""The settings models' shared parts: the base model (frozen, unknown keys refused, camelCase keys, one error line
+per problem), constrained types (quantities, pinned images, DNS names, CIDRs, ports) and the volume and resources models.
+Each tier's models live in its folder (`components/<tier>/settings.py`); `components/settings.py` composes them.
+"""
+
+import ipaddress
+import json
+import re
+from decimal import Decimal
+from operator import attrgetter
+from pathlib import Path
+from typing import Annotated, Any
+
+import pydantic
+from pydantic import AfterValidator, BeforeValidator, Field, ValidationError, WithJsonSchema
+from pydantic.alias_generators import to_camel
+
+PROJECT_DIR = Path(__file__).resolve().parent.parent
+DEFAULT_CONTROLLER_NAMESPACE = {"ingress": "ingress-nginx", "gateway": "envoy-gateway-system"}
+QUOTA_KEYS = ("requests.cpu", "requests.memory", "limits.cpu", "limits.memory", "requests.storage", "pods")
+RESERVED_CONNECTIONS = 10  # PostgreSQL's connections for superusers, replication and monitoring, outside the pools
+_QUANTITY = r"^([0-9]+(?:\.[0-9]*)?|\.[0-9]+)([eE][-+]?[0-9]+|m|k|M|G|T|P|E|Ki|Mi|Gi|Ti|Pi|Ei)?$"
+_SUFFIX = {"": 1, "m": Decimal("0.001"), **{s: Decimal(10) ** (3 * i) for i, s in enumerate("kMGTPE", 1)}}
+_SUFFIX |= {f"{s}i": Decimal(2) ** (10 * i) for i, s in enumerate("KMGTPE", 1)}
+_LABEL = r"[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?"
+_NAME = r"[a-z0-9]+(?:[._-][a-z0-9]+)*(?::[0-9]+)?(?:/[a-z0-9]+(?:[._-]+[a-z0-9]+)*)*"  # name[:tag][@digest]: a registry port
+_TAG, _DIGEST = r"[\w][\w.-]{0,127}", r"sha256:[a-f0-9]{64}"
+_IMAGE = re.compile(rf"^(?P<name>{_NAME})(?::(?P<tag>{_TAG}))?(?:@(?P<digest>{_DIGEST}))?$", re.ASCII)
+_EXPECTED: dict[str, str] = {}  # pattern -> what a value must be, for the message when it does not match
+_PINNED = rf"^{_NAME}(:(?!latest(@|$)){_TAG}(@{_DIGEST})?|@{_DIGEST})$"  # for the JSON Schema (an ECMA regex)
+
+
+def parse_quantity(text: str) -> Decimal:
+    """Parse a Kubernetes quantity (``250m``, ``512Mi``, ``1.5``); ValueError if it does not parse."""
+    match = re.match(_QUANTITY, text.strip()) if isinstance(text, str) else None
+    if not match:
+        raise ValueError(f"not a Kubernetes quantity: {text!r}")
+    number, suffix = match.group(1), match.group(2) or ""
+    return Decimal(number + suffix) if suffix[:1] in ("e", "E") else Decimal(number) * _SUFFIX[suffix]
+
+
+def image_problem(ref: str) -> str | None:
+    """Why an image reference is not acceptable, or None when it is pinned."""
+    match = _IMAGE.match(ref)
+    if not match:
+        return f"not an image reference, got {ref!r}"
+    if match.group("tag") == "latest":
+        return f"must not use the 'latest' tag, got {ref!r}"
+    return None if match.group("tag") or match.group("digest") else f"must be pinned with a tag or digest, got {ref!r}"
+
+
+class ProblemsError(ValueError):
+    """``ProblemsError(problems, errors)``: a model's ``{key below it ("" for itself): message}``, and its fields' errors."""
+
+
+class Model(pydantic.BaseModel):
+    """Immutable; camelCase keys; unknown keys reported with every other problem. A model's cross-field rules: ``rules()``."""
+
+    model_config = pydantic.ConfigDict(frozen=True, extra="forbid", alias_generator=to_camel)
+
+    @pydantic.model_validator(mode="wrap")
+    @classmethod
+    def _validate(cls, data: Any, handler) -> Any:
+        # Unknown keys are taken out (extra="forbid" never sees them) so that the fields and the rules report theirs too.
+        known = sorted(field.alias for field in cls.model_fields.values())
+        message = f"unknown key (known keys: {', '.join(known)})"
+        unknown = {key: message for key in data if key not in known} if type(data) is dict else {}
+        try:
+            model = handler({key: value for key, value in data.items() if key not in unknown} if unknown else data)
+        except ValidationError as error:
+            raise (ProblemsError(unknown, error.errors()) if unknown else error) from None
+        if problems := {key: message for key, message in {**unknown, **getattr(model, "rules", dict)()}.items() if message}:
+            raise ProblemsError(problems, [])
+        return model
+
+
+def not_above(lows: dict, highs: dict, low: str, high: str) -> dict:  # {low.<key>: message} for quantities above highs'
+    above = {k: parse_quantity(v) > parse_quantity(highs[k]) and f"({highs[k]}), got {v}" for k, v in lows.items() if k in highs}
+    return {f"{low}.{k}": message and f"must be <= {high}.{k} {message}" for k, message in above.items()}
+
+
+def via(path: str) -> property:  # a read-only attribute that reads a nested setting: the flat names the components use
+    return property(attrgetter(path))
+
+
+def _raise(message: str | None) -> None:
+    if message:
+        raise ValueError(message)
+
+
+def refuse(problem) -> AfterValidator:  # refuse a value for which problem(value) is a message
+    return AfterValidator(lambda value: _raise(problem(value)) or value)
+
+
+def matching(pattern: str, expected: str, **constraints) -> Any:  # a string; otherwise "must be <expected>, got '...'"
+    _EXPECTED[pattern] = expected
+    return Annotated[str, Field(strict=True, pattern=pattern, **constraints)]
+
+
+def list_of(item: Any, what: str, **constraints) -> Any:  # a YAML list, kept as a tuple
+    wrong = BeforeValidator(lambda v: _raise(not isinstance(v, list) and f"must be a list of {what}, got {describe(v)}") or v)
+    return Annotated[tuple[item, ...], wrong, Field(**constraints)]
+
+
+def _cidr_problem(value: str) -> str | None:
+    try:
+        return ipaddress.ip_network(value, strict=True) and None
+    except ValueError:
+        return f"must be a CIDR range like 10.20.0.0/16, got {value!r}"
+
+
+def _as_text(value: Any) -> Any:  # a quantity as written; a YAML number becomes its text
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return str(value)
+    return _raise(not isinstance(value, str) and f"must be a Kubernetes quantity, got {describe(value)}") or value
+
+
+Bool, Int, Str = Annotated[bool, Field(strict=True)], Annotated[int, Field(strict=True)], Annotated[str, Field(strict=True)]
+NonEmpty, Port = Annotated[str, Field(strict=True, min_length=1)], Annotated[Int, Field(ge=1, le=65535)]
+Quantity = Annotated[matching(_QUANTITY, "a Kubernetes quantity such as 250m or 512Mi"), BeforeValidator(_as_text)]
+Quantity = Annotated[Quantity, WithJsonSchema({"type": ["string", "number"], "pattern": _QUANTITY})]
+Image = Annotated[NonEmpty, refuse(image_problem), WithJsonSchema({"type": "string", "pattern": _PINNED})]
+OptionalImage = Annotated[
+    Str, refuse(lambda v: v and image_problem(v)), WithJsonSchema({"type": "string", "pattern": f"^$|{_PINNED}"})
+]
+ProjectFile = Annotated[
+    Str, refuse(lambda p: p and not (PROJECT_DIR / p).is_file() and f"no such file (relative to the project): {p}")
+]
+DnsLabel = matching(f"^{_LABEL}$", "a DNS label (lowercase, digits, '-'; 63 at most)")
+OptionalDnsLabel = matching(f"^({_LABEL})?$", "a DNS label (lowercase, digits, '-'; 63 at most)")  # "" for a default
+DnsName = matching(rf"^{_LABEL}(\.{_LABEL})*$", "a DNS name", max_length=253)
+HttpsUrl = matching(r"^(https://\S+)?$", "an https:// URL")  # "" when unused
+Cidrs = list_of(Annotated[Str, refuse(_cidr_problem)], "CIDR ranges")
+Strs = list_of(NonEmpty, "strings")
+SortedDict = AfterValidator(lambda value: dict(sorted(value.items())))
+
+
+class Volume(Model):
+    size: Annotated[Quantity, refuse(lambda v: parse_quantity(v) <= 0 and f"must be larger than 0, got {v}")]
+    storage_class: Str  # "" means the cluster's default StorageClass
+
+    def sized(self, size_key: str, class_key: str, **extra) -> dict:
+        """`{size_key: size, class_key: class}` in the shape a chart or CRD wants; no class key for the default."""
+        return {**extra, size_key: self.size, **({class_key: self.storage_class} if self.storage_class else {})}
+
+    def claim_spec(self) -> dict:  # a ReadWriteOnce PersistentVolumeClaim spec
+        spec = {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": self.size}}}
+        return {**spec, **({"storageClassName": self.storage_class} if self.storage_class else {})}
+
+
+class Resources(Model):
+    class CpuMemory(Model):
+        cpu: Quantity
+        memory: Quantity
+
+    requests: CpuMemory
+    limits: CpuMemory
+    as_k8s = pydantic.BaseModel.model_dump
+    cpu_request, memory_request = via("requests.cpu"), via("requests.memory")
+    cpu_limit, memory_limit = via("limits.cpu"), via("limits.memory")
+
+    def rules(self):
+        return not_above(self.requests.model_dump(), self.limits.model_dump(), "requests", "limits")
+
+
+def describe(value: Any) -> str:
+    """A wrong value in a message: ``string 'x'``, ``number 5``, ``boolean true``, ``a list``, ``nothing``..."""
+    kind = {bool: "boolean", int: "number", float: "number", str: "string"}.get(type(value))
+    shown = json.dumps(value) if isinstance(value, bool) else repr(value)
+    return f"{kind} {shown}" if kind else {list: "a list", dict: "an object", type(None): "nothing"}.get(type(value), "a value")

@@ -261,7 +261,7 @@ def test_image_references(ref, ok):
 def test_dns_names(name, ok):
     """The DNS-name type of the settings models (the old ``validation.is_dns_name``)."""
     try:
-        TypeAdapter(settings.DnsName).validate_python(name)
+        TypeAdapter(validation.DnsName).validate_python(name)
     except ValidationError:
         assert not ok
     else:

@@ -44,6 +44,17 @@ def test_no_component_takes_the_whole_stack_settings():
 
 
 def test_shared_modules_import_no_tier():
+    """Shared modules serve every tier. The one exception is settings.py, which composes each tier's settings
+    models (components/<tier>/settings.py) into StackSettings, as __main__.py composes the tiers."""
     for path in COMPONENTS.glob("*.py"):
         tiers = {m for m in imported_modules(path) for tier in TIERS if in_tier(m, tier)}
+        if path.name == "settings.py":
+            tiers = {m for m in tiers if ".settings" not in m}
         assert tiers == set(), f"{path.name} imports {sorted(tiers)}"
+
+
+def test_each_tier_keeps_its_settings_beside_its_components():
+    for tier in TIERS:
+        if tier != "platform" or (COMPONENTS / tier / "settings.py").exists():
+            assert (COMPONENTS / tier / "settings.py").exists(), tier
+    assert not list(COMPONENTS.glob("*_settings.py")), "settings modules live in their tier's folder"

@@ -8,7 +8,7 @@ from pathlib import Path
 import pulumi
 import pulumi_docker as docker
 
-from ..delivery_settings import DeliverySettings
+from .settings import DeliverySettings
 from .tier import ImageRefs
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent

@@ -12,8 +12,8 @@ import pulumi
 import pulumi_random as random
 
 from .. import k8s as kb
-from ..access_settings import SecretsSettings
 from ..secret_store import SecretSource, Value
+from ..settings import SecretsSettings
 
 SECRET_NAME = "ams-jwt"
 ACCESS_KEY, REFRESH_KEY = "jwt-access-secret", "jwt-refresh-secret"

@@ -10,11 +10,10 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from .. import k8s as kb
-from ..delivery_settings import DeliverySettings
-from ..network_settings import NetworkSettings
-from ..settings import AppSettings, Autoscaling
+from ..settings import NetworkSettings
 from ..validation import Resources
 from . import canary
+from .settings import AppSettings, Autoscaling, DeliverySettings
 
 API_NAME, WEB_NAME, WORKER_NAME, MIGRATE_NAME = "ams-api", "ams-web", "ams-worker", "ams-db-migrate"
 API_SERVICE, WEB_SERVICE = "ams-api-service", "ams-web-service"

@@ -16,12 +16,10 @@ import pulumi_kubernetes as k8s
 import pulumi_random as random
 
 from .. import k8s as kb
-from ..access_settings import SecretsSettings
-from ..data_settings import DataSettings
 from ..k8s import ConnectionRefs
-from ..network_settings import NetworkSettings
 from ..secret_store import SecretSource, Value, placeholder
-from ..settings import Namespaces
+from ..settings import Namespaces, NetworkSettings, SecretsSettings
+from .settings import DataSettings
 
 CNPG_REPO = "https://cloudnative-pg.github.io/charts"
 CNPG_CHART = kb.Chart("cloudnative-pg", "0.29.1", CNPG_REPO)

@@ -12,7 +12,7 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from .. import k8s as kb
-from ..edge_settings import EdgeSettings
+from .settings import EdgeSettings
 
 CERT_MANAGER_CHART = kb.Chart("cert-manager", "v1.21.2", "https://charts.jetstack.io", timeout=600)
 ACME_SERVERS = {

@@ -14,8 +14,8 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from .. import k8s as kb
-from ..edge_settings import EdgeSettings
-from ..network_settings import NetworkSettings
+from ..settings import NetworkSettings
+from .settings import EdgeSettings
 
 ENVOY_GATEWAY_CHART = kb.Chart("oci://docker.io/envoyproxy/gateway-helm", "v1.8.2", release="envoy-gateway")
 ENVOY_CONTROLLER = "gateway.envoyproxy.io/gatewayclass-controller"

@@ -17,8 +17,8 @@ import pulumi_random as random
 import yaml
 
 from .. import k8s as kb
-from ..monitoring_settings import MonitoringSettings
-from ..network_settings import NetworkSettings
+from ..settings import NetworkSettings
+from .settings import MonitoringSettings
 
 DATA_DIR = Path(__file__).parent
 RULES_FILE = DATA_DIR / "rules" / "ams-alerts.yaml"

@@ -12,7 +12,7 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from .. import k8s as kb
-from ..access_settings import AccessSettings
+from .settings import AccessSettings
 
 
 @dataclass(frozen=True)

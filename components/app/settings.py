@@ -1,0 +1,88 @@
+"""Settings of the app tier: `ams:app` (sizes, ports, commands) and `ams:delivery` (images and release strategy)."""
+
+import os
+from typing import Annotated, Literal
+
+from pydantic import Field, ValidationInfo, field_validator
+
+from ..validation import Bool, Image, Int, Model, NonEmpty, OptionalImage, Port, Resources, SortedDict, Str, Strs, _raise, via
+
+
+class Autoscaling(Model):
+    min_replicas: Annotated[Int, Field(ge=1)]
+    max_replicas: Annotated[Int, Field(ge=1)]
+    target_cpu: Annotated[Int, Field(ge=1, le=100, alias="targetCpuUtilization")]
+    target_memory: Annotated[Int, Field(ge=1, le=100, alias="targetMemoryUtilization")]
+    scaling = property(lambda self: self)
+
+    def rules(self):
+        wrong = self.max_replicas < self.min_replicas
+        return {"maxReplicas": wrong and f"must be >= minReplicas ({self.min_replicas}), got {self.max_replicas}"}
+
+
+class AppSettings(Model):
+    class Api(Autoscaling):
+        port: Port
+        resources: Resources
+
+    class Web(Model):
+        replicas: Annotated[Int, Field(ge=1)]
+        resources: Resources
+
+    class Worker(Autoscaling):
+        command: Strs
+        health_port: Port
+        resources: Resources
+
+    class Migration(Model):
+        command: Strs
+        timeout_seconds: Annotated[Int, Field(ge=30, le=86400)]
+        resources: Resources
+
+    api: Api
+    web: Web
+    worker: Worker
+    migration: Migration
+
+
+class DeliverySettings(Model):
+    class ImagePair(Model):
+        api: Image
+        web: Image
+
+    class Canary(Model):
+        api: OptionalImage  # "" unless the strategy is canary
+        web: OptionalImage
+        replicas: Annotated[Int, Field(ge=1)]
+
+    class Build(Model):
+        enabled: Bool
+        registry: NonEmpty
+        api_context: NonEmpty
+        web_context: NonEmpty
+        tag: Str
+        username: Str
+        platform: NonEmpty
+
+        @field_validator("tag")
+        @classmethod
+        def _commit(cls, tag: str, info: ValidationInfo) -> str:
+            tag = tag or (os.environ.get("GITHUB_SHA", "")[:12] if info.data.get("enabled") else "")  # CI passes the commit
+            _raise(info.data.get("enabled") and not tag and "must be set (or GITHUB_SHA exported) when builds are enabled")
+            return _raise(tag == "latest" and "must not be 'latest': tag images with the commit") or tag
+
+    strategy: Literal["rolling", "blueGreen", "canary"]
+    images: ImagePair  # rolling, the canary's stable track, and the worker in every strategy
+    active_color: Literal["blue", "green"]
+    colors: Annotated[dict[Literal["blue", "green"], ImagePair], SortedDict]  # the colors that run (blueGreen)
+    canary_weight: Annotated[Int, Field(ge=0, le=100)]
+    canary: Canary
+    istio_sidecars: Bool  # inject Istio sidecars into the app namespace (needs the Istio CNI agent)
+    build: Build
+    canary_replicas = via("canary.replicas")
+
+    def rules(self):
+        active, unset = self.active_color, self.strategy == "canary" and "must be set with the canary strategy"
+        missing = self.strategy == "blueGreen" and active not in self.colors and f"must be set: it is the activeColor ({active})"
+        canary = {f"canary.{key}": not getattr(self.canary, key) and unset for key in ("api", "web")}
+        return {f"colors.{active}": missing, **canary}

@@ -1,0 +1,89 @@
+"""Settings of the data tier: `ams:data` (PostgreSQL, PgBouncer, backups, Redis, object storage, operators)."""
+
+from typing import Annotated, Literal
+
+from pydantic import Field
+
+from ..validation import (
+    PROJECT_DIR,
+    RESERVED_CONNECTIONS,
+    Bool,
+    DnsLabel,
+    HttpsUrl,
+    Image,
+    Int,
+    Model,
+    NonEmpty,
+    ProjectFile,
+    Resources,
+    Str,
+    Volume,
+    matching,
+)
+
+
+class DataSettings(Model):
+    class Postgres(Model):
+        class Pooler(Model):
+            instances: Annotated[Int, Field(ge=1)]
+            max_client_connections: Annotated[Int, Field(ge=1, le=100000)]
+            default_pool_size: Annotated[Int, Field(ge=1)]
+            pool_mode: Literal["session", "transaction"]
+
+        class Backup(Model):
+            enabled: Bool
+            schedule: matching(r"^\s*\S+(\s+\S+){5}\s*$", "a six-field cron expression (seconds first)")  # CloudNativePG's
+            retention: matching(r"^[0-9]+[dwm]$", "a number followed by d, w or m (e.g. 30d)")
+
+        instances: Annotated[Int, Field(ge=1, le=9)]
+        image: Image
+        storage: Volume
+        resources: Resources
+        max_connections: Annotated[Int, Field(ge=20, le=10000)]
+        init_sql_file: ProjectFile
+        pooler: Pooler
+        pooler_resources: Resources
+        backup: Backup
+        init_sql = property(lambda self: (PROJECT_DIR / self.init_sql_file).read_text() if self.init_sql_file else "")
+
+        def rules(self):
+            n, size, budget = self.pooler.instances, self.pooler.default_pool_size, self.max_connections - RESERVED_CONNECTIONS
+            message = f"instances x defaultPoolSize ({n} x {size} = {n * size}) must be <= postgres.maxConnections"
+            return {"pooler.defaultPoolSize": n * size > budget and f"{message} - {RESERVED_CONNECTIONS} ({budget})"}
+
+    class Redis(Model):
+        image: Image
+        exporter_image: Image
+        storage: Volume
+        resources: Resources
+        exporter_resources: Resources
+
+    class ObjectStorage(Model):
+        class External(Model):
+            endpoint: HttpsUrl
+            region: NonEmpty
+            credentials_secret: Str  # a Secret with access-key-id and secret-access-key, in the app and data namespaces
+
+        mode: Literal["seaweedfs", "minio", "external"]
+        image: Image
+        storage: Volume
+        resources: Resources
+        app_bucket: DnsLabel
+        backup_bucket: DnsLabel
+        bucket_job_image: Image
+        external: External
+
+        def rules(self):
+            unset = self.mode == "external" and "must be set when mode is external"
+            rules = {f"external.{key}": not value and unset for key, value in self.external.model_dump(by_alias=True).items()}
+            return {**rules, "backupBucket": self.app_bucket == self.backup_bucket and "must differ from appBucket"}
+
+    class Operators(Model):
+        namespace: DnsLabel
+        install_cnpg: Bool
+        install_barman_plugin: Bool
+
+    postgres: Postgres
+    redis: Redis
+    object_storage: ObjectStorage
+    operators: Operators

@@ -1,1 +1,0 @@
-from .settings import DeliverySettings  # noqa: F401 - the model of ams:delivery live in settings.py

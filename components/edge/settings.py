@@ -1,0 +1,35 @@
+"""Settings of the edge: `ams:ingress` (mode, host, TLS issuer, rate limit, allowlists, installs)."""
+
+from typing import Annotated, Literal
+
+from pydantic import Field, ValidationInfo, field_validator
+
+from ..validation import DEFAULT_CONTROLLER_NAMESPACE, Bool, Cidrs, DnsLabel, DnsName, Int, Model, OptionalDnsLabel, Str, matching
+
+
+class EdgeSettings(Model):
+    mode: Literal["ingress", "gateway"]
+    class_name: DnsLabel
+    controller_namespace: OptionalDnsLabel  # "": the mode's (DEFAULT_CONTROLLER_NAMESPACE)
+    host: DnsName
+    tls_secret: DnsLabel
+    issuer: Literal["letsencrypt-prod", "letsencrypt-staging", "selfsigned"]
+    acme_email: matching(r"^[^@\s]+@[^@\s]+\.[^@\s]+$", "an email address")
+    create_issuers: Bool
+    rate_limit_rps: Annotated[Int, Field(ge=1, le=100000)]
+    body_size: matching(r"^[0-9]+[km]?$", "a size like 50m or 512k")  # nginx: a number, k or m
+    allow_source_ranges: Cidrs
+    annotations: dict[str, Str]
+    install_cert_manager: Bool
+    install_controller: Bool
+    url = property(lambda self: f"https://{self.host}")
+
+    @field_validator("controller_namespace")
+    @classmethod
+    def _by_mode(cls, value: str, info: ValidationInfo) -> str:
+        return value or DEFAULT_CONTROLLER_NAMESPACE.get(info.data.get("mode"), "")
+
+    def rules(self):
+        only_gateway = "only gateway mode installs a controller (ingress-nginx was retired in March 2026); "
+        wrong = self.mode == "ingress" and self.install_controller
+        return {"installController": wrong and f"{only_gateway}bring a maintained Ingress controller, or use mode: gateway"}

@@ -1,0 +1,26 @@
+"""Settings of access: `ams:access` (groups, their bindings, quotas and limit ranges per namespace)."""
+
+from typing import Annotated, Literal
+
+from pydantic import AfterValidator
+
+from ..validation import QUOTA_KEYS, Model, NonEmpty, Quantity, SortedDict, not_above
+
+
+class AccessSettings(Model):
+    class Quota(Model):
+        # ResourceQuota spec.hard: quantities as written, in QUOTA_KEYS order.
+        hard: Annotated[dict[Literal[QUOTA_KEYS], Quantity], AfterValidator(lambda d: {k: d[k] for k in QUOTA_KEYS if k in d})]
+        default_request: dict[Literal["cpu", "memory"], Quantity]  # LimitRange defaults for containers that set none
+        default_limit: dict[Literal["cpu", "memory"], Quantity]
+
+        def rules(self):
+            return not_above(self.default_request, self.default_limit, "defaultRequest", "defaultLimit")
+
+    groups: Annotated[dict[str, NonEmpty], SortedDict]  # alias -> identity-provider group; replaces the default (REPLACED)
+    bindings: Annotated[dict[str, Literal["view", "edit", "admin"]], SortedDict]  # alias -> ClusterRole, in every namespace
+    quotas: dict[Literal["app", "data", "monitoring", "storage"], Quota]
+
+    def rules(self):
+        message = f"names no group in access.groups ({', '.join(self.groups)})"
+        return {f"bindings.{alias}": alias not in self.groups and message for alias in self.bindings}
