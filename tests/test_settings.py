@@ -7,7 +7,7 @@ from decimal import Decimal
 import pytest
 from pydantic import TypeAdapter, ValidationError
 
-from components import settings, validation
+from components import validation
 from components.settings import SettingsError
 from tests.conftest import render_stack, stack_config, with_overrides
 from tools import render as render_cli
