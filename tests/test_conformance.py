@@ -62,7 +62,9 @@ def data_dir() -> Path:
     path = Path(os.environ.get("AMS_CONFORMANCE_DATA") or PROJECT_DIR.parent / "shared/conformance/data")
     if (path / "index.json").is_file():
         return path
-    if os.environ.get("CI"):
+    # The data is reference material beside the project, not in it: .ci/run (which has it) requires it; elsewhere,
+    # a GitHub runner for one, the conformance checks skip with this reason.
+    if os.environ.get("AMS_REQUIRE_CONFORMANCE_DATA"):
         pytest.fail(f"conformance data not found at {path} (set AMS_CONFORMANCE_DATA)")
     pytest.skip(f"conformance data not found at {path} (set AMS_CONFORMANCE_DATA)")
 
