@@ -284,8 +284,22 @@ def test_zizmor_finds_nothing():
 
 
 def test_the_pulumi_cli_version_is_pinned_to_the_rules_the_runner_mirrors():
-    """tools/project_config.py mirrors the CLI's project-config rules as of pulumi/pulumi v3.259.0."""
+    """The CLI is the release of the Python SDK the lock installs (the engine and the SDK the tests exercise move
+    together). tools/project_config.py mirrors its project-config rules as read at pulumi/pulumi v3.259.0, the
+    newest source available here; they have been stable since typed project config arrived (3.187)."""
     for path in WORKFLOW_FILES:
         text = path.read_text()
         for step in re.findall(r"uses: pulumi/actions@[^\n]*\n\s+with:\n((?:\s+[\w-]+:.*\n)+)", text):
-            assert "pulumi-version: 3.259.0" in step, path.name
+            assert "pulumi-version: 3.272.0" in step, path.name
+
+
+def test_the_locked_sdk_is_not_newer_than_the_pinned_cli():
+    """An SDK newer than the engine may use features the engine does not have; the other way round is supported."""
+    sdk = re.search(r"^pulumi==(\S+) ", (PROJECT_DIR / "requirements.txt").read_text(), flags=re.M).group(1)
+    clis = {m for path in WORKFLOW_FILES for m in re.findall(r"pulumi-version: (\S+)", path.read_text())}
+    assert len(clis) == 1
+
+    def parts(version: str) -> tuple[int, ...]:
+        return tuple(int(p) for p in version.split("."))
+
+    assert parts(sdk) <= parts(clis.pop())
