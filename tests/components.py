@@ -13,8 +13,7 @@ from tools import runner
 def settings_of(stack: str) -> stack_settings.StackSettings:
     """A committed stack's validated settings, the source of the sections tests hand to one component."""
     found = []
-    values, _ = runner.cli_config(stack, stack_config(stack))
-    runner.contextvars.copy_context().run(runner._run, stack, values, [], lambda: found.append(stack_settings.load()), None)
+    runner.run_components(lambda: found.append(stack_settings.load()), stack, stack_config(stack))
     return found[0]
 
 

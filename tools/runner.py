@@ -265,9 +265,11 @@ def run(
     return contextvars.copy_context().run(_run, stack, values, warnings, body, registered)
 
 
-def run_components(build: Callable[[], None], stack: str = "test") -> Render:
-    """Run a function that builds components (a test's hand-made arguments) under the same mocks, no config."""
-    return contextvars.copy_context().run(_run, stack, {}, [], build, None)
+def run_components(build: Callable[[], None], stack: str = "test", config: dict | None = None) -> Render:
+    """Run a function that builds components (a test's hand-made arguments) under the same mocks, with the
+    CLI's view of a stack file's ``config:`` when given (none otherwise)."""
+    values = cli_config(stack, config)[0] if config is not None else {}
+    return contextvars.copy_context().run(_run, stack, values, [], build, None)
 
 
 def run_stack_file(stack_file: Path) -> Render:

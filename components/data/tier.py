@@ -103,10 +103,9 @@ class DataTier(pulumi.ComponentResource):
         self._storage_ns = args.storage_namespace
 
         self._source = SecretSource(args.secrets)
-        # Secrets and ConfigMaps of the data namespace by name: the workloads that read them wait for them.
+        # Secrets of the data namespace by name (the workloads that read them wait for them) and their digests.
         self._secrets: dict[str, pulumi.Resource] = {}
         self._digests: dict[str, pulumi.Output[str]] = {}
-        self._config_maps: dict[str, pulumi.Resource] = {}
         self._source.store(self._name, self._ns, self._opts(), depends_on=args.operators_ready)
         operators = self._operators()
         db_password = self._password("db-password", 32)
