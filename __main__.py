@@ -46,7 +46,7 @@ monitoring = (
         MonitoringTierArgs(
             monitoring=settings.monitoring,
             network=settings.network,
-            stack=settings.stack,
+            stack=pulumi.get_stack(),
             namespace=namespaces.monitoring.metadata.name,
             namespace_name=settings.namespaces.monitoring,
             app_namespace=app_namespace,
@@ -55,14 +55,14 @@ monitoring = (
             alert_receiver_url=settings.alert_receiver_url,
         ),
     )
-    if settings.monitoring_enabled
+    if settings.monitoring.enabled
     else None
 )
 certificates = Certificates(
     "ams-certificates",
     CertificatesArgs(
         edge=settings.edge,
-        monitoring_enabled=settings.monitoring_enabled,
+        monitoring_enabled=settings.monitoring.enabled,
         app_namespace=app_namespace,
         gateway_api=gateway_api,
         monitoring=monitoring.ready if monitoring else [],
@@ -85,7 +85,7 @@ data = DataTier(
         network=settings.network,
         names=settings.namespaces,
         client_pods=CLIENT_PODS,
-        scrape_namespace=settings.namespaces.monitoring if settings.monitoring_enabled else None,
+        scrape_namespace=settings.namespaces.monitoring if settings.monitoring.enabled else None,
         hard_spread=settings.is_prod,
         namespace=namespaces.data.metadata.name,
         storage_namespace=namespaces.storage.metadata.name if namespaces.storage else None,
@@ -103,10 +103,10 @@ app = AppTier(
         controller_namespace=settings.edge.controller_namespace,
         scraping=Scraping(
             namespace=settings.namespaces.monitoring,
-            web_exporter_image=settings.monitoring.web_exporter_image,
-            web_exporter_resources=settings.monitoring.web_exporter_resources,
+            web_exporter_image=settings.monitoring.web_exporter.image,
+            web_exporter_resources=settings.monitoring.web_exporter.resources,
         )
-        if settings.monitoring_enabled
+        if settings.monitoring.enabled
         else None,
         hard_spread=settings.is_prod,
         images=images.refs,

@@ -104,6 +104,17 @@ def pod_template(labels: dict, config_hash: pulumi.Input[str] | None, spec: dict
     return template
 
 
+def sized_volume(volume, size_key: str, class_key: str, **extra) -> dict:
+    """A volume setting (size, storage_class) in the shape a chart or CRD wants; no class key for the default class."""
+    return {**extra, size_key: volume.size, **({class_key: volume.storage_class} if volume.storage_class else {})}
+
+
+def claim_spec(volume) -> dict:
+    """A ReadWriteOnce PersistentVolumeClaim spec of a volume setting (size, storage_class)."""
+    spec = {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": volume.size}}}
+    return {**spec, **({"storageClassName": volume.storage_class} if volume.storage_class else {})}
+
+
 def selector_labels(name: str) -> dict:
     """The immutable subset of labels that Deployments, Services and policies select on."""
     return {NAME_LABEL: name, "app.kubernetes.io/part-of": PART_OF}

@@ -6,7 +6,6 @@ Each tier's models live in its folder; this module composes them with the settin
 
 import difflib
 import json
-import re
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -21,21 +20,7 @@ from .data.settings import DataSettings
 from .edge.settings import EdgeSettings
 from .monitoring.settings import MonitoringSettings
 from .platform.settings import AccessSettings
-from .validation import (
-    _EXPECTED,
-    Bool,
-    Cidrs,
-    DnsLabel,
-    HttpsUrl,
-    Model,
-    NonEmpty,
-    Port,
-    ProblemsError,
-    Str,
-    describe,
-    list_of,
-    via,
-)
+from .validation import Bool, Cidrs, DnsLabel, HttpsUrl, Model, NonEmpty, Port, Str, list_of, problem_lines
 
 NAMESPACE = "ams"
 ENVIRONMENTS = ("dev", "staging", "prod")
@@ -75,7 +60,6 @@ class NetworkSettings(Model):  # what NetworkPolicies assume of the cluster: add
     dns_cidrs: Cidrs  # extra DNS resolvers, e.g. NodeLocal DNSCache's link-local address (169.254.20.10/32)
     node_cidrs: Cidrs  # the nodes' addresses: Prometheus scrapes kubelets and node-exporter (host network) there
     ingress_controller_host_network: Bool  # the controller has node addresses: admit nodeCidrs to the edge ports
-    api_server_cidrs, api_server_ports = via("api_server.cidrs"), via("api_server.ports")
 
 
 class SecretsSettings(Model):
@@ -116,12 +100,10 @@ class StackSettings(Model):  # the `ams:` keys Pulumi.yaml declares, over the en
     jwt_refresh_secret: Secret = None
     alert_receiver_url: Secret = None
     registry_password: Secret = None
-    _stack: str = pydantic.PrivateAttr("")
-    stack, is_prod = via("_stack"), property(lambda self: self.environment == "prod")
-    monitoring_enabled, ingress_controller_namespace = via("monitoring.enabled"), via("edge.controller_namespace")
+    is_prod = property(lambda self: self.environment == "prod")
 
     def rules(self):
-        receiver, how = self.monitoring.receiver, "(pulumi config set --secret)"
+        receiver, how = self.monitoring.alerting.receiver, "(pulumi config set --secret)"
         alert = receiver != "none" and self.alert_receiver_url is None and f"ams:monitoring.alerting.receiver is {receiver}"
         registry = self.delivery.build.enabled and self.registry_password is None and "ams:delivery.build.enabled is true"
         rules = {"alertReceiverUrl": alert, "registryPassword": registry}
@@ -149,7 +131,6 @@ def load() -> StackSettings:
         problems += problem_lines(error.errors(), f"{NAMESPACE}:")
     if problems:
         raise SettingsError(problems)
-    settings._stack = stack
     return settings
 
 
@@ -185,45 +166,3 @@ def _raw_config(problems: list[str]) -> dict[str, Any]:
             continue
         raw[key] = value
     return raw
-
-
-_MESSAGES = {
-    "int_type": "must be an integer, got {got}",
-    "bool_type": "must be true or false, got {got}",
-    "string_type": "must be a string, got {got}",
-    "string_too_short": "must be a non-empty string, got {got}",
-    "string_too_long": "must be {max_length} characters at most",
-    "string_pattern_mismatch": "must be {expected}, got {shown}",
-    "greater_than_equal": "must be >= {ge}, got {input}",
-    "less_than_equal": "must be <= {le}, got {input}",
-    "literal_error": "must be one of {choices}, got {shown}",
-    "model_type": "must be an object, got {got}",
-    "dict_type": "must be an object, got {got}",
-    "too_short": "must list at least one entry",
-    "missing": "must be set: it has no default",
-    "value_error": "{error}",
-}
-
-
-def problem_lines(errors: list[dict], prefix: str, keys: tuple = ()) -> list[str]:
-    """``<prefix><key path>: <message>`` for each of pydantic's errors (``ValidationError.errors()``)."""
-    lines, unknown = [], ()  # below an unknown key of a map, nothing is reported
-    for err in errors:
-        path = [*keys, *(str(part) for part in err["loc"] if not isinstance(part, int))]
-        item = "".join(f" (item {part + 1})" for part in err["loc"][-1:] if isinstance(part, int))
-        ctx, value = err.get("ctx", {}), err["input"]
-        if isinstance(ctx.get("error"), ProblemsError):
-            found, nested = ctx["error"].args
-            lines += [f"{prefix}{'.'.join(filter(None, [*path, k]))}: {m}" for k, m in found.items()]
-            lines += problem_lines(nested, prefix, tuple(path))
-            continue
-        choices = re.findall(r"'([^']*)'", str(ctx.get("expected", "")))
-        shown = repr(value) if isinstance(value, str) else describe(value)
-        fields = {**ctx, "got": describe(value), "shown": shown, "input": value, "choices": ", ".join(choices)}
-        fields["expected"] = _EXPECTED.get(ctx.get("pattern"))
-        message = _MESSAGES[err["type"]].format_map(fields) if err["type"] in _MESSAGES else err["msg"]
-        if path[-1:] == ["[key]"]:
-            path, message = path[:-1], f"unknown key (known keys: {', '.join(sorted(choices))})"
-            unknown += (f"{prefix}{'.'.join(path)}.",)
-        lines.append(f"{prefix}{'.'.join(path)}: {message}{item}")
-    return [line for line in lines if not line.startswith(unknown)]

@@ -7,7 +7,6 @@ import ipaddress
 import json
 import re
 from decimal import Decimal
-from operator import attrgetter
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -16,9 +15,6 @@ from pydantic import AfterValidator, BeforeValidator, Field, ValidationError, Wi
 from pydantic.alias_generators import to_camel
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
-DEFAULT_CONTROLLER_NAMESPACE = {"ingress": "ingress-nginx", "gateway": "envoy-gateway-system"}
-QUOTA_KEYS = ("requests.cpu", "requests.memory", "limits.cpu", "limits.memory", "requests.storage", "pods")
-RESERVED_CONNECTIONS = 10  # PostgreSQL's connections for superusers, replication and monitoring, outside the pools
 _QUANTITY = r"^([0-9]+(?:\.[0-9]*)?|\.[0-9]+)([eE][-+]?[0-9]+|m|k|M|G|T|P|E|Ki|Mi|Gi|Ti|Pi|Ei)?$"
 _SUFFIX = {"": 1, "m": Decimal("0.001"), **{s: Decimal(10) ** (3 * i) for i, s in enumerate("kMGTPE", 1)}}
 _SUFFIX |= {f"{s}i": Decimal(2) ** (10 * i) for i, s in enumerate("KMGTPE", 1)}
@@ -79,10 +75,6 @@ def not_above(lows: dict, highs: dict, low: str, high: str) -> dict:  # {low.<ke
     return {f"{low}.{k}": message and f"must be <= {high}.{k} {message}" for k, message in above.items()}
 
 
-def via(path: str) -> property:  # a read-only attribute that reads a nested setting: the flat names the components use
-    return property(attrgetter(path))
-
-
 def _raise(message: str | None) -> None:
     if message:
         raise ValueError(message)
@@ -137,15 +129,7 @@ SortedDict = AfterValidator(lambda value: dict(sorted(value.items())))
 
 class Volume(Model):
     size: Annotated[Quantity, refuse(lambda v: parse_quantity(v) <= 0 and f"must be larger than 0, got {v}")]
-    storage_class: Str  # "" means the cluster's default StorageClass
-
-    def sized(self, size_key: str, class_key: str, **extra) -> dict:
-        """`{size_key: size, class_key: class}` in the shape a chart or CRD wants; no class key for the default."""
-        return {**extra, size_key: self.size, **({class_key: self.storage_class} if self.storage_class else {})}
-
-    def claim_spec(self) -> dict:  # a ReadWriteOnce PersistentVolumeClaim spec
-        spec = {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": self.size}}}
-        return {**spec, **({"storageClassName": self.storage_class} if self.storage_class else {})}
+    storage_class: Str  # "" means the cluster's default StorageClass (k8s.sized_volume, k8s.claim_spec)
 
 
 class Resources(Model):
@@ -156,8 +140,6 @@ class Resources(Model):
     requests: CpuMemory
     limits: CpuMemory
     as_k8s = pydantic.BaseModel.model_dump
-    cpu_request, memory_request = via("requests.cpu"), via("requests.memory")
-    cpu_limit, memory_limit = via("limits.cpu"), via("limits.memory")
 
     def rules(self):
         return not_above(self.requests.model_dump(), self.limits.model_dump(), "requests", "limits")
@@ -168,3 +150,45 @@ def describe(value: Any) -> str:
     kind = {bool: "boolean", int: "number", float: "number", str: "string"}.get(type(value))
     shown = json.dumps(value) if isinstance(value, bool) else repr(value)
     return f"{kind} {shown}" if kind else {list: "a list", dict: "an object", type(None): "nothing"}.get(type(value), "a value")
+
+
+_MESSAGES = {
+    "int_type": "must be an integer, got {got}",
+    "bool_type": "must be true or false, got {got}",
+    "string_type": "must be a string, got {got}",
+    "string_too_short": "must be a non-empty string, got {got}",
+    "string_too_long": "must be {max_length} characters at most",
+    "string_pattern_mismatch": "must be {expected}, got {shown}",
+    "greater_than_equal": "must be >= {ge}, got {input}",
+    "less_than_equal": "must be <= {le}, got {input}",
+    "literal_error": "must be one of {choices}, got {shown}",
+    "model_type": "must be an object, got {got}",
+    "dict_type": "must be an object, got {got}",
+    "too_short": "must list at least one entry",
+    "missing": "must be set: it has no default",
+    "value_error": "{error}",
+}
+
+
+def problem_lines(errors: list[dict], prefix: str, keys: tuple = ()) -> list[str]:
+    """``<prefix><key path>: <message>`` for each of pydantic's errors (``ValidationError.errors()``)."""
+    lines, unknown = [], ()  # below an unknown key of a map, nothing is reported
+    for err in errors:
+        path = [*keys, *(str(part) for part in err["loc"] if not isinstance(part, int))]
+        item = "".join(f" (item {part + 1})" for part in err["loc"][-1:] if isinstance(part, int))
+        ctx, value = err.get("ctx", {}), err["input"]
+        if isinstance(ctx.get("error"), ProblemsError):
+            found, nested = ctx["error"].args
+            lines += [f"{prefix}{'.'.join(filter(None, [*path, k]))}: {m}" for k, m in found.items()]
+            lines += problem_lines(nested, prefix, tuple(path))
+            continue
+        choices = re.findall(r"'([^']*)'", str(ctx.get("expected", "")))
+        shown = repr(value) if isinstance(value, str) else describe(value)
+        fields = {**ctx, "got": describe(value), "shown": shown, "input": value, "choices": ", ".join(choices)}
+        fields["expected"] = _EXPECTED.get(ctx.get("pattern"))
+        message = _MESSAGES[err["type"]].format_map(fields) if err["type"] in _MESSAGES else err["msg"]
+        if path[-1:] == ["[key]"]:
+            path, message = path[:-1], f"unknown key (known keys: {', '.join(sorted(choices))})"
+            unknown += (f"{prefix}{'.'.join(path)}.",)
+        lines.append(f"{prefix}{'.'.join(path)}: {message}{item}")
+    return [line for line in lines if not line.startswith(unknown)]

@@ -29,7 +29,7 @@ def app_tier(**changes) -> AppTierArgs:
         "delivery": stack.delivery,
         "network": stack.network,
         "controller_namespace": "edge",
-        "scraping": Scraping("metrics-ns", "nginx/nginx-prometheus-exporter:1.5.3", stack.monitoring.web_exporter_resources),
+        "scraping": Scraping("metrics-ns", "nginx/nginx-prometheus-exporter:1.5.3", stack.monitoring.web_exporter.resources),
         "hard_spread": False,
         "images": ImageRefs("registry.example/api:1", "registry.example/web:1"),
         "namespace": "team",

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from components.validation import DEFAULT_CONTROLLER_NAMESPACE
+from components.edge.settings import DEFAULT_CONTROLLER_NAMESPACE
 from tests.conftest import RENDERS, VARIANTS, stack_config, with_overrides
 from tests.netpol import Cluster, Endpoint
 

@@ -5,7 +5,7 @@ from typing import Annotated, Literal
 
 from pydantic import Field, ValidationInfo, field_validator
 
-from ..validation import Bool, Image, Int, Model, NonEmpty, OptionalImage, Port, Resources, SortedDict, Str, Strs, _raise, via
+from ..validation import Bool, Image, Int, Model, NonEmpty, OptionalImage, Port, Resources, SortedDict, Str, Strs, _raise
 
 
 class Autoscaling(Model):
@@ -13,7 +13,6 @@ class Autoscaling(Model):
     max_replicas: Annotated[Int, Field(ge=1)]
     target_cpu: Annotated[Int, Field(ge=1, le=100, alias="targetCpuUtilization")]
     target_memory: Annotated[Int, Field(ge=1, le=100, alias="targetMemoryUtilization")]
-    scaling = property(lambda self: self)
 
     def rules(self):
         wrong = self.max_replicas < self.min_replicas
@@ -79,7 +78,6 @@ class DeliverySettings(Model):
     canary: Canary
     istio_sidecars: Bool  # inject Istio sidecars into the app namespace (needs the Istio CNI agent)
     build: Build
-    canary_replicas = via("canary.replicas")
 
     def rules(self):
         active, unset = self.active_color, self.strategy == "canary" and "must be set with the canary strategy"

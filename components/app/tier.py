@@ -151,7 +151,7 @@ class AppTier(pulumi.ComponentResource):
         stable = Variant("", {TRACK_LABEL: "stable"}, images.api, images.web)
         if delivery.strategy == "canary":
             canary = delivery.canary
-            return [stable, Variant("canary", {TRACK_LABEL: "canary"}, canary.api, canary.web, delivery.canary_replicas)]
+            return [stable, Variant("canary", {TRACK_LABEL: "canary"}, canary.api, canary.web, delivery.canary.replicas)]
         return [stable]
 
     def _canary_routing(self) -> dict:
@@ -218,7 +218,7 @@ class AppTier(pulumi.ComponentResource):
             variant.suffix,
             variant.labels,
             replicas=variant.fixed_replicas,
-            scaling=None if variant.fixed_replicas else app.api.scaling,
+            scaling=None if variant.fixed_replicas else app.api,
             skips={**kb.image_skips(variant.api_image), **kb.SECRET_ENV_SKIP},
             depends_on=[self._migration_job(variant.api_image, variant.suffix)],
         )
@@ -242,7 +242,7 @@ class AppTier(pulumi.ComponentResource):
             [worker],
             "",
             {TRACK_LABEL: "stable"},
-            scaling=app.worker.scaling,
+            scaling=app.worker,
             skips={**kb.image_skips(image), **kb.SECRET_ENV_SKIP},
             depends_on=[self._migration_job(image, "")],
         )

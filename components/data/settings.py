@@ -4,22 +4,9 @@ from typing import Annotated, Literal
 
 from pydantic import Field
 
-from ..validation import (
-    PROJECT_DIR,
-    RESERVED_CONNECTIONS,
-    Bool,
-    DnsLabel,
-    HttpsUrl,
-    Image,
-    Int,
-    Model,
-    NonEmpty,
-    ProjectFile,
-    Resources,
-    Str,
-    Volume,
-    matching,
-)
+from ..validation import Bool, DnsLabel, HttpsUrl, Image, Int, Model, NonEmpty, ProjectFile, Resources, Str, Volume, matching
+
+RESERVED_CONNECTIONS = 10  # PostgreSQL's connections for superusers, replication and monitoring, outside the pools
 
 
 class DataSettings(Model):
@@ -44,7 +31,6 @@ class DataSettings(Model):
         pooler: Pooler
         pooler_resources: Resources
         backup: Backup
-        init_sql = property(lambda self: (PROJECT_DIR / self.init_sql_file).read_text() if self.init_sql_file else "")
 
         def rules(self):
             n, size, budget = self.pooler.instances, self.pooler.default_pool_size, self.max_connections - RESERVED_CONNECTIONS

@@ -19,6 +19,7 @@ from .. import k8s as kb
 from ..k8s import ConnectionRefs
 from ..secret_store import SecretSource, Value, placeholder
 from ..settings import Namespaces, NetworkSettings, SecretsSettings
+from ..validation import PROJECT_DIR
 from .settings import DataSettings
 
 CNPG_REPO = "https://cloudnative-pg.github.io/charts"
@@ -245,16 +246,16 @@ class DataTier(pulumi.ComponentResource):
         app_secret = self._secrets[f"{CLUSTER}-app"]
         opts = {"depends_on": [*operators, app_secret]}
         initdb: dict = {"database": DB_NAME, "owner": DB_OWNER, "secret": {"name": f"{CLUSTER}-app"}}
-        if pg.init_sql:
+        if pg.init_sql_file:
             init = k8s.core.v1.ConfigMap(
                 f"{self._name}-db-init",
                 metadata=kb.metadata(f"{CLUSTER}-init", self._ns, "database"),
-                data={"init.sql": pg.init_sql},
+                data={"init.sql": (PROJECT_DIR / pg.init_sql_file).read_text()},
                 opts=self._opts(),
             )
             initdb["postInitApplicationSQLRefs"] = {"configMapRefs": [{"name": f"{CLUSTER}-init", "key": "init.sql"}]}
             opts["depends_on"] = [*operators, app_secret, init]
-        storage = pg.storage.sized("size", "storageClass")
+        storage = kb.sized_volume(pg.storage, "size", "storageClass")
         spec = {
             "instances": pg.instances,
             "imageName": pg.image,
@@ -673,7 +674,7 @@ class DataTier(pulumi.ComponentResource):
                 "selector": {"matchLabels": kb.selector_labels(name)},
                 "persistentVolumeClaimRetentionPolicy": {"whenDeleted": "Retain", "whenScaled": "Retain"},
                 "template": kb.pod_template(kb.labels(name, component), config_hash, pod),
-                "volumeClaimTemplates": [{"metadata": {"name": "data"}, "spec": volume.claim_spec()}],
+                "volumeClaimTemplates": [{"metadata": {"name": "data"}, "spec": kb.claim_spec(volume)}],
             },
             # volumeClaimTemplates are replace-only (pulumi-kubernetes provider/pkg/provider/diff.go; the API
             # server refuses to change them): the template sizes the claim once, the patch below resizes it.
@@ -756,7 +757,7 @@ class DataTier(pulumi.ComponentResource):
                 return []
             return [{"from": [kb.prometheus_from(self._args.scrape_namespace)], "ports": kb.tcp_ports(*ports)}]
 
-        api_server = kb.api_server_egress(network.api_server_cidrs, network.api_server_ports)
+        api_server = kb.api_server_egress(network.api_server.cidrs, network.api_server.ports)
         object_storage = self._to_object_storage()
 
         def policy(suffix: str, name: str, pods: dict, **rules) -> None:

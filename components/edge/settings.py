@@ -4,7 +4,9 @@ from typing import Annotated, Literal
 
 from pydantic import Field, ValidationInfo, field_validator
 
-from ..validation import DEFAULT_CONTROLLER_NAMESPACE, Bool, Cidrs, DnsLabel, DnsName, Int, Model, OptionalDnsLabel, Str, matching
+from ..validation import Bool, Cidrs, DnsLabel, DnsName, Int, Model, OptionalDnsLabel, Str, matching
+
+DEFAULT_CONTROLLER_NAMESPACE = {"ingress": "ingress-nginx", "gateway": "envoy-gateway-system"}
 
 
 class EdgeSettings(Model):

@@ -128,14 +128,14 @@ class MonitoringTier(pulumi.ComponentResource):
 
     def _alertmanager_config(self) -> None:
         """Alertmanager's whole configuration, in a Secret: the receiver URL is a credential."""
-        receiver, url = self._mon.receiver, self._args.alert_receiver_url
+        alerting, url = self._mon.alerting, self._args.alert_receiver_url
 
         def render(secret_url: str | None) -> str:
             default: dict = {"name": "default"}
-            if receiver == "webhook":
+            if alerting.receiver == "webhook":
                 default["webhook_configs"] = [{"url": secret_url, "send_resolved": True}]
-            elif receiver == "slack":
-                default["slack_configs"] = [{"api_url": secret_url, "channel": self._mon.slack_channel, "send_resolved": True}]
+            elif alerting.receiver == "slack":
+                default["slack_configs"] = [{"api_url": secret_url, "channel": alerting.slack_channel, "send_resolved": True}]
             config = {
                 "route": {
                     "receiver": "default",
@@ -160,8 +160,8 @@ class MonitoringTier(pulumi.ComponentResource):
 
     def _kube_prometheus_stack(self) -> pulumi.Resource:
         mon = self._mon
-        storage = mon.prometheus_storage.claim_spec()
-        grafana_persistence = mon.grafana_storage.sized("size", "storageClassName", enabled=True)
+        storage = kb.claim_spec(mon.prometheus.storage)
+        grafana_persistence = kb.sized_volume(mon.grafana.storage, "size", "storageClassName", enabled=True)
         values = {
             "fullnameOverride": "kps",
             # Helm installs a chart's crds/ once and never upgrades them; this hook Job re-applies the
@@ -176,8 +176,8 @@ class MonitoringTier(pulumi.ComponentResource):
             },
             "prometheus": {
                 "prometheusSpec": {
-                    "retention": mon.prometheus_retention,
-                    "resources": mon.prometheus_resources.as_k8s(),
+                    "retention": mon.prometheus.retention,
+                    "resources": mon.prometheus.resources.as_k8s(),
                     "storageSpec": {"volumeClaimTemplate": {"spec": storage}},
                     # Select every ServiceMonitor, PodMonitor and PrometheusRule in every namespace,
                     # not only those carrying this chart's release label.
@@ -190,7 +190,7 @@ class MonitoringTier(pulumi.ComponentResource):
                 }
             },
             "alertmanager": {"alertmanagerSpec": {"configSecret": ALERTMANAGER_CONFIG}},
-            "prometheus-node-exporter": {"resources": mon.node_exporter_resources.as_k8s()},
+            "prometheus-node-exporter": {"resources": mon.node_exporter.resources.as_k8s()},
             "grafana": {
                 "admin": {"existingSecret": GRAFANA_ADMIN, "userKey": "admin-user", "passwordKey": "admin-password"},
                 "persistence": grafana_persistence,
@@ -213,7 +213,7 @@ class MonitoringTier(pulumi.ComponentResource):
 
     def _loki(self) -> pulumi.Resource:
         mon = self._mon
-        persistence = mon.loki_storage.sized("size", "storageClass", enabled=True)
+        persistence = kb.sized_volume(mon.loki.storage, "size", "storageClass", enabled=True)
         values = {
             "deploymentMode": "Monolithic",
             "loki": {
@@ -231,17 +231,17 @@ class MonitoringTier(pulumi.ComponentResource):
                         }
                     ]
                 },
-                "limits_config": {"retention_period": mon.loki_retention},
+                "limits_config": {"retention_period": mon.loki.retention},
                 "compactor": {"retention_enabled": True, "delete_request_store": "filesystem"},
             },
             # One single-binary replica on the filesystem, the simple-scalable targets at zero: the chart's
             # templates/validate.yaml refuses filesystem storage with any read/write/backend replica (their
             # default is 3), as upstream's ci/default-monolithic-filesystem-values.yaml shows.
-            "singleBinary": {"replicas": 1, "persistence": persistence, "resources": mon.loki_resources.as_k8s()},
+            "singleBinary": {"replicas": 1, "persistence": persistence, "resources": mon.loki.resources.as_k8s()},
             "read": {"replicas": 0},
             "write": {"replicas": 0},
             "backend": {"replicas": 0},
-            "lokiCanary": {"resources": mon.loki_canary_resources.as_k8s()},
+            "lokiCanary": {"resources": mon.loki.canary_resources.as_k8s()},
             "gateway": {"enabled": False},
             "chunksCache": {"enabled": False},
             "resultsCache": {"enabled": False},
@@ -282,8 +282,8 @@ class MonitoringTier(pulumi.ComponentResource):
         )
         container = kb.container(
             "fluent-bit",
-            mon.log_shipper_image,
-            mon.log_shipper_resources.as_k8s(),
+            mon.log_shipper.image,
+            mon.log_shipper.resources.as_k8s(),
             command=["/fluent-bit/bin/fluent-bit", "-c", "/fluent-bit/etc/fluent-bit.conf"],
             env=[{"name": "LOKI_HOST", "value": self._loki_host}, {"name": "LOKI_PORT", "value": str(LOKI_PORT)}],
             ports=[("http", FLUENT_BIT_PORT)],
@@ -309,7 +309,7 @@ class MonitoringTier(pulumi.ComponentResource):
         ]
         reason = "reads root-owned container log files from the node's /var/log"
         skips = {
-            **kb.image_skips(mon.log_shipper_image),
+            **kb.image_skips(mon.log_shipper.image),
             "CKV_K8S_23": f"root is required: {reason}",
             "CKV_K8S_40": f"UID 0 is required: {reason}",
             "CKV_K8S_38": "the kubernetes filter reads pod metadata from the API (read-only ClusterRole)",
@@ -340,7 +340,7 @@ class MonitoringTier(pulumi.ComponentResource):
         loki-canary/daemonset.yaml. node-exporter runs on the host network, where policies do not apply.
         """
         network, ns = self._args.network, self._ns
-        api_server = kb.api_server_egress(network.api_server_cidrs, network.api_server_ports)
+        api_server = kb.api_server_egress(network.api_server.cidrs, network.api_server.ports)
         prometheus, grafana = PROMETHEUS_PODS, {"app.kubernetes.io/name": "grafana"}
         alertmanager = {"app.kubernetes.io/name": "alertmanager"}
         operator = {"app.kubernetes.io/name": KPS_OPERATOR_NAME, "app.kubernetes.io/component": "prometheus-operator"}
@@ -386,7 +386,7 @@ class MonitoringTier(pulumi.ComponentResource):
                 operator,
                 # The API server calls its admission webhook for PrometheusRules and the like.
                 [
-                    {"from": kb.ip_blocks(network.api_server_cidrs), "ports": kb.tcp_ports(OPERATOR_PORT)},
+                    {"from": kb.ip_blocks(network.api_server.cidrs), "ports": kb.tcp_ports(OPERATOR_PORT)},
                     allow([prometheus], OPERATOR_PORT),
                 ],
                 [api_server],

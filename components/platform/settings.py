@@ -4,7 +4,9 @@ from typing import Annotated, Literal
 
 from pydantic import AfterValidator
 
-from ..validation import QUOTA_KEYS, Model, NonEmpty, Quantity, SortedDict, not_above
+from ..validation import Model, NonEmpty, Quantity, SortedDict, not_above
+
+QUOTA_KEYS = ("requests.cpu", "requests.memory", "limits.cpu", "limits.memory", "requests.storage", "pods")
 
 
 class AccessSettings(Model):
