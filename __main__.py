@@ -1,4 +1,4 @@
-"""AMS on Kubernetes: settings -> namespaces -> tiers -> stack outputs."""
+"""AMS: settings -> tiers -> stack outputs. The local environment runs on Docker, the others on Kubernetes."""
 
 import pulumi
 
@@ -9,145 +9,191 @@ from components.app.tier import CLIENT_PODS, METRICS_ENDPOINTS, AppTier, AppTier
 from components.data.tier import DataTier, DataTierArgs
 from components.edge.certificates import Certificates, CertificatesArgs
 from components.edge.ingress import GatewayController, GatewayControllerArgs, Ingress, IngressArgs
+from components.local.stack import Backend, Data, LocalStack, LocalStackArgs, Web, checkout
 from components.monitoring.tier import MetricsEndpoint, MonitoringTier, MonitoringTierArgs
 from components.platform import digests, protection
 from components.platform.access import Access, AccessArgs
 from components.platform.namespaces import create_namespaces
+from components.validation import PROJECT_DIR
 
-settings = stack_settings.load()
-if settings.is_prod:
-    pulumi.runtime.register_stack_transformation(protection.protect_in_prod)
-    pulumi.runtime.register_stack_transformation(digests.pin_images_in_prod)
-namespaces = create_namespaces(
-    settings.namespaces,
-    istio_sidecars=settings.delivery.istio_sidecars,
-    in_cluster_storage=settings.data.object_storage.mode != "external",
-)
-app_namespace = namespaces.app.metadata.name
-Access(
-    "ams-access",
-    AccessArgs(access=settings.access, namespaces=namespaces.names()),
-)
 
-# Operators first: what creates their custom resources later waits for them.
-edge_settings = settings.edge
-gateway_controller = (
-    GatewayController(
-        "ams-edge-controller",
-        GatewayControllerArgs(namespace=edge_settings.controller_namespace, class_name=edge_settings.class_name),
-    )
-    if edge_settings.mode == "gateway" and edge_settings.install_controller
-    else None
-)
-gateway_api = gateway_controller.ready if gateway_controller else []
-monitoring = (
-    MonitoringTier(
-        "ams-monitoring",
-        MonitoringTierArgs(
-            monitoring=settings.monitoring,
-            network=settings.network,
+def on_docker(settings: stack_settings.StackSettings) -> None:
+    """The local environment: the whole system on the developer's Docker engine."""
+    local, app, data = settings.local, settings.app, settings.data
+    stack = LocalStack(
+        "ams-local",
+        LocalStackArgs(
+            local=local,
             stack=pulumi.get_stack(),
-            namespace=namespaces.monitoring.metadata.name,
-            namespace_name=settings.namespaces.monitoring,
-            app_namespace=app_namespace,
-            app_metrics=[MetricsEndpoint(workload, port) for workload, port in METRICS_ENDPOINTS],
-            pooler_max_client_connections=settings.data.postgres.pooler.max_client_connections,
-            alert_receiver_url=settings.alert_receiver_url,
+            backend=Backend(
+                release_image=settings.delivery.images.api,
+                source=checkout(PROJECT_DIR, local.sources.backend),
+                api_port=app.api.port,
+                worker_command=app.worker.command,
+                worker_health_port=app.worker.health_port,
+                migration_command=app.migration.command,
+            ),
+            web=Web(release_image=settings.delivery.images.web, source=checkout(PROJECT_DIR, local.sources.frontend)),
+            data=Data(
+                redis_image=data.redis.image,
+                object_storage_image=data.object_storage.image,
+                bucket_job_image=data.object_storage.bucket_job_image,
+                app_bucket=data.object_storage.app_bucket,
+                region=data.object_storage.external.region,
+                init_sql=PROJECT_DIR / data.postgres.init_sql_file if data.postgres.init_sql_file else None,
+            ),
+            body_size=settings.edge.body_size,
+            jwt_access_secret=settings.jwt_access_secret,
+            jwt_refresh_secret=settings.jwt_refresh_secret,
         ),
     )
-    if settings.monitoring.enabled
-    else None
-)
-certificates = Certificates(
-    "ams-certificates",
-    CertificatesArgs(
-        edge=settings.edge,
-        monitoring_enabled=settings.monitoring.enabled,
-        app_namespace=app_namespace,
-        gateway_api=gateway_api,
-        monitoring=monitoring.ready if monitoring else [],
-    ),
-)
-secrets = AppSecrets(
-    "ams",
-    AppSecretsArgs(
-        namespace=app_namespace,
-        secrets=settings.secrets,
-        jwt_access_secret=settings.jwt_access_secret,
-        jwt_refresh_secret=settings.jwt_refresh_secret,
-    ),
-)
-data = DataTier(
-    "ams-data",
-    DataTierArgs(
-        data=settings.data,
-        secrets=settings.secrets,
-        network=settings.network,
-        names=settings.namespaces,
-        client_pods=CLIENT_PODS,
-        scrape_namespace=settings.namespaces.monitoring if settings.monitoring.enabled else None,
-        hard_spread=settings.is_prod,
-        namespace=namespaces.data.metadata.name,
-        storage_namespace=namespaces.storage.metadata.name if namespaces.storage else None,
-        app_namespace=app_namespace,
-        operators_ready=[*certificates.ready, *secrets.ready, *(monitoring.ready if monitoring else [])],
-    ),
-)
-images = Images("ams-images", ImagesArgs(delivery=settings.delivery, registry_password=settings.registry_password))
-app = AppTier(
-    "ams",
-    AppTierArgs(
-        app=settings.app,
-        delivery=settings.delivery,
-        network=settings.network,
-        controller_namespace=settings.edge.controller_namespace,
-        scraping=Scraping(
-            namespace=settings.namespaces.monitoring,
-            web_exporter_image=settings.monitoring.web_exporter.image,
-            web_exporter_resources=settings.monitoring.web_exporter.resources,
+    pulumi.export("environment", settings.environment)
+    pulumi.export("url", stack.url)
+    pulumi.export("apiUrl", stack.api_url)
+    pulumi.export("databaseUrl", stack.database_url)
+    pulumi.export("redisUrl", stack.redis_url)
+    pulumi.export("objectStorage", stack.object_storage)
+
+
+def on_kubernetes(settings: stack_settings.StackSettings) -> None:
+    if settings.is_prod:
+        pulumi.runtime.register_stack_transformation(protection.protect_in_prod)
+        pulumi.runtime.register_stack_transformation(digests.pin_images_in_prod)
+    namespaces = create_namespaces(
+        settings.namespaces,
+        istio_sidecars=settings.delivery.istio_sidecars,
+        in_cluster_storage=settings.data.object_storage.mode != "external",
+    )
+    app_namespace = namespaces.app.metadata.name
+    Access(
+        "ams-access",
+        AccessArgs(access=settings.access, namespaces=namespaces.names()),
+    )
+
+    # Operators first: what creates their custom resources later waits for them.
+    edge_settings = settings.edge
+    gateway_controller = (
+        GatewayController(
+            "ams-edge-controller",
+            GatewayControllerArgs(namespace=edge_settings.controller_namespace, class_name=edge_settings.class_name),
+        )
+        if edge_settings.mode == "gateway" and edge_settings.install_controller
+        else None
+    )
+    gateway_api = gateway_controller.ready if gateway_controller else []
+    monitoring = (
+        MonitoringTier(
+            "ams-monitoring",
+            MonitoringTierArgs(
+                monitoring=settings.monitoring,
+                network=settings.network,
+                stack=pulumi.get_stack(),
+                namespace=namespaces.monitoring.metadata.name,
+                namespace_name=settings.namespaces.monitoring,
+                app_namespace=app_namespace,
+                app_metrics=[MetricsEndpoint(workload, port) for workload, port in METRICS_ENDPOINTS],
+                pooler_max_client_connections=settings.data.postgres.pooler.max_client_connections,
+                alert_receiver_url=settings.alert_receiver_url,
+            ),
         )
         if settings.monitoring.enabled
-        else None,
-        hard_spread=settings.is_prod,
-        images=images.refs,
-        namespace=app_namespace,
-        connections=data.connections,
-        jwt_access=secrets.jwt_access,
-        jwt_refresh=secrets.jwt_refresh,
-        data_egress=data.client_egress,
-        secrets=[*data.client_secrets, *secrets.secrets],
-        secret_digests=[data.client_secrets_digest, secrets.digest],
-        database=data.ready_for_clients,
-    ),
-)
-edge = Ingress(
-    "ams-edge",
-    IngressArgs(
-        edge=settings.edge,
-        network=settings.network,
-        canary_weight=settings.delivery.canary_weight,
-        namespace=app_namespace,
-        api_service=app.api_service,
-        api_port=app.api_port,
-        web_service=app.web_service,
-        web_port=app.web_port,
-        canary_services=app.canary_services,
-        cert_manager=certificates.ready,
-        gateway_controller=gateway_api,
-    ),
-)
+        else None
+    )
+    certificates = Certificates(
+        "ams-certificates",
+        CertificatesArgs(
+            edge=settings.edge,
+            monitoring_enabled=settings.monitoring.enabled,
+            app_namespace=app_namespace,
+            gateway_api=gateway_api,
+            monitoring=monitoring.ready if monitoring else [],
+        ),
+    )
+    secrets = AppSecrets(
+        "ams",
+        AppSecretsArgs(
+            namespace=app_namespace,
+            secrets=settings.secrets,
+            jwt_access_secret=settings.jwt_access_secret,
+            jwt_refresh_secret=settings.jwt_refresh_secret,
+        ),
+    )
+    data = DataTier(
+        "ams-data",
+        DataTierArgs(
+            data=settings.data,
+            secrets=settings.secrets,
+            network=settings.network,
+            names=settings.namespaces,
+            client_pods=CLIENT_PODS,
+            scrape_namespace=settings.namespaces.monitoring if settings.monitoring.enabled else None,
+            hard_spread=settings.is_prod,
+            namespace=namespaces.data.metadata.name,
+            storage_namespace=namespaces.storage.metadata.name if namespaces.storage else None,
+            app_namespace=app_namespace,
+            operators_ready=[*certificates.ready, *secrets.ready, *(monitoring.ready if monitoring else [])],
+        ),
+    )
+    images = Images("ams-images", ImagesArgs(delivery=settings.delivery, registry_password=settings.registry_password))
+    app = AppTier(
+        "ams",
+        AppTierArgs(
+            app=settings.app,
+            delivery=settings.delivery,
+            network=settings.network,
+            controller_namespace=settings.edge.controller_namespace,
+            scraping=Scraping(
+                namespace=settings.namespaces.monitoring,
+                web_exporter_image=settings.monitoring.web_exporter.image,
+                web_exporter_resources=settings.monitoring.web_exporter.resources,
+            )
+            if settings.monitoring.enabled
+            else None,
+            hard_spread=settings.is_prod,
+            images=images.refs,
+            namespace=app_namespace,
+            connections=data.connections,
+            jwt_access=secrets.jwt_access,
+            jwt_refresh=secrets.jwt_refresh,
+            data_egress=data.client_egress,
+            secrets=[*data.client_secrets, *secrets.secrets],
+            secret_digests=[data.client_secrets_digest, secrets.digest],
+            database=data.ready_for_clients,
+        ),
+    )
+    edge = Ingress(
+        "ams-edge",
+        IngressArgs(
+            edge=settings.edge,
+            network=settings.network,
+            canary_weight=settings.delivery.canary_weight,
+            namespace=app_namespace,
+            api_service=app.api_service,
+            api_port=app.api_port,
+            web_service=app.web_service,
+            web_port=app.web_port,
+            canary_services=app.canary_services,
+            cert_manager=certificates.ready,
+            gateway_controller=gateway_api,
+        ),
+    )
+
+    def in_cluster(service: pulumi.Output[str], port: pulumi.Output[int]) -> pulumi.Output[str]:
+        return pulumi.Output.format("{0}.{1}.svc.cluster.local:{2}", service, app_namespace, port)
+
+    pulumi.export("environment", settings.environment)
+    pulumi.export("url", edge.url)
+    pulumi.export("apiUrl", edge.api_url)
+    pulumi.export("namespaces", namespaces.names())
+    pulumi.export("apiService", in_cluster(app.api_service, app.api_port))
+    pulumi.export("webService", in_cluster(app.web_service, app.web_port))
+    pulumi.export("databaseHost", data.database_host)
+    pulumi.export("images", {"api": images.refs.api, "web": images.refs.web})
+    pulumi.export("strategy", settings.delivery.strategy)
 
 
-def in_cluster(service: pulumi.Output[str], port: pulumi.Output[int]) -> pulumi.Output[str]:
-    return pulumi.Output.format("{0}.{1}.svc.cluster.local:{2}", service, app_namespace, port)
-
-
-pulumi.export("environment", settings.environment)
-pulumi.export("url", edge.url)
-pulumi.export("apiUrl", edge.api_url)
-pulumi.export("namespaces", namespaces.names())
-pulumi.export("apiService", in_cluster(app.api_service, app.api_port))
-pulumi.export("webService", in_cluster(app.web_service, app.web_port))
-pulumi.export("databaseHost", data.database_host)
-pulumi.export("images", {"api": images.refs.api, "web": images.refs.web})
-pulumi.export("strategy", settings.delivery.strategy)
+settings = stack_settings.load()
+if settings.environment == "local":
+    on_docker(settings)
+else:
+    on_kubernetes(settings)

@@ -18,15 +18,16 @@ from pydantic import Field, ValidationError, WithJsonSchema
 from .app.settings import AppSettings, DeliverySettings
 from .data.settings import DataSettings
 from .edge.settings import EdgeSettings
+from .local.settings import LocalSettings, refused_keys
 from .monitoring.settings import MonitoringSettings
 from .platform.settings import AccessSettings
 from .validation import Bool, Cidrs, DnsLabel, HttpsUrl, Model, NonEmpty, Port, Str, list_of, problem_lines
 
 NAMESPACE = "ams"
-ENVIRONMENTS = ("dev", "staging", "prod")
+ENVIRONMENTS = ("local", "dev", "staging", "prod")
 _DEFAULTS: dict[str, Any] = yaml.safe_load((Path(__file__).parent / "environments.yaml").read_text())
 REPLACED = (("access", "groups"), ("access", "bindings"))  # maps a stack file replaces instead of merging into
-OBJECT_KEYS = ("namespaces", "app", "data", "delivery", "ingress", "network", "monitoring", "access", "secrets")
+OBJECT_KEYS = ("namespaces", "app", "data", "delivery", "ingress", "network", "monitoring", "access", "secrets", "local")
 SECRET_KEYS = ("jwtAccessSecret", "jwtRefreshSecret", "alertReceiverUrl", "registryPassword")
 SCALAR_KEYS = ("environment",)  # with the objects and the secrets: every ams: key; anything else is a typo
 
@@ -96,6 +97,7 @@ class StackSettings(Model):  # the `ams:` keys Pulumi.yaml declares, over the en
     monitoring: MonitoringSettings
     access: AccessSettings
     secrets: SecretsSettings
+    local: LocalSettings | None = None  # the local environment's alone (refused_keys)
     jwt_access_secret: Secret = None
     jwt_refresh_secret: Secret = None
     alert_receiver_url: Secret = None
@@ -124,6 +126,9 @@ def load() -> StackSettings:
         # The environment decides sizes and prod's protection: prod turned staging would unprotect every database.
         other = "to run another environment, create a stack of its own (README: Day 2, changing ams:environment)"
         raise SettingsError([*problems, f"{key}: the stack {stack!r} is the {stack} environment, got {environment!r}; {other}"])
+    refused = refused_keys(raw, environment)
+    problems += [f"{NAMESPACE}:{path}: {reason}" for path, reason in refused.items()]
+    raw = {key: value for key, value in raw.items() if key not in refused}  # `ams:local` elsewhere: said once
     secrets = {key: pulumi.Config(NAMESPACE).require_secret(key) if key in raw else None for key in SECRET_KEYS}
     try:
         settings = StackSettings.model_validate(merge(_DEFAULTS[environment], {**raw, **secrets, "environment": environment}))

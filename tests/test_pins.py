@@ -30,8 +30,10 @@ def environment_images() -> set[str]:
     def walk(node):
         if isinstance(node, dict):
             for key, value in node.items():
-                if isinstance(value, str) and key.lower().endswith("image"):
+                if isinstance(value, str) and key.lower().endswith("image") and value:
                     found.add(value)
+                if key == "images" and isinstance(value, dict):  # ams:local.images, ams:delivery.images
+                    found.update(image for image in value.values() if isinstance(image, str) and image)
                 walk(value)
 
     walk(yaml.safe_load((PROJECT_DIR / "components" / "environments.yaml").read_text()))

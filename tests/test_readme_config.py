@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from types import UnionType
 from typing import Annotated, get_args, get_origin
 
 from pydantic import BaseModel
@@ -22,6 +23,8 @@ def model_paths(model: type[BaseModel] = StackSettings, prefix: str = "") -> dic
         path, annotation = f"{prefix}{field.alias}", field.annotation
         while get_origin(annotation) is Annotated:
             annotation = get_args(annotation)[0]
+        if get_origin(annotation) is UnionType and type(None) in get_args(annotation):  # `ams:local`: one environment's
+            (annotation,) = [arg for arg in get_args(annotation) if arg is not type(None)]
         value = get_args(annotation)[1] if get_origin(annotation) is dict else annotation
         while get_origin(value) is Annotated:
             value = get_args(value)[0]

@@ -48,7 +48,7 @@ BAD_CONFIGS = [
     ("unknown-depth-2", {"ams:app.apii": {"minReplicas": 3}}, {"ams:app.apii": "unknown key"}),
     ("unknown-depth-3", {"ams:app.api.replica": 3}, {"ams:app.api.replica": "unknown key"}),
     ("unknown-depth-5", {"ams:app.api.resources.requests.gpu": 1}, {"ams:app.api.resources.requests.gpu": "unknown key"}),
-    ("unknown-environment", {"ams:environment": "production"}, {"ams:environment": "must be one of dev, staging, prod"}),
+    ("unknown-environment", {"ams:environment": "production"}, {"ams:environment": "must be one of local, dev, staging, prod"}),
     ("namespace-not-dns", {"ams:namespaces.app": "AMS_App"}, {"ams:namespaces.app": "DNS label"}),
     ("namespaces-collide", {"ams:namespaces.data": "ams"}, {"ams:namespaces": "must differ"}),
     ("unknown-strategy", {"ams:delivery.strategy": "big-bang"}, {"ams:delivery.strategy": "must be one of"}),
@@ -203,8 +203,8 @@ def test_environment_defaults_to_the_stack_name():
     with pytest.raises(SettingsError) as raised:
         runner.run("qa", config)
     assert raised.value.problems == [
-        "ams:environment: not set, so it defaults to the stack name 'qa', which is not one of dev, staging, prod: "
-        "set it (pulumi config set ams:environment <dev|staging|prod>)"
+        "ams:environment: not set, so it defaults to the stack name 'qa', which is not one of local, dev, staging, "
+        "prod: set it (pulumi config set ams:environment <local|dev|staging|prod>)"
     ]
 
 

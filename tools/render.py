@@ -2,10 +2,12 @@
 
     python -m tools.render --stack prod --out build/prod
     python -m tools.render --stack-file path/to/Pulumi.x.yaml --out DIR
+    python -m tools.render --stack local                      # the plan only
 
 Writes DIR/manifests.yaml (every Kubernetes object), DIR/resources.json (every registered
-resource) and DIR/outputs.json (the stack outputs), secrets replaced by placeholders. Invalid
-configuration: one `error:` line per problem on stderr, exit status 2, nothing written.
+resource) and DIR/outputs.json (the stack outputs), secrets replaced by placeholders; without
+--out, only prints the plan. Invalid configuration: one `error:` line per problem on stderr,
+exit status 2, nothing written.
 """
 
 from __future__ import annotations
@@ -80,6 +82,8 @@ def plan(render: runner.Render) -> str:
     lines += ["", "Outputs:"]
     for name, value in render.outputs.items():
         lines.append(f"  {name}: {json.dumps(value, sort_keys=True)}")
+    if render.by_type(CONTAINER):
+        return "\n".join([*lines, "", *docker_plan(render, by_urn)])
     lines += ["", "Footprint per namespace (configured replicas; Jobs excluded):"]
     charts = sorted(r.inputs.get("chart", r.name) for r in render.resources if r.type == "kubernetes:helm.sh/v3:Release")
     if charts:
@@ -96,12 +100,43 @@ def plan(render: runner.Render) -> str:
     return "\n".join(lines)
 
 
+CONTAINER, VOLUME, NETWORK = "docker:index/container:Container", "docker:index/volume:Volume", "docker:index/network:Network"
+IMAGES = {"docker:index/remoteImage:RemoteImage": "name", "docker:index/image:Image": "imageName"}
+
+
+def docker_plan(render: runner.Render, by_urn: dict) -> list[str]:
+    """What `pulumi up` would run on Docker: each container's image, published ports, volumes and start order."""
+    containers = {container.urn: container for container in render.by_type(CONTAINER)}
+
+    def depth(urn: str) -> int:  # how many containers start before this one, at least
+        return max((1 + depth(need) for need in containers[urn].dependencies if need in containers), default=0)
+
+    lines = ["Containers, in start order (each after those it waits for):"]
+    for container in sorted(containers.values(), key=lambda r: (depth(r.urn), r.inputs["name"])):
+        inputs, needs = container.inputs, [by_urn[urn] for urn in container.dependencies if urn in by_urn]
+        images = [f"{need.inputs[IMAGES[need.type]]}{' (built)' if need.type.endswith('/image:Image') else ''}"
+                  for need in needs if need.type in IMAGES]  # fmt: skip
+        runs = "once" if inputs.get("attach") else "until healthy" if inputs.get("wait") else "service"
+        after = sorted(need.inputs["name"] for need in needs if need.type == CONTAINER)
+        ports = [f"{p.get('ip', '0.0.0.0')}:{p.get('external')}->{p['internal']}" for p in inputs.get("ports") or []]
+        mounts = [f"{v.get('volumeName') or v.get('hostPath')}:{v['containerPath']}" for v in inputs.get("volumes") or []]
+        lines.append(f"  {inputs['name']}  [{runs}]  {', '.join(images)}")
+        for label, values in (("ports", ports), ("volumes", mounts), ("after", after)):
+            if values:
+                lines.append(f"      {label}: {', '.join(values)}")
+    volumes = sorted(volume.inputs["name"] for volume in render.by_type(VOLUME))
+    networks = sorted(network.inputs["name"] for network in render.by_type(NETWORK))
+    return [*lines, "", f"Volumes: {', '.join(volumes)}", f"Networks: {', '.join(networks)}"]
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m tools.render", description=__doc__.split("\n\n")[0])
     source = parser.add_mutually_exclusive_group(required=True)
     source.add_argument("--stack", help="stack name; reads Pulumi.<stack>.yaml next to Pulumi.yaml")
     source.add_argument("--stack-file", type=Path, help="path to a Pulumi.<stack>.yaml file")
-    parser.add_argument("--out", type=Path, required=True, help="directory for manifests.yaml, resources.json, outputs.json")
+    parser.add_argument(
+        "--out", type=Path, help="directory for manifests.yaml, resources.json, outputs.json (else: the plan only)"
+    )
     parser.add_argument(
         "--compare",
         type=Path,
@@ -112,7 +147,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     stack_file = args.stack_file or runner.PROJECT_DIR / f"Pulumi.{args.stack}.yaml"
-    blocking = next((p for p in (args.out, *args.out.parents) if p.exists() and not p.is_dir()), None)
+    blocking = next((p for p in (args.out, *args.out.parents) if p.exists() and not p.is_dir()), None) if args.out else None
     if blocking is not None:
         return _refuse([f"--out {args.out}: {blocking} exists and is not a directory"])
     try:
@@ -123,8 +158,9 @@ def main(argv: list[str] | None = None) -> int:
         return _refuse(exc.problems)
     for warning in render.warnings:
         print(f"warning: {warning}", file=sys.stderr)
-    write(render, args.out)
-    print(f"Wrote {args.out}/manifests.yaml, resources.json, outputs.json\n")
+    if args.out:
+        write(render, args.out)
+        print(f"Wrote {args.out}/manifests.yaml, resources.json, outputs.json\n")
     print(plan(render))
     if args.compare:
         steps = preview_diff.plan(

@@ -14,6 +14,7 @@ import contextvars
 import hashlib
 import json
 import logging
+import re
 import runpy
 import sys
 import weakref
@@ -131,6 +132,11 @@ class _RecordingMocks(pulumi_mocks.Mocks):
             # What a push would report: the repository with a (here: derived) content digest.
             repository = args.inputs["imageName"].rsplit(":", 1)[0]
             state["repoDigest"] = f"{repository}@sha256:{hashlib.sha256(args.inputs['imageName'].encode()).hexdigest()}"
+        if args.typ == "docker:index/remoteImage:RemoteImage":
+            # The pulled image's ID; offline, derived from the reference.
+            state["imageId"] = f"sha256:{hashlib.sha256(args.inputs['name'].encode()).hexdigest()}"
+        if args.typ == "docker:index/container:Container" and args.inputs.get("attach"):
+            state["exitCode"] = 0  # a one-shot that succeeded
         return resource_id, state
 
     def call(self, args: pulumi_mocks.MockCallArgs):
@@ -316,15 +322,22 @@ def _redacted(registration: Registration) -> Registration:
     return registration
 
 
-def sanitize(value: Any) -> Any:
-    """Replace secrets and unknowns by placeholders, resources by their URN, integral floats by ints."""
+def sanitize(value: Any, key: str = "") -> Any:
+    """Replace secrets and unknowns by placeholders, resources by their URN, integral floats by ints.
+
+    A Docker container's `envs` and `uploads` are secret as a whole as soon as one value in them is (the SDK resolves
+    an input list or map as one Output): there the variable names and the files' paths, owners and modes stay readable.
+    """
     if isinstance(value, dict):
         signature = value.get(rpc._special_sig_key)
         if signature == rpc._special_secret_sig:
+            revealed = {"envs": _env_name, "uploads": _upload_metadata}.get(key)
+            if revealed and isinstance(value.get("value"), list):
+                return [revealed(item) for item in value["value"]]
             return _masked(value.get("value"))
         if signature == rpc._special_resource_sig:
             return value.get("urn", UNKNOWN)
-        return {k: sanitize(v) for k, v in value.items()}
+        return {k: sanitize(v, k) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
         return [sanitize(v) for v in value]
     if isinstance(value, float) and value.is_integer():
@@ -336,6 +349,17 @@ def sanitize(value: Any) -> Any:
     if value is None or isinstance(value, (str, int, float, bool)):
         return value
     return UNKNOWN
+
+
+def _env_name(variable: Any) -> Any:
+    name, equals, _ = variable.partition("=") if isinstance(variable, str) else ("", "", "")
+    return f"{name}={SECRET}" if equals and re.fullmatch(r"[A-Z_][A-Z0-9_]*", name) else _masked(variable)
+
+
+def _upload_metadata(upload: Any) -> Any:
+    if not isinstance(upload, dict):
+        return _masked(upload)
+    return {k: _masked(v) if k in ("content", "contentBase64") else sanitize(v) for k, v in upload.items()}
 
 
 def _masked(value: Any) -> Any:
