@@ -23,8 +23,10 @@ import tempfile
 import time
 from pathlib import Path
 
+import yaml
+
 PROJECT_DIR = Path(__file__).resolve().parent.parent
-STACKS = ("dev", "staging", "prod")
+STACKS = ("local", "dev", "staging", "prod")
 
 
 def child_render(stack: str, out: str) -> None:
@@ -79,7 +81,7 @@ def main() -> int:
             modules_file = Path(out) / "modules.json"
             modules_file.write_text(json.dumps(bench["modules"]))
             floors = [timed_run([script, "--child", "floor", str(modules_file)]) for _ in range(args.repeat)]
-            objects = (Path(out) / "manifests.yaml").read_text().count("\napiVersion:") + 1
+            objects = sum(1 for document in yaml.safe_load_all((Path(out) / "manifests.yaml").read_text()) if document)
             resources = len(json.loads((Path(out) / "resources.json").read_text()))
         floor, wall = statistics.median(floors), statistics.median(renders)
         print(

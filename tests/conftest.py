@@ -12,7 +12,8 @@ import pytest
 from tools import render as render_cli
 from tools import runner
 
-STACKS = ("dev", "staging", "prod")
+STACKS = ("dev", "staging", "prod")  # on Kubernetes
+STACK_FILES = ("local", *STACKS)  # every committed Pulumi.<stack>.yaml: `local` runs on Docker (components/local)
 PROJECT_DIR = runner.PROJECT_DIR
 
 

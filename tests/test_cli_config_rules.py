@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.conftest import PROJECT_DIR, STACKS, stack_config
+from tests.conftest import PROJECT_DIR, STACK_FILES, stack_config
 from tools import project_config, runner
 
 SECURE = {"secure": "v1:AAAAAAAAAAAAAAAA:BBBBBBBB"}
@@ -39,7 +39,7 @@ def refusal(tmp_path: Path, config_yaml: str, stack: dict, name: str = "dev") ->
     return raised.value.problems
 
 
-@pytest.mark.parametrize("stack", STACKS)
+@pytest.mark.parametrize("stack", STACK_FILES)
 def test_every_committed_stack_passes_the_cli_rules(stack):
     values, warnings = runner.cli_config(stack, stack_config(stack))
     assert warnings == []

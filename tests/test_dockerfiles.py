@@ -47,7 +47,7 @@ def test_hadolint_is_clean(name):
 @pytest.mark.parametrize("name", DOCKERFILES)
 def test_every_base_image_is_pinned_to_a_version(name):
     images = [arguments.split()[0] for keyword, arguments in instructions(name) if keyword == "FROM"]
-    assert len(images) == 2, "a build stage and a runtime stage"
+    assert len(images) == 3, "a build stage, the local stack's development stage and a runtime stage"
     for image in images:
         tag = image.rpartition(":")[2] if ":" in image.rsplit("/", 1)[-1] else ""
         assert tag and tag != "latest" and re.search(r"\d", tag), f"{image} is not pinned to a version"
@@ -80,3 +80,28 @@ def test_web_nginx_conf_serves_the_spa_and_health_on_8080():
     assert re.search(r"try_files\s+\$uri\s+\$uri/\s+/index\.html\s*;", conf)
     assert re.search(r"^\s*server_tokens\s+off\s*;", conf, re.MULTILINE)
     assert "COPY docker/web/nginx.conf /etc/nginx/conf.d/default.conf" in DOCKERFILES["web"].read_text()
+
+
+def stage(name: str, stage_name: str) -> list[tuple[str, str]]:
+    pairs = instructions(name)
+    starts = [i for i, (keyword, arguments) in enumerate(pairs) if keyword == "FROM"]
+    start = next(i for i in starts if pairs[i][1].lower().endswith(f" as {stage_name}"))
+    end = next((i for i in starts if i > start), len(pairs))
+    return pairs[start:end]
+
+
+@pytest.mark.parametrize(("name", "port", "command"), [("api", "4000", "start:dev"), ("web", "3000", '"dev"')])
+def test_the_development_stage_is_what_the_local_stack_runs(name, port, command):
+    """components/local builds `--target development` and routes to this port; a plain `docker build` must still give
+    the release image, so the development stage is never the last one."""
+    from components.local import stack
+
+    development = stage(name, "development")
+    assert stack.DOCKERFILES[name] == DOCKERFILES[name]
+    assert [arguments for keyword, arguments in development if keyword == "EXPOSE"] == [port]
+    users = [arguments for keyword, arguments in development if keyword == "USER"]
+    assert users and users[-1].split(":")[0] not in ("0", "root")
+    assert command in next(arguments for keyword, arguments in development if keyword == "CMD")
+    assert "development" not in final_stage(name)[0][1]
+    if name == "web":
+        assert int(port) == stack.WEB_PORTS["development"]

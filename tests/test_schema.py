@@ -10,7 +10,7 @@ import jsonschema
 import pytest
 import yaml
 
-from tests.conftest import PROJECT_DIR, STACKS, VARIANTS, with_overrides
+from tests.conftest import PROJECT_DIR, STACK_FILES, VARIANTS, with_overrides
 from tools import schema
 
 FIRST_LINE = "# yaml-language-server: $schema=./schema/stack.schema.json"
@@ -46,7 +46,7 @@ def test_check_fails_on_a_stale_schema(tmp_path, monkeypatch, capsys):
     assert schema.main(["--check"]) == 1
 
 
-@pytest.mark.parametrize("stack", STACKS)
+@pytest.mark.parametrize("stack", STACK_FILES)
 def test_every_stack_file_names_and_follows_the_schema(stack):
     assert (PROJECT_DIR / f"Pulumi.{stack}.yaml").read_text().splitlines()[0] == FIRST_LINE
     assert errors(stack_file(stack)) == []
