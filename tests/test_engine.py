@@ -356,3 +356,22 @@ def test_moved_resources_alias_their_old_place(render_dirs):
     assert {r["type"] for r in moved} == {"kubernetes:helm.sh/v3:Release", "kubernetes:gateway.networking.k8s.io/v1:GatewayClass"}
     for resource in moved:
         assert json.dumps({"parent": ingress}) in resource["aliases"], resource["urn"]
+
+
+DUPLICATE_NAMES = """
+import pulumi_random as random
+from tools import runner
+runner.run_components(lambda: [random.RandomPassword("same", length=8), random.RandomPassword("same", length=8)])
+"""
+
+
+def test_the_runner_refuses_a_duplicate_urn_as_the_engine_does():
+    """pulumi/pulumi pkg/resource/deploy/step_generator.go fails the update on a second resource with one URN
+    (diag.GetDuplicateResourceURNError); the SDK's mock monitor accepts it, so the runner checks. In a process of its
+    own: the failure surfaces from a pending registration, which would outlive this test."""
+    import subprocess
+    import sys
+
+    result = subprocess.run([sys.executable, "-c", DUPLICATE_NAMES], cwd=PROJECT_DIR, capture_output=True, text=True)
+    assert result.returncode != 0
+    assert re.search(r"Duplicate resource URN 'urn:pulumi:test::ams::\S*RandomPassword::same'; try giving", result.stderr)

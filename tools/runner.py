@@ -147,14 +147,24 @@ class _RecordingMocks(pulumi_mocks.Mocks):
         return {}
 
 
+class DuplicateURNError(Exception):
+    """Two resources registered with one URN: the engine fails the whole update."""
+
+
 class _RecordingMonitor(pulumi_mocks.MockMonitor):
     def __init__(self, mocks: _RecordingMocks, registrations: list) -> None:
         super().__init__(mocks)
         self.recording_mocks = mocks
         self.registrations: list[Registration] = registrations
+        self.urns: set[str] = set()
 
     def RegisterResource(self, request):  # noqa: N802 - the engine's RPC name
         response = super().RegisterResource(request)
+        # The engine refuses a second resource with the same URN (pulumi/pulumi pkg/resource/deploy/step_generator.go,
+        # diag.GetDuplicateResourceURNError); the SDK's mock monitor does not check, so this does.
+        if response.urn in self.urns:
+            raise DuplicateURNError(f"Duplicate resource URN '{response.urn}'; try giving it a unique name")
+        self.urns.add(response.urn)
         _THREAD_LOOPS.add(_ensure_event_loop())
         if request.type != "pulumi:pulumi:Stack":
             self.registrations.append(

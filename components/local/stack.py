@@ -121,6 +121,7 @@ class LocalStack(pulumi.ComponentResource):
     def __init__(self, name: str, args: LocalStackArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("ams:index:LocalStack", name, None, opts)
         self._name, self._args, self._prefix = name, args, f"ams-{args.stack}"
+        self._mounts: dict[str, list[dict]] = {}
         self._network = docker.Network(f"{name}-network", name=self._prefix, driver="bridge", opts=self._opts())
         self._passwords = {
             "db": self._password("db-password", 32),
@@ -406,11 +407,14 @@ class LocalStack(pulumi.ComponentResource):
         The volume's name follows the lockfile: new dependencies get a new volume, filled from the new image."""
         if source is None:
             return []
+        if component in self._mounts:  # the api, the worker and the migration share one volume
+            return self._mounts[component]
         lock = b"".join(
             (source / name).read_bytes() for name in ("package.json", "package-lock.json") if (source / name).is_file()
         )
         modules = self._volume(f"{component}-node-modules-{hashlib.sha256(lock).hexdigest()[:8]}", "/app/node_modules")
-        return [{"host_path": str(source), "container_path": "/app"}, modules]
+        self._mounts[component] = [{"host_path": str(source), "container_path": "/app"}, modules]
+        return self._mounts[component]
 
     def _secret_file(self, path: str, content: pulumi.Input[str], owner: str) -> dict:
         return {"file": path, "content": pulumi.Output.secret(content), "owner": owner, "group": owner, "permissions": "0400"}
