@@ -103,5 +103,8 @@ def test_the_development_stage_is_what_the_local_stack_runs(name, port, command)
     assert users and users[-1].split(":")[0] not in ("0", "root")
     assert command in next(arguments for keyword, arguments in development if keyword == "CMD")
     assert "development" not in final_stage(name)[0][1]
+    # The source is mounted: copying it would give every edit a new image ID, and the local stack new containers.
+    copied = [arguments.split()[-2] for keyword, arguments in development if keyword == "COPY"]
+    assert copied and set(copied) <= {"package*.json", "prisma"}, copied
     if name == "web":
         assert int(port) == stack.WEB_PORTS["development"]

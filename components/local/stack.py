@@ -130,15 +130,11 @@ class LocalStack(pulumi.ComponentResource):
             "jwt-access": args.jwt_access_secret or self._password("jwt-access", 64),
             "jwt-refresh": args.jwt_refresh_secret or self._password("jwt-refresh", 64),
         }
-        self._s3_access_key = pulumi.Output.secret(
-            random.RandomString(
-                f"{name}-s3-access-key",
-                length=20,
-                special=False,
-                lower=False,
-                opts=self._opts(additional_secret_outputs=["result"]),
-            ).result
+        # An access key ID in the usual shape (20 upper-case letters and digits), secret like the key it goes with.
+        access_key = random.RandomString(
+            f"{name}-s3-access-key", length=20, special=False, lower=False, opts=self._opts(additional_secret_outputs=["result"])
         )
+        self._s3_access_key = pulumi.Output.secret(access_key.result)
         postgres, redis, storage = self._postgres(), self._redis(), self._object_storage()
         buckets = self._buckets(storage)
         backend = self._backend_image()
@@ -387,7 +383,8 @@ class LocalStack(pulumi.ComponentResource):
 
     def _development_build(self, component: str, source: Path) -> pulumi.Output[str]:
         """The checkout's development image (docker/<component>/Dockerfile, target `development`), never pushed.
-        pulumi-docker hashes the context: a changed checkout rebuilds, and a new image ID replaces the containers."""
+        pulumi-docker hashes the whole context and rebuilds on any change, but the stage copies only the dependency
+        manifests (the source is mounted): the image ID, and so the containers, change only with the dependencies."""
         built = docker.Image(
             f"{self._name}-{component}-dev",
             image_name=f"{self._prefix}-{component}:development",
