@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import http.server
 import json
+import re
 import socket
 import subprocess
 import sys
@@ -145,6 +146,14 @@ def test_a_cluster_stack_refuses_the_local_section(stack):
     assert problems(stack, {"ams:local.ports.proxy": 8088}) == [
         "ams:local: only a local stack reads it (ams:environment: local); see README: Day 2, ams:local"
     ]
+
+
+def test_the_readme_resets_a_store_by_a_urn_the_stack_has(rendered):
+    """The mock engine nests top-level URNs under the stack's own type; the real engine does not."""
+    text = (PROJECT_DIR / "README.md").read_text()
+    urns = re.findall(r"--target '(urn:pulumi:local::[^']+)'", text[text.index("## Local development") :])
+    registered = {r.urn.replace("pulumi:pulumi:Stack$", "") for r in rendered.resources}
+    assert urns and set(urns) <= registered, urns
 
 
 def test_the_render_command_prints_the_docker_plan_without_writing(tmp_path):
