@@ -49,11 +49,8 @@ class LocalSettings(Model):
 def refused_keys(raw: dict, environment: str) -> dict[str, str]:
     """``{key path: reason}`` for what the stack sets that its environment does not read."""
     if environment != "local":
-        return (
-            {"local": "only a local stack reads it (ams:environment: local); see README: Day 2, ams:local"}
-            if "local" in raw
-            else {}
-        )
+        only_local = "only a local stack reads it (ams:environment: local); see README: Day 2, ams:local"
+        return {"local": only_local} if "local" in raw else {}
     reason = "a local stack runs on Docker and does not read it (README: Local development lists what it reads): remove it"
     return {path: reason for path in _leaf_paths(raw) if not _read_locally(path)}
 
