@@ -216,8 +216,10 @@ def _nginx_conf(tmp_path: Path, server_conf: str) -> Path:
     main = tmp_path / "nginx.conf"
     main.write_text(
         f"pid {tmp_path}/nginx.pid;\nerror_log {tmp_path}/error.log;\nevents {{}}\n"
-        f"http {{\n  access_log off;\n  client_body_temp_path {tmp_path}/body;\n  proxy_temp_path {tmp_path}/proxy;\n"
-        f"  include {tmp_path}/conf.d/default.conf;\n}}\n"
+        # Every path nginx writes, in the test's directory: the CI runner's user cannot write Debian's /var/lib/nginx.
+        "http {\n  access_log off;\n"
+        + "".join(f"  {kind}_temp_path {tmp_path}/{kind};\n" for kind in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi"))
+        + f"  include {tmp_path}/conf.d/default.conf;\n}}\n"
     )
     return main
 
