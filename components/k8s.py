@@ -135,6 +135,13 @@ def metadata(name: str, namespace, component: str, annotations: dict | None = No
     return meta
 
 
+def service_account(resource_name: str, name: str, namespace, component: str, opts: pulumi.ResourceOptions):
+    """A workload's own ServiceAccount, its token not mounted: none of these pods calls the Kubernetes API."""
+    return k8s.core.v1.ServiceAccount(
+        resource_name, metadata=metadata(name, namespace, component), automount_service_account_token=False, opts=opts
+    )
+
+
 def pod_security_context() -> dict:
     return {
         "runAsNonRoot": True,

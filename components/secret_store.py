@@ -68,12 +68,7 @@ class SecretSource:
         if not self.external:
             return
         vault = self.settings.vault
-        k8s.core.v1.ServiceAccount(
-            f"{resource_name}-eso-sa",
-            metadata=kb.metadata(STORE_ACCOUNT, namespace, "secrets"),
-            automount_service_account_token=False,
-            opts=opts,
-        )
+        kb.service_account(f"{resource_name}-eso-sa", STORE_ACCOUNT, namespace, "secrets", opts)
         k8s.apiextensions.CustomResource(
             f"{resource_name}-secret-store",
             api_version=ESO_API,

@@ -14,7 +14,8 @@ import pydantic
 from pydantic import AfterValidator, BeforeValidator, Field, ValidationError, WithJsonSchema
 from pydantic.alias_generators import to_camel
 
-PROJECT_DIR = Path(__file__).resolve().parent.parent
+PROJECT_DIR = Path(__file__).resolve().parent.parent  # settings' paths (init SQL, checkouts) are relative to it
+DOCKERFILES = {component: PROJECT_DIR / "docker" / component / "Dockerfile" for component in ("api", "web")}
 _QUANTITY = r"^([0-9]+(?:\.[0-9]*)?|\.[0-9]+)([eE][-+]?[0-9]+|m|k|M|G|T|P|E|Ki|Mi|Gi|Ti|Pi|Ei)?$"
 _SUFFIX = {"": 1, "m": Decimal("0.001"), **{s: Decimal(10) ** (3 * i) for i, s in enumerate("kMGTPE", 1)}}
 _SUFFIX |= {f"{s}i": Decimal(2) ** (10 * i) for i, s in enumerate("KMGTPE", 1)}

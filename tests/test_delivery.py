@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 import yaml
 
 from components.settings import SettingsError
 from components.validation import image_problem
-from tests.conftest import STACKS, render_stack, stack_config, with_overrides
+from tests.conftest import PROJECT_DIR, STACKS, render_stack, stack_config, with_overrides
 from tools import runner
 
 BLUE = {"api": "ghcr.io/suresoft/ams-api:1.0.0", "web": "ghcr.io/suresoft/ams-web:1.0.0"}
@@ -160,8 +162,12 @@ def test_builds_push_to_the_registry_and_deploy_the_digest(monkeypatch):
     assert set(builds) == {"ams-images-api", "ams-images-web"}
     api = builds["ams-images-api"]
     assert api["imageName"] == "ghcr.io/suresoft/ams-api:0123456789ab"
-    assert api["build"]["context"].endswith("/backend") and api["build"]["dockerfile"].endswith("docker/api/Dockerfile")
-    assert builds["ams-images-web"]["build"]["context"].endswith("/frontend")
+    # The checkouts beside the project (`../backend`), and this project's Dockerfiles: exact paths, which exist.
+    for component, checkout in (("api", "backend"), ("web", "frontend")):
+        build = builds[f"ams-images-{component}"]["build"]
+        assert build["context"] == str(PROJECT_DIR.parent / checkout)
+        assert build["dockerfile"] == str(PROJECT_DIR / "docker" / component / "Dockerfile")
+        assert Path(build["dockerfile"]).is_file()
     # The registry block carries the password, so Pulumi keeps all of it secret: only its shape shows.
     assert api["registry"] == {"server": runner.SECRET, "username": runner.SECRET, "password": runner.SECRET}
     running = deployments(rendered)["ams-api"]["spec"]["template"]["spec"]["containers"][0]["image"]

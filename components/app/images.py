@@ -3,16 +3,13 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 
 import pulumi
 import pulumi_docker as docker
 
+from ..validation import DOCKERFILES, PROJECT_DIR
 from .settings import DeliverySettings
 from .tier import ImageRefs
-
-PROJECT_DIR = Path(__file__).resolve().parent.parent
-DOCKERFILES = {"api": PROJECT_DIR / "docker" / "api" / "Dockerfile", "web": PROJECT_DIR / "docker" / "web" / "Dockerfile"}
 
 
 @dataclass(frozen=True)

@@ -296,12 +296,7 @@ class AppTier(pulumi.ComponentResource):
         return pulumi.ResourceOptions(parent=self, **kwargs)
 
     def _service_account(self, name: str, component: str) -> k8s.core.v1.ServiceAccount:
-        return k8s.core.v1.ServiceAccount(
-            self._child(f"{component}-sa"),
-            metadata=kb.metadata(name, self._args.namespace, component),
-            automount_service_account_token=False,
-            opts=self._opts(),
-        )
+        return kb.service_account(self._child(f"{component}-sa"), name, self._args.namespace, component, self._opts())
 
     def _workload(
         self,

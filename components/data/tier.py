@@ -630,12 +630,8 @@ class DataTier(pulumi.ComponentResource):
     # --- workloads ---------------------------------------------------------------------------------
 
     def _service_account(self, name: str, component: str, namespace=None) -> pulumi.Resource:
-        return k8s.core.v1.ServiceAccount(
-            f"{self._name}-{name.removeprefix('ams-')}-sa",
-            metadata=kb.metadata(name, namespace or self._ns, component),
-            automount_service_account_token=False,
-            opts=self._opts(),
-        )
+        resource_name = f"{self._name}-{name.removeprefix('ams-')}-sa"
+        return kb.service_account(resource_name, name, namespace or self._ns, component, self._opts())
 
     def _stateful_set(
         self,

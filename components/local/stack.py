@@ -23,13 +23,10 @@ import pulumi
 import pulumi_docker as docker
 import pulumi_random as random
 
+from ..validation import DOCKERFILES
 from .settings import LocalSettings
 
 HERE = Path(__file__).resolve().parent
-DOCKERFILES = {
-    "api": HERE.parent.parent / "docker" / "api" / "Dockerfile",
-    "web": HERE.parent.parent / "docker" / "web" / "Dockerfile",
-}
 DB_NAME = DB_USER = "ams"
 POSTGRES_PORT, REDIS_PORT, S3_PORT = 5432, 6379, 8333
 PROXY_PORT = 8080  # nginx-unprivileged listens on 8080 (nginx/docker-nginx-unprivileged stable/alpine Dockerfile)
@@ -191,7 +188,8 @@ class LocalStack(pulumi.ComponentResource):
         return self._service(
             "redis",
             self._remote_image("redis", self._args.data.redis_image),
-            # The image's entrypoint runs redis-server with a first argument ending in .conf, as its own user.
+            # The image's entrypoint runs redis-server with a first argument ending in .conf, as its own user
+            # (redis/docker-library-redis docker-entrypoint.sh).
             command=["/etc/redis.conf"],
             uploads=[self._secret_file("/etc/redis.conf", config, REDIS_UID)],
             volumes=[self._volume("redis-data", "/data")],
@@ -200,7 +198,8 @@ class LocalStack(pulumi.ComponentResource):
         )
 
     def _object_storage(self) -> docker.Container:
-        """SeaweedFS with the cluster's flags; the image's entrypoint adds `-dir=/data` and drops to its own user."""
+        """SeaweedFS with the cluster's flags; the image's entrypoint adds `-dir=/data` and drops to its own user
+        (seaweedfs/seaweedfs docker/entrypoint.sh, `server)`)."""
         identities = pulumi.Output.json_dumps(
             {
                 "identities": [
