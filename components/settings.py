@@ -21,7 +21,7 @@ from .edge.settings import EdgeSettings
 from .local.settings import LocalSettings, refused_keys
 from .monitoring.settings import MonitoringSettings
 from .platform.settings import AccessSettings
-from .validation import Bool, Cidrs, DnsLabel, HttpsUrl, Model, NonEmpty, Port, Str, list_of, problem_lines
+from .validation import Cidrs, DnsLabel, HttpsUrl, Model, NonEmpty, Port, list_of, problem_lines
 
 NAMESPACE = "ams"
 ENVIRONMENTS = ("local", "dev", "staging", "prod")
@@ -60,19 +60,19 @@ class NetworkSettings(Model):  # what NetworkPolicies assume of the cluster: add
     api_server: ApiServer
     dns_cidrs: Cidrs  # extra DNS resolvers, e.g. NodeLocal DNSCache's link-local address (169.254.20.10/32)
     node_cidrs: Cidrs  # the nodes' addresses: Prometheus scrapes kubelets and node-exporter (host network) there
-    ingress_controller_host_network: Bool  # the controller has node addresses: admit nodeCidrs to the edge ports
+    ingress_controller_host_network: bool  # the controller has node addresses: admit nodeCidrs to the edge ports
 
 
 class SecretsSettings(Model):
     class Vault(Model):
         server: HttpsUrl
-        path: Str
-        role: Str
+        path: str
+        role: str
         auth_mount: NonEmpty
         key_prefix: NonEmpty
 
     mode: Literal["generated", "externalSecrets"]
-    install_operator: Bool
+    install_operator: bool
     vault: Vault
     external = property(lambda self: self.mode == "externalSecrets")
 

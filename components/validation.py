@@ -46,29 +46,34 @@ def image_problem(ref: str) -> str | None:
     return None if match.group("tag") or match.group("digest") else f"must be pinned with a tag or digest, got {ref!r}"
 
 
-class ProblemsError(ValueError):
-    """``ProblemsError(problems, errors)``: a model's ``{key below it ("" for itself): message}``, and its fields' errors."""
-
-
 class Model(pydantic.BaseModel):
-    """Immutable; camelCase keys; unknown keys reported with every other problem. A model's cross-field rules: ``rules()``."""
+    """Immutable, strict, camelCase keys. A model's cross-field rules: ``rules()``, ``{key below it ("" for itself):
+    message, or a false value where the rule holds}``. Unknown keys, fields' errors and rules are reported together."""
 
-    model_config = pydantic.ConfigDict(frozen=True, extra="forbid", alias_generator=to_camel)
+    model_config = pydantic.ConfigDict(frozen=True, extra="forbid", strict=True, alias_generator=to_camel)
 
     @pydantic.model_validator(mode="wrap")
     @classmethod
-    def _validate(cls, data: Any, handler) -> Any:
-        # Unknown keys are taken out (extra="forbid" never sees them) so that the fields and the rules report theirs too.
+    def _every_problem(cls, data: Any, handler) -> Any:
+        # Unknown keys are set aside (extra="forbid" would stop there) so that the fields and the rules report theirs too.
         known = sorted(field.alias for field in cls.model_fields.values())
-        message = f"unknown key (known keys: {', '.join(known)})"
-        unknown = {key: message for key in data if key not in known} if type(data) is dict else {}
+        unknown = [key for key in data if key not in known] if type(data) is dict else []
+        problems, errors = {key: f"unknown key (known keys: {', '.join(known)})" for key in unknown}, []
         try:
             model = handler({key: value for key, value in data.items() if key not in unknown} if unknown else data)
+            problems |= getattr(model, "rules", dict)()
         except ValidationError as error:
-            raise (ProblemsError(unknown, error.errors()) if unknown else error) from None
-        if problems := {key: message for key, message in {**unknown, **getattr(model, "rules", dict)()}.items() if message}:
-            raise ProblemsError(problems, [])
+            errors = error.errors()  # with the full key paths of nested models' problems
+        # Raised as a validator's ValueError is: pydantic passes it up with its key path, and errors() round-trips.
+        errors += [_value_error(key, message) for key, message in problems.items() if message]
+        if errors:
+            raise ValidationError.from_exception_data(cls.__name__, errors)
         return model
+
+
+def _value_error(key: str, message: str) -> dict:
+    loc = tuple(filter(None, key.split(".")))
+    return {"type": "value_error", "loc": loc, "input": None, "ctx": {"error": ValueError(message)}}
 
 
 def not_above(lows: dict, highs: dict, low: str, high: str) -> dict:  # {low.<key>: message} for quantities above highs'
@@ -87,12 +92,13 @@ def refuse(problem) -> AfterValidator:  # refuse a value for which problem(value
 
 def matching(pattern: str, expected: str, **constraints) -> Any:  # a string; otherwise "must be <expected>, got '...'"
     _EXPECTED[pattern] = expected
-    return Annotated[str, Field(strict=True, pattern=pattern, **constraints)]
+    return Annotated[str, Field(pattern=pattern, **constraints)]
 
 
 def list_of(item: Any, what: str, **constraints) -> Any:  # a YAML list, kept as a tuple
-    wrong = BeforeValidator(lambda v: _raise(not isinstance(v, list) and f"must be a list of {what}, got {describe(v)}") or v)
-    return Annotated[tuple[item, ...], wrong, Field(**constraints)]
+    wrong = f"must be a list of {what}, got "
+    as_tuple = BeforeValidator(lambda v: _raise(not isinstance(v, list) and wrong + describe(v)) or tuple(v))
+    return Annotated[tuple[item, ...], as_tuple, Field(**constraints)]
 
 
 def _cidr_problem(value: str) -> str | None:
@@ -108,29 +114,28 @@ def _as_text(value: Any) -> Any:  # a quantity as written; a YAML number becomes
     return _raise(not isinstance(value, str) and f"must be a Kubernetes quantity, got {describe(value)}") or value
 
 
-Bool, Int, Str = Annotated[bool, Field(strict=True)], Annotated[int, Field(strict=True)], Annotated[str, Field(strict=True)]
-NonEmpty, Port = Annotated[str, Field(strict=True, min_length=1)], Annotated[Int, Field(ge=1, le=65535)]
+NonEmpty, Port = Annotated[str, Field(min_length=1)], Annotated[int, Field(ge=1, le=65535)]
 Quantity = Annotated[matching(_QUANTITY, "a Kubernetes quantity such as 250m or 512Mi"), BeforeValidator(_as_text)]
 Quantity = Annotated[Quantity, WithJsonSchema({"type": ["string", "number"], "pattern": _QUANTITY})]
 Image = Annotated[NonEmpty, refuse(image_problem), WithJsonSchema({"type": "string", "pattern": _PINNED})]
 OptionalImage = Annotated[
-    Str, refuse(lambda v: v and image_problem(v)), WithJsonSchema({"type": "string", "pattern": f"^$|{_PINNED}"})
+    str, refuse(lambda v: v and image_problem(v)), WithJsonSchema({"type": "string", "pattern": f"^$|{_PINNED}"})
 ]
 ProjectFile = Annotated[
-    Str, refuse(lambda p: p and not (PROJECT_DIR / p).is_file() and f"no such file (relative to the project): {p}")
+    str, refuse(lambda p: p and not (PROJECT_DIR / p).is_file() and f"no such file (relative to the project): {p}")
 ]
 DnsLabel = matching(f"^{_LABEL}$", "a DNS label (lowercase, digits, '-'; 63 at most)")
 OptionalDnsLabel = matching(f"^({_LABEL})?$", "a DNS label (lowercase, digits, '-'; 63 at most)")  # "" for a default
 DnsName = matching(rf"^{_LABEL}(\.{_LABEL})*$", "a DNS name", max_length=253)
 HttpsUrl = matching(r"^(https://\S+)?$", "an https:// URL")  # "" when unused
-Cidrs = list_of(Annotated[Str, refuse(_cidr_problem)], "CIDR ranges")
+Cidrs = list_of(Annotated[str, refuse(_cidr_problem)], "CIDR ranges")
 Strs = list_of(NonEmpty, "strings")
 SortedDict = AfterValidator(lambda value: dict(sorted(value.items())))
 
 
 class Volume(Model):
     size: Annotated[Quantity, refuse(lambda v: parse_quantity(v) <= 0 and f"must be larger than 0, got {v}")]
-    storage_class: Str  # "" means the cluster's default StorageClass (k8s.sized_volume, k8s.claim_spec)
+    storage_class: str  # "" means the cluster's default StorageClass (k8s.sized_volume, k8s.claim_spec)
 
 
 class Resources(Model):
@@ -171,18 +176,13 @@ _MESSAGES = {
 }
 
 
-def problem_lines(errors: list[dict], prefix: str, keys: tuple = ()) -> list[str]:
+def problem_lines(errors: list[dict], prefix: str) -> list[str]:
     """``<prefix><key path>: <message>`` for each of pydantic's errors (``ValidationError.errors()``)."""
     lines, unknown = [], ()  # below an unknown key of a map, nothing is reported
     for err in errors:
-        path = [*keys, *(str(part) for part in err["loc"] if not isinstance(part, int))]
+        path = [str(part) for part in err["loc"] if not isinstance(part, int)]
         item = "".join(f" (item {part + 1})" for part in err["loc"][-1:] if isinstance(part, int))
         ctx, value = err.get("ctx", {}), err["input"]
-        if isinstance(ctx.get("error"), ProblemsError):
-            found, nested = ctx["error"].args
-            lines += [f"{prefix}{'.'.join(filter(None, [*path, k]))}: {m}" for k, m in found.items()]
-            lines += problem_lines(nested, prefix, tuple(path))
-            continue
         choices = re.findall(r"'([^']*)'", str(ctx.get("expected", "")))
         shown = repr(value) if isinstance(value, str) else describe(value)
         fields = {**ctx, "got": describe(value), "shown": shown, "input": value, "choices": ", ".join(choices)}

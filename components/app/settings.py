@@ -5,14 +5,14 @@ from typing import Annotated, Literal
 
 from pydantic import Field, ValidationInfo, field_validator
 
-from ..validation import Bool, Image, Int, Model, NonEmpty, OptionalImage, Port, Resources, SortedDict, Str, Strs, _raise
+from ..validation import Image, Model, NonEmpty, OptionalImage, Port, Resources, SortedDict, Strs, _raise
 
 
 class Autoscaling(Model):
-    min_replicas: Annotated[Int, Field(ge=1)]
-    max_replicas: Annotated[Int, Field(ge=1)]
-    target_cpu: Annotated[Int, Field(ge=1, le=100, alias="targetCpuUtilization")]
-    target_memory: Annotated[Int, Field(ge=1, le=100, alias="targetMemoryUtilization")]
+    min_replicas: Annotated[int, Field(ge=1)]
+    max_replicas: Annotated[int, Field(ge=1)]
+    target_cpu: Annotated[int, Field(ge=1, le=100, alias="targetCpuUtilization")]
+    target_memory: Annotated[int, Field(ge=1, le=100, alias="targetMemoryUtilization")]
 
     def rules(self):
         wrong = self.max_replicas < self.min_replicas
@@ -25,7 +25,7 @@ class AppSettings(Model):
         resources: Resources
 
     class Web(Model):
-        replicas: Annotated[Int, Field(ge=1)]
+        replicas: Annotated[int, Field(ge=1)]
         resources: Resources
 
     class Worker(Autoscaling):
@@ -35,7 +35,7 @@ class AppSettings(Model):
 
     class Migration(Model):
         command: Strs
-        timeout_seconds: Annotated[Int, Field(ge=30, le=86400)]
+        timeout_seconds: Annotated[int, Field(ge=30, le=86400)]
         resources: Resources
 
     api: Api
@@ -52,15 +52,15 @@ class DeliverySettings(Model):
     class Canary(Model):
         api: OptionalImage  # "" unless the strategy is canary
         web: OptionalImage
-        replicas: Annotated[Int, Field(ge=1)]
+        replicas: Annotated[int, Field(ge=1)]
 
     class Build(Model):
-        enabled: Bool
+        enabled: bool
         registry: NonEmpty
         api_context: NonEmpty
         web_context: NonEmpty
-        tag: Str
-        username: Str
+        tag: str
+        username: str
         platform: NonEmpty
 
         @field_validator("tag")
@@ -74,9 +74,9 @@ class DeliverySettings(Model):
     images: ImagePair  # rolling, the canary's stable track, and the worker in every strategy
     active_color: Literal["blue", "green"]
     colors: Annotated[dict[Literal["blue", "green"], ImagePair], SortedDict]  # the colors that run (blueGreen)
-    canary_weight: Annotated[Int, Field(ge=0, le=100)]
+    canary_weight: Annotated[int, Field(ge=0, le=100)]
     canary: Canary
-    istio_sidecars: Bool  # inject Istio sidecars into the app namespace (needs the Istio CNI agent)
+    istio_sidecars: bool  # inject Istio sidecars into the app namespace (needs the Istio CNI agent)
     build: Build
 
     def rules(self):

@@ -4,7 +4,7 @@ from typing import Annotated, Literal
 
 from pydantic import Field
 
-from ..validation import Bool, DnsLabel, HttpsUrl, Image, Int, Model, NonEmpty, ProjectFile, Resources, Str, Volume, matching
+from ..validation import DnsLabel, HttpsUrl, Image, Model, NonEmpty, ProjectFile, Resources, Volume, matching
 
 RESERVED_CONNECTIONS = 10  # PostgreSQL's connections for superusers, replication and monitoring, outside the pools
 
@@ -12,21 +12,21 @@ RESERVED_CONNECTIONS = 10  # PostgreSQL's connections for superusers, replicatio
 class DataSettings(Model):
     class Postgres(Model):
         class Pooler(Model):
-            instances: Annotated[Int, Field(ge=1)]
-            max_client_connections: Annotated[Int, Field(ge=1, le=100000)]
-            default_pool_size: Annotated[Int, Field(ge=1)]
+            instances: Annotated[int, Field(ge=1)]
+            max_client_connections: Annotated[int, Field(ge=1, le=100000)]
+            default_pool_size: Annotated[int, Field(ge=1)]
             pool_mode: Literal["session", "transaction"]
 
         class Backup(Model):
-            enabled: Bool
+            enabled: bool
             schedule: matching(r"^\s*\S+(\s+\S+){5}\s*$", "a six-field cron expression (seconds first)")  # CloudNativePG's
             retention: matching(r"^[0-9]+[dwm]$", "a number followed by d, w or m (e.g. 30d)")
 
-        instances: Annotated[Int, Field(ge=1, le=9)]
+        instances: Annotated[int, Field(ge=1, le=9)]
         image: Image
         storage: Volume
         resources: Resources
-        max_connections: Annotated[Int, Field(ge=20, le=10000)]
+        max_connections: Annotated[int, Field(ge=20, le=10000)]
         init_sql_file: ProjectFile
         pooler: Pooler
         pooler_resources: Resources
@@ -48,7 +48,7 @@ class DataSettings(Model):
         class External(Model):
             endpoint: HttpsUrl
             region: NonEmpty
-            credentials_secret: Str  # a Secret with access-key-id and secret-access-key, in the app and data namespaces
+            credentials_secret: str  # a Secret with access-key-id and secret-access-key, in the app and data namespaces
 
         mode: Literal["seaweedfs", "minio", "external"]
         image: Image
@@ -66,8 +66,8 @@ class DataSettings(Model):
 
     class Operators(Model):
         namespace: DnsLabel
-        install_cnpg: Bool
-        install_barman_plugin: Bool
+        install_cnpg: bool
+        install_barman_plugin: bool
 
     postgres: Postgres
     redis: Redis

@@ -4,7 +4,7 @@ from typing import Annotated, Literal
 
 from pydantic import Field, ValidationInfo, field_validator
 
-from ..validation import Bool, Cidrs, DnsLabel, DnsName, Int, Model, OptionalDnsLabel, Str, matching
+from ..validation import Cidrs, DnsLabel, DnsName, Model, OptionalDnsLabel, matching
 
 DEFAULT_CONTROLLER_NAMESPACE = {"ingress": "ingress-nginx", "gateway": "envoy-gateway-system"}
 
@@ -17,13 +17,13 @@ class EdgeSettings(Model):
     tls_secret: DnsLabel
     issuer: Literal["letsencrypt-prod", "letsencrypt-staging", "selfsigned"]
     acme_email: matching(r"^[^@\s]+@[^@\s]+\.[^@\s]+$", "an email address")
-    create_issuers: Bool
-    rate_limit_rps: Annotated[Int, Field(ge=1, le=100000)]
+    create_issuers: bool
+    rate_limit_rps: Annotated[int, Field(ge=1, le=100000)]
     body_size: matching(r"^[0-9]+[km]?$", "a size like 50m or 512k")  # nginx: a number, k or m
     allow_source_ranges: Cidrs
-    annotations: dict[str, Str]
-    install_cert_manager: Bool
-    install_controller: Bool
+    annotations: dict[str, str]
+    install_cert_manager: bool
+    install_controller: bool
     url = property(lambda self: f"https://{self.host}")
 
     @field_validator("controller_namespace")

@@ -1,6 +1,6 @@
 """Settings of the local tier: `ams:local` (a developer's Docker: published ports, source checkouts, images)."""
 
-from ..validation import Image, Model, Port, Str
+from ..validation import Image, Model, Port
 
 # What a local stack reads besides `ams:local`; every other key configures Kubernetes and is refused there.
 SHARED_KEYS = (
@@ -34,8 +34,8 @@ class LocalSettings(Model):
             return {key: first[port] != key and f"must differ from {first[port]} ({port})" for key, port in ports.items()}
 
     class Sources(Model):  # checkouts, relative to the project: built for development and mounted when present
-        backend: Str
-        frontend: Str
+        backend: str
+        frontend: str
 
     class Images(Model):
         postgres: Image  # the official image: its entrypoint creates the database and runs the init SQL

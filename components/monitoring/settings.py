@@ -2,7 +2,7 @@
 
 from typing import Literal
 
-from ..validation import Bool, Image, Model, Resources, Str, Volume, matching
+from ..validation import Image, Model, Resources, Volume, matching
 
 
 class MonitoringSettings(Model):
@@ -21,12 +21,12 @@ class MonitoringSettings(Model):
 
     class Alerting(Model):
         receiver: Literal["none", "webhook", "slack"]
-        slack_channel: Str
+        slack_channel: str
 
     class ImageWorkload(Workload):
         image: Image
 
-    enabled: Bool
+    enabled: bool
     prometheus: Prometheus
     loki: Loki
     grafana: Grafana
