@@ -64,7 +64,8 @@ class Model(pydantic.BaseModel):
             problems |= getattr(model, "rules", dict)()
         except ValidationError as error:
             errors = error.errors()  # with the full key paths of nested models' problems
-        # Raised as a validator's ValueError is: pydantic passes it up with its key path, and errors() round-trips.
+        # A ValidationError raised in a validator is merged into the outer one below this model's key path
+        # (pydantic/pydantic-core src/validators/function.rs, convert_err); errors() round-trips through it.
         errors += [_value_error(key, message) for key, message in problems.items() if message]
         if errors:
             raise ValidationError.from_exception_data(cls.__name__, errors)
