@@ -1,5 +1,5 @@
-"""The settings models' shared parts: the base model (frozen, unknown keys refused, camelCase keys, one error line
-per problem), constrained types (quantities, pinned images, DNS names, CIDRs, ports) and the volume and resources models.
+"""The settings models' shared parts: the base model (frozen, strict, unknown keys refused, camelCase keys, one error
+line per problem), constrained types (quantities, pinned images, DNS names, CIDRs, ports) and the volume and resources models.
 Each tier's models live in its folder (`components/<tier>/settings.py`); `components/settings.py` composes them.
 """
 
