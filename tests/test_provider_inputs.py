@@ -32,11 +32,13 @@ MAPPINGS = (dict, abc.Mapping, typing.Mapping)
 
 
 def resource_class(type_token: str) -> type | None:
-    """`docker:index/container:Container` -> pulumi_docker.Container; Kubernetes groups map to SDK modules
+    """`docker:index/container:Container` -> pulumi_docker.Container; Kubernetes' own groups map to SDK modules
     (`networking.k8s.io/v1` -> pulumi_kubernetes.networking.v1). None for a CRD's kind, which has no class."""
     package, module, name = type_token.split(":")
     if package == "kubernetes":
         group, _, version = module.partition("/")
+        if "." in group and not group.endswith(".k8s.io") and group != "helm.sh":
+            return None  # a CRD's group (networking.istio.io), never the built-in module of its first word
         module = f"pulumi_kubernetes.{group.split('.')[0]}.{version}"
     else:
         module = f"pulumi_{package}"
