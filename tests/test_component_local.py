@@ -154,9 +154,10 @@ def test_the_migration_and_the_bucket_run_once_and_gate_the_app(release):
         labels = {label["label"]: label["value"] for label in found[app].inputs["labels"]}
         assert labels["com.suresoft.ams.after-migration"].startswith("dev-box-migrate-id")  # the one-shot's container ID
         assert labels["com.suresoft.ams.after-buckets"].startswith("dev-box-buckets-id")
-    assert local.require_exit_zero("ams-mine-migrate", "id-1", 0) == "id-1"
+    urn = "urn:pulumi:test::ams::ams:index:LocalStack$docker:index/container:Container::dev-box-migrate"
+    assert local.require_exit_zero("ams-mine-migrate", "id-1", 0, urn) == "id-1"
     with pytest.raises(RuntimeError, match=r"ams-mine-migrate exited with 1: see `docker logs ams-mine-migrate`"):
-        local.require_exit_zero("ams-mine-migrate", "id-1", 1)
+        local.require_exit_zero("ams-mine-migrate", "id-1", 1, urn)
 
 
 FAILING_MIGRATION = """
@@ -173,11 +174,16 @@ t.local_stack()
 """
 
 
-def test_a_failed_migration_fails_the_update():
-    """In a process of its own: the failure surfaces from a pending registration, which would outlive this test."""
+def test_a_failed_migration_fails_the_update_and_says_how_to_run_it_again():
+    """In a process of its own: the failure surfaces from a pending registration, which would outlive this test.
+    The failed container stays in the state with its exit code, and the provider's Update never starts it again
+    (resourceDockerContainerUpdate starts a container only when `must_run` turns true): the error names
+    `pulumi up --replace` with the one-shot's URN, the way to run it again once the cause is fixed."""
     result = subprocess.run([sys.executable, "-c", FAILING_MIGRATION], cwd=PROJECT_DIR, capture_output=True, text=True)
     assert result.returncode != 0
     assert "ams-mine-migrate exited with 1: see `docker logs ams-mine-migrate`" in result.stderr
+    urn = "urn:pulumi:test::ams::ams:index:LocalStack$docker:index/container:Container::dev-box-migrate"
+    assert f"run it again with `pulumi up --replace '{urn}'`" in result.stderr
 
 
 def test_long_running_services_restart_with_docker_and_drop_privileges(release):
@@ -187,6 +193,8 @@ def test_long_running_services_restart_with_docker_and_drop_privileges(release):
         assert not inputs.get("privileged"), name
         if not inputs.get("attach"):
             assert inputs["restart"] == "unless-stopped", name
+            # Without it the provider's Delete stops with a timeout of 0, a kill (resourceDockerContainerDelete).
+            assert inputs["destroyGraceSeconds"] == local.STOP_GRACE_SECONDS >= 10, name
     # The images whose entrypoints start as root to fix volume ownership keep Docker's default capabilities.
     dropped = {name for name, c in containers(release).items() if c.inputs.get("capabilities") == {"drops": ["ALL"]}}
     assert dropped == {f"ams-mine-{s}" for s in ("api", "worker", "web", "proxy", "migrate", "buckets")}
@@ -273,25 +281,49 @@ def test_checkouts_are_built_for_development_and_mounted(checkouts):
         assert built["skipPush"] is True and built["imageName"] == f"ams-mine-{component}:development"
         dockerfile = str(local.DOCKERFILES[component])
         assert built["build"] == {"context": str(source), "dockerfile": dockerfile, "target": "development"}
-    lock = hashlib.sha256((backend_dir / "package.json").read_bytes() + (backend_dir / "package-lock.json").read_bytes())
     found = containers(render)
     for name in ("ams-mine-api", "ams-mine-worker", "ams-mine-migrate"):
         volumes = found[name].inputs["volumes"]
         assert {"hostPath": str(backend_dir), "containerPath": "/app"} in volumes, name
-        modules = next(v for v in volumes if v["containerPath"] == "/app/node_modules")
-        assert modules["volumeName"] == f"ams-mine-api-node-modules-{lock.hexdigest()[:8]}"
+    assert node_modules_volumes(render, "api") == {"ams-mine-api-node-modules-" + local_image_id(render, "api")[7:19]}
     assert found["ams-mine-worker"].inputs["command"] == local.WORKER_DEV_COMMAND
     assert found["ams-mine-web"].inputs["envs"] == ["VITE_API_URL=/api"]
     proxy = found["ams-mine-proxy"].inputs["uploads"][0]["content"]
     assert "set $web http://web:3000;" in proxy and "set $api http://api:4100;" in proxy
 
 
-def test_a_changed_lockfile_gets_a_fresh_node_modules_volume(checkouts):
-    backend_dir, _ = checkouts
-    before = {v.inputs["name"] for v in local_stack(backend_source=backend_dir).by_type("docker:index/volume:Volume")}
-    (backend_dir / "package-lock.json").write_text('{"lockfileVersion": 3, "packages": {"": {}}}')
-    after = {v.inputs["name"] for v in local_stack(backend_source=backend_dir).by_type("docker:index/volume:Volume")}
-    assert len(before - after) == 1 and next(iter(before - after)).startswith("ams-mine-api-node-modules-")
+def node_modules_volumes(render, component: str) -> set[str]:
+    """The node_modules volumes the containers of `component`'s image mount."""
+    mounted = {"api": ("api", "worker", "migrate"), "web": ("web",)}[component]
+    found = containers(render)
+    volumes = [v for name in mounted for v in found[f"ams-mine-{name}"].inputs["volumes"]]
+    return {v["volumeName"] for v in volumes if v["containerPath"] == "/app/node_modules"}
+
+
+def local_image_id(render, component: str) -> str:
+    """The development image's ID as the mocks report it for a build that is not pushed (tools/runner.py)."""
+    built = next(r for r in render.by_type("docker:index/image:Image") if r.name == f"dev-box-{component}-dev")
+    return "sha256:" + hashlib.sha256(built.inputs["imageName"].encode()).hexdigest()
+
+
+def test_a_new_development_image_gets_a_fresh_node_modules_volume(checkouts, monkeypatch):
+    """Docker fills a volume from the image only while the volume is empty, so a volume kept across a rebuild would
+    hide the new image's modules (new dependencies, a regenerated Prisma client, another Node version): the volume is
+    named after the image ID, and every container of that image moves to the new one."""
+    backend_dir, frontend_dir = checkouts
+    before = local_stack(backend_source=backend_dir, web_source=frontend_dir)
+    rebuilt_id = "sha256:" + "f" * 64
+    new_resource = runner._RecordingMocks.new_resource
+
+    def rebuilt(self, args):
+        resource_id, state = new_resource(self, args)
+        return resource_id, {**state, "repoDigest": rebuilt_id} if args.name == "dev-box-api-dev" else state
+
+    monkeypatch.setattr(runner._RecordingMocks, "new_resource", rebuilt)
+    after = local_stack(backend_source=backend_dir, web_source=frontend_dir)
+    assert node_modules_volumes(after, "api") == {"ams-mine-api-node-modules-ffffffffffff"} != node_modules_volumes(before, "api")
+    assert node_modules_volumes(after, "web") == node_modules_volumes(before, "web")  # its image did not change
+    assert len([v for v in after.by_type("docker:index/volume:Volume") if "node-modules" in v.inputs["name"]]) == 2
 
 
 def test_a_checkout_is_a_directory_with_a_package_json(checkouts, tmp_path):

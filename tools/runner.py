@@ -129,9 +129,11 @@ class _RecordingMocks(pulumi_mocks.Mocks):
         if args.typ.startswith("random:"):
             state["result"] = f"{MOCK_RANDOM_PREFIX}{args.name}"
         if args.typ == "docker:index/image:Image":
-            # What a push would report: the repository with a (here: derived) content digest.
+            # What a push would report: the repository with a (here: derived) content digest. Without a push, the
+            # local image ID (pulumi/pulumi-docker provider/image.go, `dockerBuild`).
+            digest = f"sha256:{hashlib.sha256(args.inputs['imageName'].encode()).hexdigest()}"
             repository = args.inputs["imageName"].rsplit(":", 1)[0]
-            state["repoDigest"] = f"{repository}@sha256:{hashlib.sha256(args.inputs['imageName'].encode()).hexdigest()}"
+            state["repoDigest"] = digest if args.inputs.get("skipPush") else f"{repository}@{digest}"
         if args.typ == "docker:index/remoteImage:RemoteImage":
             # The pulled image's ID; offline, derived from the reference.
             state["imageId"] = f"sha256:{hashlib.sha256(args.inputs['name'].encode()).hexdigest()}"

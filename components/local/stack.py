@@ -1,20 +1,25 @@
 """LocalStack: the whole AMS on a developer's Docker (pulumi-docker), in place of the seed's docker-compose.
 
-Provider behaviour this relies on (kreuzwerker/terraform-provider-docker v4.5.0, which pulumi-docker 5.x wraps;
-internal/provider/resource_docker_container_funcs.go, `resourceDockerContainerCreate`):
+Provider behaviour this relies on, read in kreuzwerker/terraform-provider-docker v4.5.0, the newest release stored
+(internal/provider/resource_docker_container_funcs.go); pulumi-docker 5.2.0 wraps a later one, whose schema adds the
+uploads' `owner` and `group` (pulumi_docker ContainerUploadArgs):
 - `wait=True` polls the container's health once a second and finishes creating it only when Docker reports it
   healthy (an error after `wait_timeout`). Whatever depends on it therefore starts after it is healthy.
 - `attach=True` waits for the container to exit and records `exit_code`, but a non-zero exit is not an error:
-  `succeeded()` turns it into one. `must_run=False` keeps the next `up` from starting a finished one-shot again.
-- `uploads` are copied into the container before it starts (secrets as files, not in its environment or
-  command); they, the image, env, command, ports, volumes and labels all replace the container when changed.
+  `succeeded()` turns it into one. `must_run=False` keeps the next `up` from starting a finished one-shot again,
+  and nothing reruns a failed one but a change of its inputs or `pulumi up --replace` (Update only starts a
+  container whose `must_run` turned true), so the error names that command.
+- `uploads` are copied into the container before it starts (secrets as files, not in the container's configuration
+  that `docker inspect` shows); they, the image, env, command, ports, volumes and labels all replace the container
+  when changed.
   `healthcheck` does not (resource_docker_container.go: not ForceNew, and Update ignores it): replace_on_changes.
 - Port `ip` is the host address the port is bound to (`portBinding.HostIP`), so 127.0.0.1 keeps them local.
+- Delete stops a container with `destroy_grace_seconds` as the timeout, 0 when unset (`resourceDockerContainerDelete`):
+  a kill. Long-running services get STOP_GRACE_SECONDS to shut down cleanly on a replace or a destroy.
 """
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -38,6 +43,7 @@ WORKER_DEV_COMMAND = ["npm", "run", "worker:dev"]
 # 17/alpine3.23/Dockerfile: uid 70; redis alpine: uid 999; seaweedfs docker/Dockerfile.go_build: uid 1000).
 POSTGRES_UID, REDIS_UID, SEAWEEDFS_UID = "70", "999", "1000"
 DROP_ALL = {"drops": ["ALL"]}
+STOP_GRACE_SECONDS = 30  # PostgreSQL's fast shutdown, Redis's AOF fsync and SeaweedFS closing its volumes
 
 
 @dataclass(frozen=True)
@@ -89,12 +95,15 @@ def checkout(project_dir: Path, relative: str) -> Path | None:
 
 def succeeded(name: str, container: docker.Container) -> pulumi.Output[str]:
     """The one-shot container's ID once it has exited 0; the update fails when it exited otherwise."""
-    return pulumi.Output.all(container.id, container.exit_code).apply(lambda args: require_exit_zero(name, *args))
+    outcome = pulumi.Output.all(container.id, container.exit_code, container.urn)
+    return outcome.apply(lambda args: require_exit_zero(name, *args))
 
 
-def require_exit_zero(name: str, container_id: str, exit_code: int | None) -> str:
+def require_exit_zero(name: str, container_id: str, exit_code: int | None, urn: str) -> str:
     if exit_code != 0:
-        raise RuntimeError(f"{name} exited with {exit_code}: see `docker logs {name}`")
+        # The failed container stays in the state, exit code included: without --replace it is not run again.
+        again = f"run it again with `pulumi up --replace '{urn}'`"
+        raise RuntimeError(f"{name} exited with {exit_code}: see `docker logs {name}`, fix the cause and {again}")
     return container_id
 
 
@@ -286,7 +295,7 @@ class LocalStack(pulumi.ComponentResource):
             image,
             command=list(backend.migration_command),
             envs=[pulumi.Output.concat("DATABASE_URL=", self._database_url(f"postgres:{POSTGRES_PORT}"))],
-            volumes=self._source_mounts("api", backend.source),
+            volumes=self._source_mounts("api", backend.source, image),
             after=[postgres],
         )
         return succeeded(f"{self._prefix}-migrate", job)
@@ -302,7 +311,7 @@ class LocalStack(pulumi.ComponentResource):
                 pulumi.Output.concat("JWT_ACCESS_SECRET=", self._passwords["jwt-access"]),
                 pulumi.Output.concat("JWT_REFRESH_SECRET=", self._passwords["jwt-refresh"]),
             ],
-            volumes=self._source_mounts("api", backend.source),
+            volumes=self._source_mounts("api", backend.source, image),
             health=["CMD", "wget", "-q", "-O", "/dev/null", f"http://127.0.0.1:{backend.api_port}/health/ready"],
             wait_timeout=300,
             after=data,
@@ -317,7 +326,7 @@ class LocalStack(pulumi.ComponentResource):
             image,
             command=WORKER_DEV_COMMAND if backend.source else list(backend.worker_command),
             envs=self._backend_env(),
-            volumes=self._source_mounts("api", backend.source),
+            volumes=self._source_mounts("api", backend.source, image),
             health=["CMD", "wget", "-q", "-O", "/dev/null", f"http://127.0.0.1:{backend.worker_health_port}/health"],
             wait=False,
             after=data,
@@ -335,7 +344,7 @@ class LocalStack(pulumi.ComponentResource):
             "web",
             image,
             envs=["VITE_API_URL=/api"] if web.source else [],
-            volumes=self._source_mounts("web", web.source),
+            volumes=self._source_mounts("web", web.source, image),
             capabilities=DROP_ALL,
         )
         return container, port
@@ -398,18 +407,19 @@ class LocalStack(pulumi.ComponentResource):
         volume = docker.Volume(f"{self._name}-{suffix}", name=f"{self._prefix}-{suffix}", opts=self._opts())
         return {"volume_name": volume.name, "container_path": path}
 
-    def _source_mounts(self, component: str, source: Path | None) -> list[dict]:
+    def _source_mounts(self, component: str, source: Path | None, image: pulumi.Output[str]) -> list[dict]:
         """The checkout over /app for hot reload, and node_modules in a volume of the image's own (Linux) modules.
-        The volume's name follows the lockfile: new dependencies get a new volume, filled from the new image."""
+        Docker fills a volume from the image only while the volume is empty (docs.docker.com/engine/storage/volumes,
+        "Populate a volume using a container"), so the volume is named after the image ID: a new image (dependencies,
+        the generated Prisma client, the Node version) gets a fresh volume instead of the previous image's modules."""
         if source is None:
             return []
-        if component in self._mounts:  # the api, the worker and the migration share one volume
-            return self._mounts[component]
-        lock = b"".join(
-            (source / name).read_bytes() for name in ("package.json", "package-lock.json") if (source / name).is_file()
-        )
-        modules = self._volume(f"{component}-node-modules-{hashlib.sha256(lock).hexdigest()[:8]}", "/app/node_modules")
-        self._mounts[component] = [{"host_path": str(source), "container_path": "/app"}, modules]
+        if component not in self._mounts:  # the api, the worker and the migration share one volume
+            suffix = f"{component}-node-modules"
+            name = image.apply(lambda image_id: f"{self._prefix}-{suffix}-{image_id.removeprefix('sha256:')[:12]}")
+            volume = docker.Volume(f"{self._name}-{suffix}", name=name, opts=self._opts())
+            modules = {"volume_name": volume.name, "container_path": "/app/node_modules"}
+            self._mounts[component] = [{"host_path": str(source), "container_path": "/app"}, modules]
         return self._mounts[component]
 
     def _secret_file(self, path: str, content: pulumi.Input[str], owner: str) -> dict:
@@ -436,6 +446,7 @@ class LocalStack(pulumi.ComponentResource):
             suffix,
             image,
             restart="unless-stopped",
+            destroy_grace_seconds=STOP_GRACE_SECONDS,
             ports=[{"internal": inside, "external": outside, "ip": "127.0.0.1"} for outside, inside in ports],
             healthcheck=check,
             wait=bool(health) and wait,
