@@ -58,7 +58,7 @@ def on_docker(settings: stack_settings.StackSettings) -> None:
 def on_kubernetes(settings: stack_settings.StackSettings) -> None:
     if settings.is_prod:
         pulumi.runtime.register_stack_transformation(protection.protect_in_prod)
-        pulumi.runtime.register_stack_transformation(digests.pin_images_in_prod)
+        pulumi.runtime.register_stack_transformation(digests.PinImagesByDigest())
     namespaces = create_namespaces(
         settings.namespaces,
         istio_sidecars=settings.delivery.istio_sidecars,

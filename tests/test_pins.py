@@ -107,3 +107,33 @@ def test_prod_runs_every_image_by_digest_and_needs_no_tag_skip():
     assert images and all(re.fullmatch(r"[^@\s]+:[^@\s]+@sha256:[0-9a-f]{64}", image) for image in images), images
     assert "CKV_K8S_43" not in str([o["metadata"].get("annotations", {}) for o in prod.objects])
     assert "@sha256:" not in str(render_stack("staging").get("Deployment", "ams-api")["spec"])
+
+
+def test_prod_looks_each_image_up_once_so_its_containers_share_one_digest(monkeypatch):
+    """One `getRegistryImage` per reference and run: the api, the worker and the migration Job that prepares
+    them run one digest even if the tag is pushed again during the update, and the registry is asked less."""
+    from tests.conftest import stack_config
+    from tools import runner
+
+    looked_up: list[str] = []
+    call = runner._RecordingMocks.call
+
+    def recording(self, args):
+        if args.token == "docker:index/getRegistryImage:getRegistryImage":
+            looked_up.append(args.args["name"])
+        return call(self, args)
+
+    monkeypatch.setattr(runner._RecordingMocks, "call", recording)
+    prod = runner.run("prod", stack_config("prod"))
+    running = {c["image"] for o in prod.objects if o["kind"] == "Deployment" for c in o["spec"]["template"]["spec"]["containers"]}
+    assert sorted(looked_up) == sorted(set(looked_up)) and len(looked_up) >= 5
+    assert {image.split("@")[0] for image in running} <= set(looked_up)
+
+
+def test_the_transformation_pins_every_workload_kind_the_policy_checks():
+    """The mandatory policy refuses a tag-only image in every workload kind it knows (policy/ams_policies.py
+    POD_SPEC_PATHS): a kind the transformation skipped would fail every prod preview that has one."""
+    from components.platform import digests
+    from policy import ams_policies
+
+    assert set(ams_policies.WORKLOAD_TYPES) == digests.POD_TEMPLATE_TYPES
