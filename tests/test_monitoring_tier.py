@@ -117,3 +117,46 @@ def test_alert_receiver_needs_its_secret_url():
     )
     rendered = runner.run("prod", config)
     assert rendered.get("Secret", "ams-alertmanager")["stringData"]["alertmanager.yaml"] == runner.SECRET
+
+
+def test_control_plane_scrapes_their_alerts_and_their_ports_follow_the_setting():
+    """kube-prometheus-stack enables its kube-controller-manager, kube-scheduler, kube-proxy and etcd scrapes by
+    default, and each `*Down` alert file is rendered only while its component is enabled (the chart's
+    templates/prometheus/rules-1.14/kubernetes-system-*.yaml, etcd.yaml): off, as managed control planes serve
+    none of them, neither the scrapes, the alerts, nor Prometheus's way to their node ports remain."""
+    from components.monitoring.tier import CONTROL_PLANE, CONTROL_PLANE_PORTS, NODE_SCRAPE_PORTS
+
+    on = runner.run("prod", with_overrides(stack_config("prod"), {"ams:monitoring.controlPlane": True}))
+    for rendered, enabled in ((render_stack("prod"), False), (on, True)):
+        values = releases(rendered)["kube-prometheus-stack"]["values"]
+        assert {component: values[component] for component in CONTROL_PLANE} == dict.fromkeys(CONTROL_PLANE, {"enabled": enabled})
+        egress = rendered.get("NetworkPolicy", "prometheus")["spec"]["egress"]
+        node_ports = [
+            [p["port"] for p in rule["ports"]] for rule in egress if 10250 in [p["port"] for p in rule.get("ports", [])]
+        ]
+        assert node_ports == [list(NODE_SCRAPE_PORTS) + (list(CONTROL_PLANE_PORTS) if enabled else [])]
+
+
+def test_grafana_is_recreated_because_its_volume_attaches_to_one_node():
+    """A ReadWriteOnce claim with the chart's RollingUpdate: the new pod waits for the volume the old one holds
+    (on another node, for ever), and the atomic release rolls back after its timeout."""
+    grafana = releases(render_stack("prod"))["kube-prometheus-stack"]["values"]["grafana"]
+    assert grafana["persistence"]["enabled"] is True and grafana["deploymentStrategy"] == {"type": "Recreate"}
+
+
+def test_the_log_shipper_buffers_on_the_node_and_retries_until_loki_takes_the_logs():
+    """fluent-bit v4.2.8 src/flb_output.c: `retry_limit` defaults to 1, after which a chunk is dropped; the single
+    Loki replica is away longer than that on every restart. The buffer lives on the state hostPath."""
+    prod = render_stack("prod")
+    sections: dict[str, dict] = {}
+    for line in prod.get("ConfigMap", "ams-log-shipper")["data"]["fluent-bit.conf"].splitlines():
+        if line.startswith("["):
+            section = sections.setdefault(line.strip("[]"), {})
+        elif line.strip() and not line.lstrip().startswith("#"):
+            key, value = line.split(None, 1)
+            section[key] = value.strip()
+    assert sections["OUTPUT"]["Retry_Limit"] == "no_limits" and sections["OUTPUT"]["storage.total_limit_size"]
+    assert sections["INPUT"]["storage.type"] == "filesystem" and "Mem_Buf_Limit" not in sections["INPUT"]
+    mounts = prod.get("DaemonSet", "ams-log-shipper")["spec"]["template"]["spec"]["containers"][0]["volumeMounts"]
+    state = next(m["mountPath"] for m in mounts if m["name"] == "state")
+    assert sections["SERVICE"]["storage.path"].startswith(f"{state}/")

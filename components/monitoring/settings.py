@@ -27,6 +27,9 @@ class MonitoringSettings(Model):
         image: Image
 
     enabled: bool
+    # Scrape and alert on kube-controller-manager, kube-scheduler, kube-proxy and etcd: only where the cluster
+    # serves their metrics to Prometheus (managed control planes do not; kubeadm binds them to 127.0.0.1).
+    control_plane: bool
     prometheus: Prometheus
     loki: Loki
     grafana: Grafana

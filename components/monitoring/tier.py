@@ -35,8 +35,12 @@ KPS_OPERATOR_NAME = "kube-prometheus-stack-prometheus-operator"
 PROMETHEUS_PORT, ALERTMANAGER_PORT, GRAFANA_PORT, OPERATOR_PORT, CONFIG_RELOADER_PORT = 9090, 9093, 3000, 10250, 8080
 LOKI_GRPC_PORT, LOKI_MEMBERLIST_PORT, LOKI_CANARY_PORT = 9095, 7946, 3500
 CRD_UPGRADE_PODS = {"app.kubernetes.io/name": KPS_OPERATOR_NAME, "app.kubernetes.io/component": "crds-upgrade"}
-# kubelet, node-exporter, kube-proxy, etcd metrics, kube-controller-manager, kube-scheduler.
-NODE_SCRAPE_PORTS = (10250, 9100, 10249, 2381, 10257, 10259)
+NODE_SCRAPE_PORTS = (10250, 9100)  # kubelet, node-exporter
+# kube-prometheus-stack's control-plane scrapes and their alerts (each rule file is gated by `<component>.enabled`,
+# charts/kube-prometheus-stack/templates/prometheus/rules-1.14/*.yaml), with their ports: kube-proxy, etcd's
+# metrics, kube-controller-manager, kube-scheduler (the chart's values.yaml service ports).
+CONTROL_PLANE = ("kubeControllerManager", "kubeScheduler", "kubeProxy", "kubeEtcd")
+CONTROL_PLANE_PORTS = (10249, 2381, 10257, 10259)
 POD_SECURITY_EXCEPTION = "ams.suresoft.com/pod-security-exception"
 MAX_CLIENT_CONN_RULE = "ams:pgbouncer_max_client_conn"
 
@@ -155,6 +159,9 @@ class MonitoringTier(pulumi.ComponentResource):
 
     # --- charts ------------------------------------------------------------------------------------
 
+    def _node_scrape_ports(self) -> tuple[int, ...]:
+        return NODE_SCRAPE_PORTS + (CONTROL_PLANE_PORTS if self._mon.control_plane else ())
+
     def _release(self, suffix: str, chart: kb.Chart, values: dict):
         return kb.helm_release(f"{self._name}-{suffix}", chart, self._ns, self._opts(depends_on=self._policies), values)
 
@@ -189,11 +196,17 @@ class MonitoringTier(pulumi.ComponentResource):
                     "ruleNamespaceSelector": {},
                 }
             },
+            # Where the cluster does not serve them (the chart enables all four), their *Down alerts fire for ever.
+            **{component: {"enabled": mon.control_plane} for component in CONTROL_PLANE},
             "alertmanager": {"alertmanagerSpec": {"configSecret": ALERTMANAGER_CONFIG}},
             "prometheus-node-exporter": {"resources": mon.node_exporter.resources.as_k8s()},
             "grafana": {
                 "admin": {"existingSecret": GRAFANA_ADMIN, "userKey": "admin-user", "passwordKey": "admin-password"},
                 "persistence": grafana_persistence,
+                # The chart keeps RollingUpdate with a ReadWriteOnce claim: a new pod on another node never
+                # attaches the volume the old one holds, and the atomic release rolls back after its timeout
+                # (grafana chart values.yaml deploymentStrategy; grafana/helm-charts#146).
+                "deploymentStrategy": {"type": "Recreate"},
                 "sidecar": {
                     "dashboards": {"enabled": True, "label": "grafana_dashboard", "labelValue": "1", "searchNamespace": "ALL"},
                     "datasources": {"enabled": True},
@@ -366,7 +379,7 @@ class MonitoringTier(pulumi.ComponentResource):
                 [allow([grafana], PROMETHEUS_PORT), allow([prometheus], PROMETHEUS_PORT, CONFIG_RELOADER_PORT)],
                 [
                     {"to": [{"namespaceSelector": {}}]},
-                    {"to": kb.ip_blocks(network.node_cidrs), "ports": kb.tcp_ports(*NODE_SCRAPE_PORTS)},
+                    {"to": kb.ip_blocks(network.node_cidrs), "ports": kb.tcp_ports(*self._node_scrape_ports())},
                     api_server,
                 ],
             ),
