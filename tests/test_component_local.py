@@ -220,7 +220,12 @@ def test_credentials_are_generated_and_reach_data_containers_as_files(release):
         ("ams-mine-buckets", "/aws/credentials"): ("0", "0400", "<secret>"),
     }
     assert found["ams-mine-redis"].inputs["command"] == ["/etc/redis.conf"]
-    assert "-s3.config=/etc/seaweedfs/s3.json" in found["ams-mine-s3"].inputs["command"]
+    seaweedfs = found["ams-mine-s3"].inputs
+    assert "-s3.config=/etc/seaweedfs/s3.json" in seaweedfs["command"]
+    # The cluster's volume size and growth: on a laptop's disk the default 30 GiB volumes (weed/util/volume_size.go),
+    # 7 per new collection, leave the second bucket no volume slot (weed/command/mini.go ensureMiniVolumeGrowthDefaults).
+    assert "-master.volumeSizeLimitMB=1024" in seaweedfs["command"]
+    assert "WEED_MASTER_VOLUME_GROWTH_COPY_1=1" in seaweedfs["envs"]
 
 
 def test_configured_jwt_secrets_are_used_instead_of_generated_ones():

@@ -58,6 +58,7 @@ def test_backups_in_staging_and_prod_only():
         scheduled = spec(rendered, "ScheduledBackup", "ams-db-daily")
         assert scheduled["method"] == "plugin" and scheduled["cluster"] == {"name": "ams-db"}
         assert len(scheduled["schedule"].split()) == 6  # daily, seconds first
+        assert scheduled["immediate"] is True  # a base backup at once: until one exists, the WAL restores nothing
         (plugin,) = spec(rendered, "Cluster", "ams-db")["plugins"]
         assert plugin["isWALArchiver"] is True and plugin["parameters"]["barmanObjectName"] == "ams-backups"
         assert {"cloudnative-pg", "plugin-barman-cloud"} <= set(data_charts(rendered))
@@ -116,6 +117,12 @@ def test_in_cluster_object_storage_with_buckets(stack):
     sts = spec(rendered, "StatefulSet", "ams-s3")
     engine = sts["template"]["spec"]["containers"][0]
     assert engine["image"].startswith("chrislusf/seaweedfs:") and "-s3" in engine["command"]
+    # The image's entrypoint, which `command` replaces, logs to stderr only with this global flag (seaweedfs
+    # docker/entrypoint.sh); glog writes files to the 64Mi /tmp otherwise.
+    assert engine["command"][:3] == ["weed", "-logtostderr=true", "server"]
+    # One new volume per collection at a time (viper's master.volume_growth.copy_1; the default is 7), or the
+    # filer's log and the first bucket take every volume slot of a small disk.
+    assert {"name": "WEED_MASTER_VOLUME_GROWTH_COPY_1", "value": "1"} in engine["env"]
     (job,) = [j for j in rendered.of_kind("Job") if j["metadata"]["name"].startswith("ams-s3-buckets-")]
     env = {e["name"]: e.get("value") for e in job["spec"]["template"]["spec"]["containers"][0]["env"]}
     assert env["BUCKETS"] == "ams-assets ams-backups"

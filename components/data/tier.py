@@ -348,6 +348,9 @@ class DataTier(pulumi.ComponentResource):
             f"{CLUSTER}-daily",
             {
                 "schedule": backup.schedule,
+                # A first base backup now, not at the next scheduled run: until one exists the archived WAL
+                # restores nothing (cloudnative-pg api/v1/scheduledbackup_types.go `Immediate`).
+                "immediate": True,
                 "backupOwnerReference": "self",
                 "cluster": {"name": CLUSTER},
                 "method": "plugin",
@@ -521,8 +524,12 @@ class DataTier(pulumi.ComponentResource):
                 "seaweedfs",
                 storage.image,
                 storage.resources.as_k8s(),
+                # `command` replaces the image's entrypoint, which passes -logtostderr=true (a global flag, before
+                # the subcommand; seaweedfs docker/entrypoint.sh): without it glog also writes files to /tmp
+                # (weed/glog/glog.go), and the 64Mi scratch volume fills until the pod is evicted.
                 command=[
                     "weed",
+                    "-logtostderr=true",
                     "server",
                     "-dir=/data",
                     "-ip.bind=0.0.0.0",
@@ -534,6 +541,12 @@ class DataTier(pulumi.ComponentResource):
                     # On by default since 4.x (seaweedfs weed/command/server.go); the policies block it anyway.
                     "-master.telemetry=false",
                 ],  # fmt: skip
+                # -volume.max=0 makes one volume slot per GiB of free disk (weed/storage/store.go), and the master
+                # grows 7 volumes for each new collection by default (weed/topology/volume_growth.go Copy1Count): the
+                # filer's log and the first bucket take every slot of a small disk and the next bucket's writes fail
+                # ("no free volumes"; weed/command/mini.go ensureMiniVolumeGrowthDefaults). Grow one at a time; the
+                # WEED_ variable is viper's master.volume_growth.copy_1 (weed/util/config.go, server/master_server.go).
+                env=[{"name": "WEED_MASTER_VOLUME_GROWTH_COPY_1", "value": "1"}],
                 ports=[("s3", port)],
                 liveness={"tcpSocket": {"port": port}, "initialDelaySeconds": 20, "periodSeconds": 10},
                 readiness={"tcpSocket": {"port": port}, "initialDelaySeconds": 5, "periodSeconds": 5},

@@ -226,12 +226,15 @@ class LocalStack(pulumi.ComponentResource):
             command=[
                 "server",
                 "-ip.bind=0.0.0.0",
+                "-master.volumeSizeLimitMB=1024",
                 "-volume.max=0",
                 "-s3",
                 f"-s3.port={S3_PORT}",
                 "-s3.config=/etc/seaweedfs/s3.json",
                 "-master.telemetry=false",
             ],
+            # As in the cluster: one new volume at a time, so one bucket cannot take every volume slot.
+            envs=["WEED_MASTER_VOLUME_GROWTH_COPY_1=1"],
             uploads=[self._secret_file("/etc/seaweedfs/s3.json", identities, SEAWEEDFS_UID)],
             volumes=[self._volume("object-storage-data", "/data")],
             ports=[(self._args.local.ports.object_storage, S3_PORT)],
