@@ -315,6 +315,7 @@ class MonitoringTier(pulumi.ComponentResource):
         pod["automountServiceAccountToken"] = True
         pod["securityContext"] = {"seccompProfile": {"type": "RuntimeDefault"}}
         pod["tolerations"] = [{"operator": "Exists"}]  # every node, control plane included
+        pod["nodeSelector"] = {"kubernetes.io/os": "linux"}  # but a Windows node: the image and its paths are Linux's
         pod["volumes"] += [
             {"name": "varlog", "hostPath": {"path": "/var/log", "type": "Directory"}},
             {"name": "state", "hostPath": {"path": f"/var/lib/fluent-bit/{self._args.stack}", "type": "DirectoryOrCreate"}},
