@@ -104,7 +104,6 @@ def on_kubernetes(settings: stack_settings.StackSettings) -> None:
         CertificatesArgs(
             edge=settings.edge,
             monitoring_enabled=settings.monitoring.enabled,
-            app_namespace=app_namespace,
             gateway_api=gateway_api,
             monitoring=monitoring.ready if monitoring else [],
         ),

@@ -50,9 +50,7 @@ def test_gateway_controller_alone_installs_the_crds_and_class():
 def test_certificates_alone_scrape_cert_manager_only_with_monitoring():
     edge = settings_of("prod").edge
     for monitored in (False, True):
-        render, _ = build(
-            lambda m=monitored: Certificates("c", CertificatesArgs(edge=edge, monitoring_enabled=m, app_namespace="team"))
-        )
+        render, _ = build(lambda m=monitored: Certificates("c", CertificatesArgs(edge=edge, monitoring_enabled=m)))
         values = next(r.inputs["values"] for r in render.resources if r.type.endswith(":Release"))
         assert ("prometheus" in values) is monitored
         assert {i["metadata"]["name"] for i in render.of_kind("ClusterIssuer")} == {
@@ -61,7 +59,5 @@ def test_certificates_alone_scrape_cert_manager_only_with_monitoring():
             "selfsigned",
         }
     no_install = changed(edge, install_cert_manager=False)
-    render, certificates = build(
-        lambda: Certificates("c", CertificatesArgs(edge=no_install, monitoring_enabled=False, app_namespace="team"))
-    )
+    render, certificates = build(lambda: Certificates("c", CertificatesArgs(edge=no_install, monitoring_enabled=False)))
     assert certificates.ready == [] and not any(r.type.endswith(":Release") for r in render.resources)

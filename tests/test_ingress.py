@@ -83,7 +83,11 @@ def test_issuers_match_the_mode_and_environment():
     assert issuers["letsencrypt-prod"]["acme"]["email"]
     gateway = {i["metadata"]["name"]: i["spec"] for i in render_mode("prod", "gateway").of_kind("ClusterIssuer")}
     (solver,) = gateway["letsencrypt-prod"]["acme"]["solvers"]
-    assert solver["http01"]["gatewayHTTPRoute"]["parentRefs"][0]["name"] == "ams-gateway"
+    # The solver route is created in each Certificate's namespace: without a namespace of its own, its parent is
+    # that namespace's Gateway, so a guest stack's challenge does not go to the owner's (who made the issuers).
+    assert solver["http01"]["gatewayHTTPRoute"]["parentRefs"] == [
+        {"name": "ams-gateway", "kind": "Gateway", "sectionName": "http"}
+    ]
     by_stack = {
         s: render_stack(s).get("Ingress", "ams-ingress")["metadata"]["annotations"]["cert-manager.io/cluster-issuer"]
         for s in STACKS

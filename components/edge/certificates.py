@@ -28,7 +28,6 @@ class CertificatesArgs:
     edge: EdgeSettings
     # With monitoring on, cert-manager's metrics are scraped (the CertificateExpiringSoon alert).
     monitoring_enabled: bool
-    app_namespace: pulumi.Input[str]
     # In gateway mode, what installs the Gateway API CRDs (GatewayController.ready): with Gateway API
     # support on, cert-manager's controller exits at start without them (cert-manager
     # pkg/controller/context.go buildClients).
@@ -84,7 +83,11 @@ class Certificates(pulumi.ComponentResource):
         if self._edge.mode == "ingress":
             solver = {"http01": {"ingress": {"ingressClassName": self._edge.class_name}}}
         else:
-            parent = {"name": GATEWAY_NAME, "namespace": self._args.app_namespace, "kind": "Gateway", "sectionName": "http"}
+            # No namespace: cert-manager creates the solver's HTTPRoute in the Certificate's namespace and copies these
+            # parentRefs unchanged (cert-manager pkg/issuer/acme/http/httproute.go), and a ParentReference without one
+            # means the route's own (Gateway API). So each stack's challenge reaches its own Gateway, also when another
+            # stack on the cluster owns the ClusterIssuers.
+            parent = {"name": GATEWAY_NAME, "kind": "Gateway", "sectionName": "http"}
             solver = {"http01": {"gatewayHTTPRoute": {"parentRefs": [parent]}}}
         for issuer, server in ACME_SERVERS.items():
             spec = {
