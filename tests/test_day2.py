@@ -63,6 +63,7 @@ def test_a_change_on_prod_applies_in_place_or_is_refused_with_a_runbook(row):
         assert case["runbook"] in day2_section(), f"{row}: README's Day 2 section needs the runbook"
         return
     assert refused == [], preview_diff.render_plan(refused)
+    assert preview_diff.name_conflicts(baseline(), render_cli.resource_records(changed), steps) == []
     protected_replaced = [s for s in steps if s.op in ("replace", "delete") and protection.is_protected(s.type)]
     assert protected_replaced == []
     changes = [s for s in steps if s.op != "same"]
@@ -167,3 +168,40 @@ def test_generated_credentials_are_secret_in_the_state(stack, render_dirs):
     for resource in json.loads((render_dirs[stack] / "resources.json").read_text()):
         if resource["type"].startswith("random:") and not resource["type"].endswith("RandomPassword"):
             assert "result" in resource["additionalSecretOutputs"], resource["urn"]
+
+
+BLUE, GREEN = "ghcr.io/suresoft/ams-api:1.0.0", "ghcr.io/suresoft/ams-api:1.1.0"
+WEB_BLUE, WEB_GREEN = "ghcr.io/suresoft/ams-web:1.0.0", "ghcr.io/suresoft/ams-web:1.1.0"
+RELEASES = {  # README's release procedures, each as (before, after) overrides of prod
+    "rolling to blue/green": (
+        {},
+        {"ams:delivery.strategy": "blueGreen", "ams:delivery.colors": {"blue": {"api": BLUE, "web": WEB_BLUE}}},
+    ),
+    "blue/green: retire blue": (
+        {
+            "ams:delivery.strategy": "blueGreen",
+            "ams:delivery.activeColor": "green",
+            "ams:delivery.colors": {"blue": {"api": BLUE, "web": WEB_BLUE}, "green": {"api": GREEN, "web": WEB_GREEN}},
+        },
+        {
+            "ams:delivery.strategy": "blueGreen",
+            "ams:delivery.activeColor": "green",
+            "ams:delivery.images": {"api": GREEN, "web": WEB_GREEN},
+            "ams:delivery.colors": {"green": {"api": GREEN, "web": WEB_GREEN}},
+        },
+    ),
+    "canary: promote": (
+        {"ams:delivery.strategy": "canary", "ams:delivery.canary": {"api": GREEN, "web": WEB_GREEN}},
+        {"ams:delivery.images": {"api": GREEN, "web": WEB_GREEN}},
+    ),
+}
+
+
+@pytest.mark.parametrize("release", sorted(RELEASES))
+def test_release_procedures_never_create_a_job_under_a_name_the_old_one_holds(release):
+    """A Job moving to another variant (rolling, a color, the canary) is a new resource, created before the old
+    one is deleted: its Kubernetes name must differ, or the API server refuses it (AlreadyExists)."""
+    before, after = (runner.run("prod", with_overrides(stack_config("prod"), o)) for o in RELEASES[release])
+    old, new = render_cli.resource_records(before), render_cli.resource_records(after)
+    steps = preview_diff.plan(old, new, secret_mutable=True)
+    assert preview_diff.name_conflicts(old, new, steps) == []

@@ -295,6 +295,18 @@ def test_new_pulumi_name_without_alias_is_create_and_delete():
     assert [s.op for s in pd.plan([old], [new])] == ["create", "delete"]
 
 
+def test_a_new_resource_under_a_name_a_deleted_one_holds_would_fail():
+    """The engine deletes removed resources last and the provider creates with a plain Create, so the API
+    server answers AlreadyExists (pulumi-kubernetes provider/pkg/await/await.go `Creation`)."""
+    old = deployment()
+    new = resource(old["type"], "api-renamed", old["inputs"])
+    steps = pd.plan([old], [new])
+    (conflict,) = pd.name_conflicts([old], [new], steps)
+    assert conflict.startswith(f"{new['urn']}: Deployment ") and conflict.endswith(f"is still held by {old['urn']}")
+    other = changed(new, "metadata.name", "api-2")
+    assert pd.name_conflicts([old], [other], pd.plan([old], [other])) == []
+
+
 def test_protected_delete_is_refused():
     old = secret(protect=True)
     step = only(pd.plan([old], []))

@@ -8,7 +8,8 @@ replace, delete or same, with the changed input paths and why a change replaces.
     python -m tools.preview_diff /tmp/a /tmp/b --stack prod      # provider flags from the stack's config
     python -m tools.preview_diff /tmp/a /tmp/b --secret-mutable
 
-Exit status 1 when the plan holds a step Pulumi would refuse (a protected resource replaced or deleted), 2 when
+Exit status 1 when the plan holds a step Pulumi would refuse (a protected resource replaced or deleted) or one
+the API server would (an object created under a name a deleted resource still holds), 2 when
 the engine would fail before planning (two resources claiming one old resource through aliases).
 
 Sources, read at these commits (paths are inside each repository):
@@ -850,6 +851,35 @@ def _update_step(old_r: dict, new_r: dict, secret_mutable: bool, configmap_mutab
     )
 
 
+def _identity(resource: dict) -> tuple | None:
+    """A Kubernetes object's identity on the API server: group, kind, namespace and name (None when not one)."""
+    if not _is_kubernetes_object(resource):
+        return None
+    obj = _canonical_namespace(resource["inputs"])
+    metadata = obj.get("metadata") or {}
+    if not isinstance(metadata.get("name"), str):
+        return None
+    return (_group_version(obj["apiVersion"])[0], obj["kind"], metadata.get("namespace"), metadata["name"])
+
+
+def name_conflicts(old: list[dict], new: list[dict], steps: Iterable[Step]) -> list[str]:
+    """Objects the update would create under a name that a resource it deletes still holds: the engine deletes
+    removed resources last (pulumi/pulumi pkg/resource/deploy, deletes after every create and update), and the
+    provider creates with a plain Create (pulumi-kubernetes provider/pkg/await/await.go `Creation`, without
+    `upsertExistingObjects`), so the API server answers AlreadyExists. (A replace keeping its own old name is
+    delete-first: only another resource's deleted object conflicts.)"""
+    by_urn = {r["urn"]: r for r in [*old, *new]}
+    deleted = {}
+    for step in steps:
+        if step.op == "delete" and (identity := _identity(by_urn[step.old_urn])) is not None:
+            deleted[identity] = step.old_urn
+    conflicts = []
+    for step in steps:
+        if step.op in ("create", "replace") and (identity := _identity(by_urn[step.urn])) in deleted:
+            conflicts.append(f"{step.urn}: {identity[1]} {identity[3]!r} is still held by {deleted[identity]}")
+    return conflicts
+
+
 def refusals(steps: Iterable[Step]) -> list[Step]:
     """The steps Pulumi refuses: protected resources it would replace or delete."""
     return [s for s in steps if s.refused]
@@ -939,7 +969,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     print(render_plan(steps))
-    return 1 if refusals(steps) else 0
+    conflicts = name_conflicts(load(args.old), load(args.new), steps)
+    for conflict in conflicts:
+        print(f"error: would fail with AlreadyExists: {conflict}", file=sys.stderr)
+    return 1 if refusals(steps) or conflicts else 0
 
 
 if __name__ == "__main__":

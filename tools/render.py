@@ -24,7 +24,8 @@ from components.settings import SettingsError
 from tools import footprint, preview_diff, runner
 
 EXIT_INVALID_CONFIG = 2
-# With --compare: a protected resource would be replaced or deleted, which `pulumi up` refuses.
+# With --compare: a protected resource would be replaced or deleted, which `pulumi up` refuses, or an object
+# created under a name a deleted resource still holds, which the API server refuses.
 EXIT_REFUSED = 3
 
 
@@ -163,12 +164,14 @@ def main(argv: list[str] | None = None) -> int:
         print(f"Wrote {args.out}/manifests.yaml, resources.json, outputs.json\n")
     print(plan(render))
     if args.compare:
-        steps = preview_diff.plan(
-            preview_diff.load(args.compare), resource_records(render), **preview_diff.provider_flags(stack_file)
-        )
+        old, new = preview_diff.load(args.compare), resource_records(render)
+        steps = preview_diff.plan(old, new, **preview_diff.provider_flags(stack_file))
         print(f"\nCompared with {args.compare} (what `pulumi preview --diff` would do):")
         print(preview_diff.render_plan(steps))
-        if preview_diff.refusals(steps):
+        conflicts = preview_diff.name_conflicts(old, new, steps)
+        for conflict in conflicts:
+            print(f"error: `pulumi up` would fail with AlreadyExists: {conflict}", file=sys.stderr)
+        if preview_diff.refusals(steps) or conflicts:
             return EXIT_REFUSED
     return 0
 

@@ -394,15 +394,18 @@ class AppTier(pulumi.ComponentResource):
         The Job's name carries a hash of the image, so each new api image gets a new Job (Pulumi
         replaces it) and an unchanged image leaves the finished Job alone. Every image that runs
         (both colors, or stable and canary) gets its own: migrations must stay backward compatible.
-        The Pulumi name follows the variant (`suffix`), so flipping colors renames nothing.
+        The Pulumi name follows the variant (`suffix`), so flipping colors renames nothing; so does the
+        Kubernetes name, because pulumi-kubernetes creates an object before it deletes the one a removed
+        resource held (the engine deletes last; provider.go Diff replaces delete-first only within one
+        resource): when a strategy change moves an image to another variant, the new Job must not need
+        the old one's name (tools/preview_diff.py `name_conflicts`). The one that runs again is harmless.
         """
         key = image if isinstance(image, str) else id(image)
         if key in self._migrations:
             return self._migrations[key]
         migration = self._args.app.migration
-        name = pulumi.Output.from_input(image).apply(
-            lambda ref: f"{MIGRATE_NAME}-{hashlib.sha256(ref.encode()).hexdigest()[:10]}"
-        )
+        variant = f"{MIGRATE_NAME}-{suffix}" if suffix else MIGRATE_NAME
+        name = pulumi.Output.from_input(image).apply(lambda ref: f"{variant}-{hashlib.sha256(ref.encode()).hexdigest()[:10]}")
         container = kb.container(
             "migrate",
             image,
