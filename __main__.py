@@ -183,6 +183,7 @@ def on_kubernetes(settings: stack_settings.StackSettings) -> None:
     pulumi.export("environment", settings.environment)
     pulumi.export("url", edge.url)
     pulumi.export("apiUrl", edge.api_url)
+    pulumi.export("tlsIssuer", settings.edge.issuer)  # the smoke test verifies only a publicly trusted chain
     pulumi.export("namespaces", namespaces.names())
     pulumi.export("apiService", in_cluster(app.api_service, app.api_port))
     pulumi.export("webService", in_cluster(app.web_service, app.web_port))

@@ -14,7 +14,7 @@ import subprocess
 import pytest
 import yaml
 
-from tests.conftest import PROJECT_DIR, STACK_FILES, STACKS, tool
+from tests.conftest import PROJECT_DIR, STACK_FILES, STACKS, stack_config, tool
 
 WORKFLOWS = PROJECT_DIR / ".github" / "workflows"
 WORKFLOW_FILES = sorted(WORKFLOWS.glob("*.y*ml"))
@@ -267,6 +267,36 @@ def test_deploy_smoke_tests_the_url_output():
     assert "$URL$HEALTH_PATH" in smoke["run"]
     health = triggers(load("deploy.yml"))["workflow_call"]["inputs"]["health-path"]
     assert health["default"] == "/api/health"
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_the_smoke_test_checks_the_certificate_chain_only_where_a_public_trust_store_has_it(stack, tmp_path):
+    """The smoke step's script, run by bash with a stand-in curl and the stack's rendered outputs: dev's
+    self-signed certificate and Let's Encrypt's staging chain fail curl's verification (no public root), so
+    only prod's letsencrypt-prod certificate is verified; every stack is still fetched at both paths."""
+    from tests.conftest import render_stack
+
+    (smoke,) = [s for s in steps(_deploy_job()) if "curl" in s.get("run", "")]
+    outputs = render_stack(stack).outputs
+    calls = tmp_path / "calls"
+    (tmp_path / "curl").write_text(f'#!/bin/sh\necho "$*" >> {calls}\n')
+    (tmp_path / "curl").chmod(0o755)
+    env = {"PATH": f"{tmp_path}:/usr/bin:/bin", "STACK": stack, "HEALTH_PATH": "/api/health"}
+    env |= {"URL": outputs["url"], "ISSUER": outputs["tlsIssuer"]}
+    result = subprocess.run(["bash", "--noprofile", "--norc", "-eo", "pipefail", "-c", smoke["run"]], env=env, text=True)
+    assert result.returncode == 0
+    fetched = calls.read_text().splitlines()
+    assert [line.split()[-1] for line in fetched] == [f"{outputs['url']}/api/health", f"{outputs['url']}/"]
+    trusted = outputs["tlsIssuer"] == "letsencrypt-prod"
+    assert trusted == (stack == "prod") and all(("--insecure" in line) != trusted for line in fetched)
+
+
+def test_staging_deploys_from_a_runner_inside_its_allowed_networks():
+    """Staging admits only ams:ingress.allowSourceRanges, which GitHub's hosted runners are not in."""
+    staging = load("release.yml")["jobs"]["staging"]
+    assert staging["with"]["runner"] == "${{ vars.AMS_STAGING_RUNNER || 'ubuntu-latest' }}"
+    assert _deploy_job()["runs-on"] == "${{ inputs.runner }}"
+    assert stack_config("staging")["ams:ingress"]["allowSourceRanges"]
 
 
 def test_zizmor_finds_nothing():
