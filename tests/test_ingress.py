@@ -62,6 +62,9 @@ def test_both_modes_route_the_seed_paths_over_tls(stack, mode):
     assert route["parentRefs"] == [{"name": "ams-gateway", "sectionName": "https"}]
     paths = [(r["matches"][0]["path"]["value"], r["backendRefs"][0]["name"], r["backendRefs"][0]["port"]) for r in route["rules"]]
     assert paths == [("/api", "ams-api-service", 4000), ("/", "ams-web-service", 80)]
+    # A Gateway adds no HSTS header of its own (an Ingress controller does): every HTTPS answer carries it.
+    hsts = {"name": "Strict-Transport-Security", "value": "max-age=31536000"}
+    assert all(rule["filters"][0]["responseHeaderModifier"]["set"] == [hsts] for rule in route["rules"])
     redirect = rendered.get("HTTPRoute", "ams-https-redirect")["spec"]
     assert redirect["parentRefs"] == [{"name": "ams-gateway", "sectionName": "http"}]
     assert redirect["rules"][0]["filters"][0]["requestRedirect"] == {"scheme": "https", "statusCode": 301}

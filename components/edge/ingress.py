@@ -20,6 +20,15 @@ from .settings import EdgeSettings
 ENVOY_GATEWAY_CHART = kb.Chart("oci://docker.io/envoyproxy/gateway-helm", "v1.8.2", release="envoy-gateway")
 ENVOY_CONTROLLER = "gateway.envoyproxy.io/gatewayclass-controller"
 INGRESS_NAME, GATEWAY_NAME, ROUTE_NAME = "ams-ingress", "ams-gateway", "ams"
+# Browsers keep to HTTPS for a year after an HTTPS answer. In Ingress mode that header is the controller's
+# setting (ingress-nginx's `hsts` defaults to true, F5 NGINX's to false); a Gateway adds none of its own, so the
+# HTTPS route sets it (Gateway API's ResponseHeaderModifier filter).
+HSTS = [
+    {
+        "type": "ResponseHeaderModifier",
+        "responseHeaderModifier": {"set": [{"name": "Strict-Transport-Security", "value": "max-age=31536000"}]},
+    }
+]
 GATEWAY_API = "gateway.networking.k8s.io/v1"
 ENVOY_API = "gateway.envoyproxy.io/v1alpha1"
 NGINX = "nginx.ingress.kubernetes.io"
@@ -206,14 +215,15 @@ class Ingress(pulumi.ComponentResource):
 
         if not self._args.canary_services:
             return [
-                {"matches": prefix(path), "backendRefs": [{"name": service, "port": port}]}
+                {"matches": prefix(path), "backendRefs": [{"name": service, "port": port}], "filters": HSTS}
                 for path, service, port in self._backends()
             ]
         rules = []
         weight = self._canary_weight
         for path, stable, canary_service, port in self._canary_backends():
             header = [{"type": "Exact", "name": "canary", "value": "true"}]
-            rules.append({"matches": prefix(path, header), "backendRefs": [{"name": canary_service, "port": port}]})
+            canary_only = [{"name": canary_service, "port": port}]
+            rules.append({"matches": prefix(path, header), "backendRefs": canary_only, "filters": HSTS})
             rules.append(
                 {
                     "matches": prefix(path),
@@ -221,6 +231,7 @@ class Ingress(pulumi.ComponentResource):
                         {"name": stable, "port": port, "weight": 100 - weight},
                         {"name": canary_service, "port": port, "weight": weight},
                     ],
+                    "filters": HSTS,
                 }
             )
         return rules
