@@ -20,6 +20,11 @@ from .settings import EdgeSettings
 ENVOY_GATEWAY_CHART = kb.Chart("oci://docker.io/envoyproxy/gateway-helm", "v1.8.2", release="envoy-gateway")
 ENVOY_CONTROLLER = "gateway.envoyproxy.io/gatewayclass-controller"
 INGRESS_NAME, GATEWAY_NAME, ROUTE_NAME = "ams-ingress", "ams-gateway", "ams"
+# What a canary splits by weight: the api, as the seed's canary (its VirtualService `ams-api`, 90/10 and the
+# `canary: true` header). The web is reached by the header only: both the Ingress canary and weighted backendRefs
+# choose per request (ingress-nginx balancer.lua, no stickiness without affinity), so a page from one track would
+# load its content-hashed /assets/ from the other, which has none of them (docker/web/nginx.conf answers 404).
+WEIGHTED_PATHS = ("/api",)
 # Browsers keep to HTTPS for a year after an HTTPS answer. In Ingress mode that header is the controller's
 # setting (ingress-nginx's `hsts` defaults to true, F5 NGINX's to false); a Gateway adds none of its own, so the
 # HTTPS route sets it (Gateway API's ResponseHeaderModifier filter).
@@ -141,15 +146,18 @@ class Ingress(pulumi.ComponentResource):
         )
         self._ingress_object("ingress", INGRESS_NAME, self.ingress_annotations(), main)
         if self._args.canary_services:
-            # NGINX-family canaries: a second Ingress for the same host and paths, marked canary.
-            canary = {
+            # NGINX-family canaries: another Ingress for the same host and path, marked canary. The api's takes
+            # its weight; the web's only the header (WEIGHTED_PATHS).
+            by_header = {
                 f"{NGINX}/canary": "true",
                 f"{NGINX}/canary-by-header": "canary",
                 f"{NGINX}/canary-by-header-value": "true",
-                f"{NGINX}/canary-weight": str(self._canary_weight),
             }
-            backends = [(path, canary_service, port) for path, _stable, canary_service, port in self._canary_backends()]
-            self._ingress_object("ingress-canary", f"{INGRESS_NAME}-canary", canary, backends)
+            for path, _stable, canary_service, port in self._canary_backends():
+                weighted = path in WEIGHTED_PATHS
+                annotations = {**by_header, f"{NGINX}/canary-weight": str(self._canary_weight)} if weighted else by_header
+                suffix = "canary" if weighted else "canary-web"
+                self._ingress_object(f"ingress-{suffix}", f"{INGRESS_NAME}-{suffix}", annotations, [(path, canary_service, port)])
 
     def _ingress_object(self, suffix: str, name: str, annotations: dict, backends: list) -> None:
         edge = self._edge
@@ -224,16 +232,13 @@ class Ingress(pulumi.ComponentResource):
             header = [{"type": "Exact", "name": "canary", "value": "true"}]
             canary_only = [{"name": canary_service, "port": port}]
             rules.append({"matches": prefix(path, header), "backendRefs": canary_only, "filters": HSTS})
-            rules.append(
-                {
-                    "matches": prefix(path),
-                    "backendRefs": [
-                        {"name": stable, "port": port, "weight": 100 - weight},
-                        {"name": canary_service, "port": port, "weight": weight},
-                    ],
-                    "filters": HSTS,
-                }
-            )
+            split = [
+                {"name": stable, "port": port, "weight": 100 - weight},
+                {"name": canary_service, "port": port, "weight": weight},
+            ]
+            stable_only = [{"name": stable, "port": port}]
+            backends = split if path in WEIGHTED_PATHS else stable_only
+            rules.append({"matches": prefix(path), "backendRefs": backends, "filters": HSTS})
         return rules
 
     def _route_spec(self, listener: str, rules: list) -> dict:
