@@ -193,6 +193,7 @@ def container(
     command: Iterable[str] | None = None,
     liveness: dict | None = None,
     readiness: dict | None = None,
+    lifecycle: dict | None = None,
 ) -> dict:
     """A container with the restricted security context, a writable /tmp and everything else read-only."""
     spec = {
@@ -214,7 +215,15 @@ def container(
         spec["livenessProbe"] = liveness
     if readiness:
         spec["readinessProbe"] = readiness
+    if lifecycle:
+        spec["lifecycle"] = lifecycle
     return spec
+
+
+# For a container behind a Service: its endpoint is removed while it is sent SIGTERM, not before, so kube-proxy and
+# the edge still route new requests to it for a moment; it keeps serving them for a few seconds first (Kubernetes
+# "Termination of Pods"; the kubelet's own sleep action, KEP-3960, needs no sleep binary in the image).
+DRAIN_FIRST = {"preStop": {"sleep": {"seconds": 5}}}
 
 
 def pod_spec(service_account: str, containers: list[dict], *, restart_policy: str | None = None) -> dict:

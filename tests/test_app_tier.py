@@ -176,3 +176,15 @@ def test_dev_fits_a_single_small_node():
     total = footprint.total(footprint.per_namespace(render_stack("dev").objects))
     assert total.cpu_request <= 2
     assert total.memory_request <= 4 * 2**30
+
+
+def test_serving_containers_drain_before_they_stop(stack):
+    """Endpoint removal and SIGTERM happen together: the api and the web keep serving a few seconds first, with the
+    kubelet's sleep action (KEP-3960, stable in Kubernetes 1.34, beta and on by default since 1.30), well inside the
+    termination grace period."""
+    rendered = render_stack(stack)
+    for name, container in (("ams-api", "api"), ("ams-web", "web")):
+        pod = rendered.get("Deployment", name)["spec"]["template"]["spec"]
+        (serving,) = [c for c in pod["containers"] if c["name"] == container]
+        seconds = serving["lifecycle"]["preStop"]["sleep"]["seconds"]
+        assert 0 < seconds < pod.get("terminationGracePeriodSeconds", 30), name

@@ -188,6 +188,7 @@ class AppTier(pulumi.ComponentResource):
             ports=[("http", WEB_CONTAINER_PORT)],
             liveness=kb.http_probe("/healthz", WEB_CONTAINER_PORT, initial_delay=5, period=10),
             readiness=kb.http_probe("/healthz", WEB_CONTAINER_PORT, initial_delay=2, period=5),
+            lifecycle=kb.DRAIN_FIRST,
         )
         exporter = self._web_exporter()
         self._workload(
@@ -210,6 +211,7 @@ class AppTier(pulumi.ComponentResource):
             ports=[("http", app.api.port)],
             liveness=kb.http_probe("/health", app.api.port, initial_delay=30, period=10),
             readiness=kb.http_probe("/health/ready", app.api.port, initial_delay=10, period=5),
+            lifecycle=kb.DRAIN_FIRST,
         )
         self._workload(
             API_NAME,
