@@ -63,6 +63,7 @@ def on_kubernetes(settings: stack_settings.StackSettings) -> None:
         settings.namespaces,
         istio_sidecars=settings.delivery.istio_sidecars,
         in_cluster_storage=settings.data.object_storage.mode != "external",
+        monitoring_enabled=settings.monitoring.enabled,
     )
     app_namespace = namespaces.app.metadata.name
     Access(

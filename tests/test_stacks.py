@@ -138,7 +138,11 @@ def test_namespaces_enforce_pod_security(rendered):
         for ns in rendered.of_kind("Namespace")
     }
     in_cluster_storage = {"storage": "restricted"} if "storage" in rendered.outputs["namespaces"] else {}
-    assert enforce == {"app": "restricted", "data": "restricted", "monitoring": "privileged", **in_cluster_storage}
+    # `privileged` only where the node collectors run: with monitoring on.
+    monitoring = (
+        "privileged" if any(d["metadata"]["name"] == "ams-log-shipper" for d in rendered.of_kind("DaemonSet")) else "restricted"
+    )
+    assert enforce == {"app": "restricted", "data": "restricted", "monitoring": monitoring, **in_cluster_storage}
     for ns in rendered.of_kind("Namespace"):
         assert ns["metadata"]["labels"]["pod-security.kubernetes.io/warn"] == "restricted"
 

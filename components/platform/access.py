@@ -14,6 +14,12 @@ import pulumi_kubernetes as k8s
 from .. import k8s as kb
 from .settings import AccessSettings
 
+# At most `view` there: the monitoring namespace admits privileged pods (the node collectors), and its charts'
+# ServiceAccounts read every Secret of the cluster (kube-prometheus-stack's operator, Grafana's sidecar). `edit` can
+# run a pod under any ServiceAccount of its namespace (Kubernetes RBAC, "User-facing roles"): cluster-wide secrets
+# and node root for whoever has it.
+VIEW_ONLY_TIERS = ("monitoring",)
+
 
 @dataclass(frozen=True)
 class AccessArgs:
@@ -32,7 +38,8 @@ class Access(pulumi.ComponentResource):
         access = args.access
         child = pulumi.ResourceOptions(parent=self)
         for tier, namespace in args.namespaces.items():
-            for alias, role in access.bindings.items():
+            for alias, granted in access.bindings.items():
+                role = "view" if tier in VIEW_ONLY_TIERS else granted
                 k8s.rbac.v1.RoleBinding(
                     f"{name}-{tier}-{alias}",
                     metadata={"name": f"ams-{alias}-{role}", "namespace": namespace, "labels": kb.part_of_labels()},

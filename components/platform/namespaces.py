@@ -34,7 +34,9 @@ def pod_security_labels(enforce: str) -> dict:
     }
 
 
-def create_namespaces(names: Namespaces, *, istio_sidecars: bool, in_cluster_storage: bool) -> CreatedNamespaces:
+def create_namespaces(
+    names: Namespaces, *, istio_sidecars: bool, in_cluster_storage: bool, monitoring_enabled: bool
+) -> CreatedNamespaces:
     """The tiers' namespaces; the storage one only where the object storage runs in the cluster."""
 
     def namespace(tier: str, name: str, enforce: str, extra_labels: dict | None = None, **opts) -> k8s.core.v1.Namespace:
@@ -49,8 +51,9 @@ def create_namespaces(names: Namespaces, *, istio_sidecars: bool, in_cluster_sto
         # everywhere the data namespace outlives a rename or a destroy, so its volumes can be recovered.
         data=namespace("data", names.data, "restricted", retain_on_delete=True),
         # Node-level collectors (node exporter, log shipper) need host paths and host networking,
-        # which no stricter level admits; audit/warn stay at restricted to flag everything else.
-        monitoring=namespace("monitoring", names.monitoring, "privileged"),
+        # which no stricter level admits; audit/warn stay at restricted to flag everything else. Without
+        # monitoring nothing there needs it.
+        monitoring=namespace("monitoring", names.monitoring, "privileged" if monitoring_enabled else "restricted"),
         # The object storage holds the app's objects and, outside prod, the database's backups: a namespace of
         # its own keeps them out of the failure domain they protect (a lost or renamed data namespace).
         storage=namespace("storage", names.storage, "restricted", retain_on_delete=True) if in_cluster_storage else None,
