@@ -18,6 +18,10 @@ from .settings import SecretsSettings
 
 ESO_API = "external-secrets.io/v1"
 ESO_CHART = kb.Chart("external-secrets", "2.10.0", "https://charts.external-secrets.io")
+# The chart templates its CRDs: uninstalling it (installOperator: false) would delete them, and with them every
+# ExternalSecret on the cluster and the Secrets they own. Helm leaves a resource with this annotation in place
+# (external-secrets hack/helm.generate.sh puts crds.annotations on every CRD).
+ESO_VALUES = {"installCRDs": True, "crds": {"annotations": {"helm.sh/resource-policy": "keep"}}}
 STORE_NAME, STORE_ACCOUNT = "vault-backend", "ams-external-secrets"
 
 
@@ -141,4 +145,4 @@ class SecretSource:
     def operator(self, resource_name: str, opts: pulumi.ResourceOptions) -> list[pulumi.Resource]:
         if not (self.external and self.settings.install_operator):
             return []
-        return [kb.helm_release(resource_name, ESO_CHART, "external-secrets", opts, {"installCRDs": True})]
+        return [kb.helm_release(resource_name, ESO_CHART, "external-secrets", opts, ESO_VALUES)]

@@ -140,3 +140,34 @@ def test_external_secrets_operator_install_is_optional():
     assert "external-secrets" not in {r.inputs["chart"] for r in external("prod").by_type("kubernetes:helm.sh/v3:Release")}
     installed = external("prod", **{"ams:secrets.installOperator": True})
     assert "external-secrets" in {r.inputs["chart"] for r in installed.by_type("kubernetes:helm.sh/v3:Release")}
+
+
+def test_the_bound_groups_reach_the_operators_kinds_through_aggregated_roles():
+    """`view`/`edit` cover a CRD's kinds only through ClusterRoles that aggregate to them. CloudNativePG's chart and
+    kube-prometheus-stack create theirs aggregated only when asked (cloudnative-pg charts templates/rbac.yaml;
+    kube-prometheus-stack global.rbac.createAggregateClusterRoles); the Barman plugin's chart has none, so the
+    program adds them for ObjectStores. Without them operations could not run the restore runbook."""
+    prod = render_stack("prod")
+    charts = {r.inputs["chart"]: r.inputs["values"] for r in prod.by_type("kubernetes:helm.sh/v3:Release")}
+    assert charts["cloudnative-pg"]["rbac"] == {"aggregateClusterRoles": True}
+    assert charts["kube-prometheus-stack"]["global"]["rbac"] == {"createAggregateClusterRoles": True}
+    roles = {r["metadata"]["name"]: r for r in prod.of_kind("ClusterRole") if "barmancloud" in r["metadata"]["name"]}
+    aggregated = {
+        name: {k.rsplit("-", 1)[1] for k in role["metadata"]["labels"] if k.startswith("rbac.authorization.k8s.io/aggregate-to")}
+        for name, role in roles.items()
+    }
+    assert aggregated == {
+        "ams-barmancloud-objectstores-view": {"view", "edit", "admin"},
+        "ams-barmancloud-objectstores-edit": {"edit", "admin"},
+    }
+    assert all(r["rules"][0]["resources"] == ["objectstores"] for r in roles.values())
+
+
+def test_uninstalling_external_secrets_keeps_its_crds_and_so_every_secret_it_owns():
+    """The chart templates its CRDs; without Helm's keep policy an uninstall deletes them, every ExternalSecret on
+    the cluster, and (ownerReferences, creationPolicy Owner) the Secrets they made."""
+    rendered = runner.run("prod", with_overrides(stack_config("prod"), {"ams:secrets.mode": "externalSecrets",
+        "ams:secrets.installOperator": True, "ams:secrets.vault": VAULT}))  # fmt: skip
+    (eso,) = [r.inputs for r in rendered.by_type("kubernetes:helm.sh/v3:Release") if r.inputs["chart"] == "external-secrets"]
+    assert eso["values"]["installCRDs"] is True
+    assert eso["values"]["crds"]["annotations"] == {"helm.sh/resource-policy": "keep"}

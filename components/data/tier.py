@@ -223,12 +223,33 @@ class DataTier(pulumi.ComponentResource):
             # With podMonitorEnabled the chart renders a PodMonitor (cloudnative-pg/charts
             # charts/cloudnative-pg/templates/podmonitor.yaml): kube-prometheus-stack's CRDs come first.
             monitoring = self._monitored
-            values = {"monitoring": {"podMonitorEnabled": monitoring}}
+            # The chart's -view/-edit ClusterRoles join Kubernetes' view, edit and admin only with this (off by
+            # default; charts/cloudnative-pg/templates/rbac.yaml): without it the groups bound to them (Access) could
+            # not see or run the database's custom resources, nor follow the restore runbook.
+            values = {"monitoring": {"podMonitorEnabled": monitoring}, "rbac": {"aggregateClusterRoles": True}}
             installed.append(self._chart("cnpg", CNPG_CHART, values, depends_on=self._args.operators_ready))
         if operators.install_barman_plugin and self._backups_enabled:
             # The plugin's certificates come from cert-manager: it waits for the operators passed in too.
             installed.append(self._chart("barman-cloud", BARMAN_CHART, {}, depends_on=[*installed, *self._args.operators_ready]))
+            self._object_store_roles()
         return installed
+
+    def _object_store_roles(self) -> None:
+        """The Barman Cloud plugin's chart aggregates no ClusterRole for its ObjectStores (its values have no such
+        option): these join Kubernetes' view, and edit and admin, as CloudNativePG's own do."""
+        resources = {"apiGroups": ["barmancloud.cnpg.io"], "resources": ["objectstores"]}
+        reading = ["get", "list", "watch"]
+        for role, verbs, aggregate_to in (
+            ("view", reading, ("view", "edit", "admin")),
+            ("edit", [*reading, "create", "update", "patch", "delete", "deletecollection"], ("edit", "admin")),
+        ):
+            labels = {**kb.part_of_labels(), **{f"rbac.authorization.k8s.io/aggregate-to-{to}": "true" for to in aggregate_to}}
+            k8s.rbac.v1.ClusterRole(
+                f"{self._name}-objectstores-{role}",
+                metadata={"name": f"ams-barmancloud-objectstores-{role}", "labels": labels},
+                rules=[{**resources, "verbs": verbs}],
+                opts=self._opts(),
+            )
 
     def _chart(self, suffix: str, chart: kb.Chart, values: dict, depends_on=()):
         namespace = self._data.operators.namespace

@@ -171,6 +171,9 @@ class MonitoringTier(pulumi.ComponentResource):
         grafana_persistence = kb.sized_volume(mon.grafana.storage, "size", "storageClassName", enabled=True)
         values = {
             "fullnameOverride": "kps",
+            # ClusterRoles for the Prometheus Operator's kinds that join Kubernetes' view, edit and admin (off by
+            # default): the groups bound in the app and data namespaces can then see and change their PodMonitors.
+            "global": {"rbac": {"createAggregateClusterRoles": True}},
             # Helm installs a chart's crds/ once and never upgrades them; this hook Job re-applies the
             # Prometheus Operator CRDs before every upgrade (charts/crds/templates/upgrade/job.yaml). Its pod
             # has no labels unless given some: these let the monitoring policies admit it to the API server.

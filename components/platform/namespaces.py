@@ -48,7 +48,8 @@ def create_namespaces(
     return CreatedNamespaces(
         app=namespace("app", names.app, "restricted", mesh),
         # Deleting a namespace deletes its volumes. Prod protects every namespace (components/protection.py);
-        # everywhere the data namespace outlives a rename or a destroy, so its volumes can be recovered.
+        # everywhere the data namespace outlives a rename or a destroy, and with it Redis's volume. PostgreSQL's
+        # do not outlive its Cluster, their owner (cloudnative-pg pkg/reconciler/persistentvolumeclaim/build.go).
         data=namespace("data", names.data, "restricted", retain_on_delete=True),
         # Node-level collectors (node exporter, log shipper) need host paths and host networking,
         # which no stricter level admits; audit/warn stay at restricted to flag everything else. Without
