@@ -55,7 +55,7 @@ def test_log_shipper_sends_every_pods_logs_to_loki():
     assert context["readOnlyRootFilesystem"] is True and not pod.get("hostNetwork") and not pod.get("hostPID")
     # Every node's logs, tainted ones too, but only on Linux nodes, where the image and /var/log/containers exist.
     assert pod["tolerations"] == [{"operator": "Exists"}] and pod["nodeSelector"] == {"kubernetes.io/os": "linux"}
-    role = prod.of_kind("ClusterRole")[0]
+    (role,) = [r for r in prod.of_kind("ClusterRole") if r["metadata"]["name"].startswith("ams-log-shipper")]
     assert role["rules"] == [{"apiGroups": [""], "resources": ["pods", "namespaces"], "verbs": ["get", "list", "watch"]}]
 
 
