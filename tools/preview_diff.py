@@ -864,7 +864,8 @@ def _identity(resource: dict) -> tuple | None:
 
 def name_conflicts(old: list[dict], new: list[dict], steps: Iterable[Step]) -> list[str]:
     """Objects the update would create under a name that a resource it deletes still holds: the engine deletes
-    removed resources last (pulumi/pulumi pkg/resource/deploy, deletes after every create and update), and the
+    removed resources last (pulumi/pulumi pkg/resource/deploy/deployment_executor.go `performPostSteps` runs
+    step_generator.go `GenerateDeletes` after the program has registered everything), and the
     provider creates with a plain Create (pulumi-kubernetes provider/pkg/await/await.go `Creation`, without
     `upsertExistingObjects`), so the API server answers AlreadyExists. (A replace keeping its own old name is
     delete-first: only another resource's deleted object conflicts.)"""

@@ -406,8 +406,8 @@ class LocalStack(pulumi.ComponentResource):
         # With skip_push the provider reports the local image ID here (pulumi-docker provider/image.go `dockerBuild`).
         return built.repo_digest
 
-    def _volume(self, suffix: str, path: str) -> dict:
-        volume = docker.Volume(f"{self._name}-{suffix}", name=f"{self._prefix}-{suffix}", opts=self._opts())
+    def _volume(self, suffix: str, path: str, name: pulumi.Input[str] | None = None) -> dict:
+        volume = docker.Volume(f"{self._name}-{suffix}", name=name or f"{self._prefix}-{suffix}", opts=self._opts())
         return {"volume_name": volume.name, "container_path": path}
 
     def _source_mounts(self, component: str, source: Path | None, image: pulumi.Output[str]) -> list[dict]:
@@ -420,8 +420,7 @@ class LocalStack(pulumi.ComponentResource):
         if component not in self._mounts:  # the api, the worker and the migration share one volume
             suffix = f"{component}-node-modules"
             name = image.apply(lambda image_id: f"{self._prefix}-{suffix}-{image_id.removeprefix('sha256:')[:12]}")
-            volume = docker.Volume(f"{self._name}-{suffix}", name=name, opts=self._opts())
-            modules = {"volume_name": volume.name, "container_path": "/app/node_modules"}
+            modules = self._volume(suffix, "/app/node_modules", name)
             self._mounts[component] = [{"host_path": str(source), "container_path": "/app"}, modules]
         return self._mounts[component]
 
