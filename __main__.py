@@ -13,6 +13,7 @@ from components.local.stack import Backend, Data, LocalStack, LocalStackArgs, We
 from components.monitoring.tier import MetricsEndpoint, MonitoringTier, MonitoringTierArgs
 from components.platform import digests, protection
 from components.platform.access import Access, AccessArgs
+from components.platform.cluster import Cluster, ClusterArgs
 from components.platform.namespaces import create_namespaces
 from components.validation import PROJECT_DIR
 
@@ -56,6 +57,8 @@ def on_docker(settings: stack_settings.StackSettings) -> None:
 
 
 def on_kubernetes(settings: stack_settings.StackSettings) -> None:
+    cluster = Cluster("ams-cluster", ClusterArgs(cluster=settings.cluster, api_server_cidrs=settings.network.api_server.cidrs))
+    pulumi.runtime.register_stack_transformation(cluster.use_cluster)
     if settings.is_prod:
         pulumi.runtime.register_stack_transformation(protection.protect_in_prod)
         pulumi.runtime.register_stack_transformation(digests.PinImagesByDigest())
@@ -88,6 +91,7 @@ def on_kubernetes(settings: stack_settings.StackSettings) -> None:
             MonitoringTierArgs(
                 monitoring=settings.monitoring,
                 network=settings.network,
+                api_server_cidrs=cluster.api_server_cidrs,
                 stack=pulumi.get_stack(),
                 namespace=namespaces.monitoring.metadata.name,
                 namespace_name=settings.namespaces.monitoring,
@@ -124,6 +128,7 @@ def on_kubernetes(settings: stack_settings.StackSettings) -> None:
             data=settings.data,
             secrets=settings.secrets,
             network=settings.network,
+            api_server_cidrs=cluster.api_server_cidrs,
             names=settings.namespaces,
             client_pods=CLIENT_PODS,
             scrape_namespace=settings.namespaces.monitoring if settings.monitoring.enabled else None,
@@ -184,6 +189,8 @@ def on_kubernetes(settings: stack_settings.StackSettings) -> None:
     pulumi.export("environment", settings.environment)
     pulumi.export("url", edge.url)
     pulumi.export("apiUrl", edge.api_url)
+    pulumi.export("entry", edge.entry)  # where the host's DNS record points
+    pulumi.export("cluster", {"uid": cluster.uid, "apiServerCidrs": cluster.api_server_cidrs})
     pulumi.export("tlsIssuer", settings.edge.issuer)  # the smoke test verifies only a publicly trusted chain
     pulumi.export("namespaces", namespaces.names())
     pulumi.export("apiService", in_cluster(app.api_service, app.api_port))

@@ -312,7 +312,10 @@ KUBE_DNS = from_namespace("kube-system", {"k8s-app": "kube-dns"})
 PROMETHEUS_PODS = {"app.kubernetes.io/name": "prometheus"}
 
 
-def ip_blocks(cidrs) -> list[dict]:
+def ip_blocks(cidrs: pulumi.Input) -> pulumi.Input[list]:
+    """Peers by address. The API server's addresses are read from the cluster at deploy time: an Output."""
+    if isinstance(cidrs, pulumi.Output):
+        return cidrs.apply(ip_blocks)
     return [{"ipBlock": {"cidr": cidr}} for cidr in cidrs]
 
 

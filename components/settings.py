@@ -20,14 +20,26 @@ from .data.settings import DataSettings
 from .edge.settings import EdgeSettings
 from .local.settings import LocalSettings, refused_keys
 from .monitoring.settings import MonitoringSettings
-from .platform.settings import AccessSettings
+from .platform.settings import AccessSettings, ClusterSettings
 from .validation import Cidrs, DnsLabel, HttpsUrl, Model, NonEmpty, Port, list_of, problem_lines
 
 NAMESPACE = "ams"
 ENVIRONMENTS = ("local", "dev", "staging", "prod")
 _DEFAULTS: dict[str, Any] = yaml.safe_load((Path(__file__).parent / "environments.yaml").read_text())
 REPLACED = (("access", "groups"), ("access", "bindings"))  # maps a stack file replaces instead of merging into
-OBJECT_KEYS = ("namespaces", "app", "data", "delivery", "ingress", "network", "monitoring", "access", "secrets", "local")
+OBJECT_KEYS = (
+    "cluster",
+    "namespaces",
+    "app",
+    "data",
+    "delivery",
+    "ingress",
+    "network",
+    "monitoring",
+    "access",
+    "secrets",
+    "local",
+)
 SECRET_KEYS = ("jwtAccessSecret", "jwtRefreshSecret", "alertReceiverUrl", "registryPassword")
 SCALAR_KEYS = ("environment",)  # with the objects and the secrets: every ams: key; anything else is a typo
 
@@ -51,10 +63,14 @@ class Namespaces(Model):
         return {"": len(set(names)) != len(names) and f"app, data, monitoring and storage must differ, got {names}"}
 
 
+WHOLE_INTERNET = ("0.0.0.0/0", "::/0")
+
+
 class NetworkSettings(Model):  # what NetworkPolicies assume of the cluster: addresses differ per cluster
     class ApiServer(Model):
         # Its endpoints' addresses and ports after the `kubernetes` Service is resolved (`kubectl get endpointslices`).
-        cidrs: Annotated[Cidrs, Field(min_length=1)]
+        # Empty: read from that EndpointSlice at every deploy (components/platform/cluster.py).
+        cidrs: Cidrs
         ports: list_of(Port, "ports (1-65535)", min_length=1)
 
     api_server: ApiServer
@@ -88,6 +104,7 @@ Secret = Annotated[pulumi.Output | None, WithJsonSchema({"type": "object", "prop
 class StackSettings(Model):  # the `ams:` keys Pulumi.yaml declares, over the environment's defaults
     model_config = pydantic.ConfigDict(arbitrary_types_allowed=True)
     environment: Literal[ENVIRONMENTS]
+    cluster: ClusterSettings
     namespaces: Namespaces
     app: AppSettings
     data: DataSettings
@@ -109,7 +126,24 @@ class StackSettings(Model):  # the `ams:` keys Pulumi.yaml declares, over the en
         alert = receiver != "none" and self.alert_receiver_url is None and f"ams:monitoring.alerting.receiver is {receiver}"
         registry = self.delivery.build.enabled and self.registry_password is None and "ams:delivery.build.enabled is true"
         rules = {"alertReceiverUrl": alert, "registryPassword": registry}
-        return {key: when and f"required when {when} {how}" for key, when in rules.items()}
+        problems = {key: when and f"required when {when} {how}" for key, when in rules.items()}
+        problems.update(self._cluster_rules())
+        return problems
+
+    def _cluster_rules(self) -> dict:
+        """Staging and prod name their cluster and its API server's addresses: the ambient kubeconfig context would
+        deploy wherever a laptop points, and 0.0.0.0/0 would make every host "the API server" to the policies."""
+        if self.environment not in ("staging", "prod"):
+            return {}
+        problems = {}
+        if not self.cluster.context:
+            record = "pulumi config set --path ams:cluster.context <kubeconfig context>"
+            problems["cluster.context"] = f"required in {self.environment}: name the stack's cluster ({record})"
+        whole_internet = [cidr for cidr in self.network.api_server.cidrs if cidr in WHOLE_INTERNET]
+        if whole_internet:
+            instead = "leave it empty to read the addresses from the cluster's `kubernetes` EndpointSlice"
+            problems["network.apiServer.cidrs"] = f"must not hold {', '.join(whole_internet)} in {self.environment}: {instead}"
+        return problems
 
 
 def load() -> StackSettings:

@@ -62,12 +62,12 @@ def rendered(stack) -> runner.Render:
     return render_stack(stack)
 
 
+# Ingress mode, for a cluster that already runs an NGINX-family controller (every stack defaults to gateway mode).
+INGRESS_MODE = {"ams:ingress.mode": "ingress", "ams:ingress.className": "nginx", "ams:ingress.installController": False}
+
 # Renders the validators check besides the three stacks as they are: the other modes and strategies.
 VARIANTS = {
-    "prod-gateway": (
-        "prod",
-        {"ams:ingress.mode": "gateway", "ams:ingress.className": "eg", "ams:ingress.installController": True},
-    ),
+    "prod-ingress": ("prod", INGRESS_MODE),
     "prod-blue-green": (
         "prod",
         {

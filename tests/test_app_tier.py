@@ -154,8 +154,8 @@ def test_network_policies_default_deny_then_allow_only_needed_flows(rendered):
         }
 
     scrapers = {namespaces["monitoring"]} if rendered.stack != "dev" else set()  # dev runs without monitoring
-    assert sources("ams-web") == {"ingress-nginx"} | scrapers
-    assert sources("ams-api") == {"ingress-nginx"} | scrapers
+    assert sources("ams-web") == {"envoy-gateway-system"} | scrapers  # the Envoy proxies run there
+    assert sources("ams-api") == {"envoy-gateway-system"} | scrapers
     assert sources("ams-worker") == scrapers
     assert "Ingress" not in policies["ams-db-migrate"]["policyTypes"]
     for policy in ("ams-api", "ams-worker", "ams-db-migrate"):

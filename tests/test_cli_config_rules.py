@@ -231,6 +231,8 @@ def test_render_refuses_an_out_path_that_is_a_file(tmp_path):
 def test_a_namespace_typo_warns_with_the_intended_key(tmp_path):
     stack_file = tmp_path / "Pulumi.dev.yaml"
     config = {**stack_config("dev"), "asm:environment": "prod", "aws:region": "eu-west-1"}
+    # With the cluster's UID recorded, the typo is the only warning (an unrecorded UID warns too).
+    config["ams:cluster"] = {"context": "ams-dev", "uid": runner.SimulatedCluster().kube_system_uid}
     stack_file.write_text(yaml.safe_dump({"config": config}))
     result = render("--stack-file", str(stack_file), "--out", str(tmp_path / "out"))
     assert result.returncode == 0, result.stderr

@@ -12,7 +12,7 @@ import pytest
 import yaml
 
 from components.monitoring.tier import RULES_FILE
-from tests.conftest import render_stack, stack_config, with_overrides
+from tests.conftest import INGRESS_MODE, render_stack, stack_config, with_overrides
 from tests.test_conformance import data_dir
 from tools import runner
 
@@ -47,7 +47,7 @@ def test_canary_in_ingress_mode_sends_the_configured_share():
     Routing the main Ingress to the plain Services (which select both tracks) gave the canary its pod share
     of the remaining traffic too: at weight 10 with 3 stable and 1 canary pods, about 32 % instead of 10 %.
     """
-    render = runner.run("staging", with_overrides(stack_config("staging"), CANARY))
+    render = runner.run("staging", with_overrides(stack_config("staging"), {**CANARY, **INGRESS_MODE}))
     services = {s["metadata"]["name"]: s["spec"]["selector"] for s in render.of_kind("Service")}
     main = render.get("Ingress", "ams-ingress")
     canary = render.get("Ingress", "ams-ingress-canary")
@@ -143,6 +143,7 @@ def test_monitoring_quota_holds_its_pods_on_the_documented_cluster(stack):
 GUEST = {
     "ams:ingress.installCertManager": False,
     "ams:ingress.createIssuers": False,
+    "ams:ingress.installController": False,
     "ams:data.operators.installCnpg": False,
     "ams:data.operators.installBarmanPlugin": False,
     "ams:monitoring.enabled": False,

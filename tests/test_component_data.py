@@ -14,6 +14,7 @@ def data_tier(stack: str, **changes) -> DataTierArgs:
         "data": settings.data,
         "secrets": settings.secrets,
         "network": settings.network,
+        "api_server_cidrs": ["198.51.100.7/32"],
         "names": settings.namespaces,
         "client_pods": [CLIENT],
         "scrape_namespace": None,

@@ -23,8 +23,15 @@ def ingress(**changes) -> IngressArgs:
     return IngressArgs(**args)
 
 
+def ingress_mode(**changes) -> IngressArgs:
+    edge = settings_of("prod").edge.model_copy(
+        update={"mode": "ingress", "class_name": "nginx", "controller_namespace": "ingress-nginx"}
+    )
+    return ingress(edge=edge, **changes)
+
+
 def test_ingress_alone_routes_to_the_services_it_is_given():
-    render, component = build(lambda: Ingress("e", ingress()))
+    render, component = build(lambda: Ingress("e", ingress_mode()))
     paths = render.get("Ingress", "ams-ingress")["spec"]["rules"][0]["http"]["paths"]
     assert [(p["path"], p["backend"]["service"]["name"], p["backend"]["service"]["port"]["number"]) for p in paths] == [
         ("/api", "api", 8000),
@@ -34,7 +41,7 @@ def test_ingress_alone_routes_to_the_services_it_is_given():
 
 def test_ingress_alone_during_a_canary_sends_the_main_route_to_stable():
     services = {"api": ("api-stable", "api-canary"), "web": ("web-stable", "web-canary")}
-    render, _ = build(lambda: Ingress("e", ingress(canary_services=services, canary_weight=25)))
+    render, _ = build(lambda: Ingress("e", ingress_mode(canary_services=services, canary_weight=25)))
     main = render.get("Ingress", "ams-ingress")["spec"]["rules"][0]["http"]["paths"]
     assert [p["backend"]["service"]["name"] for p in main] == ["api-stable", "web-stable"]
     canary = render.get("Ingress", "ams-ingress-canary")

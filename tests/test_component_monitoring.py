@@ -11,6 +11,7 @@ def test_monitoring_alone_monitors_the_endpoints_it_is_given():
     args = MonitoringTierArgs(
         monitoring=stack.monitoring,
         network=stack.network,
+        api_server_cidrs=["198.51.100.7/32"],
         stack="lab",
         namespace="metrics",
         namespace_name="metrics",

@@ -144,7 +144,7 @@ def test_generated_credentials_keep_their_urns():
 CRDS_DIR_CHARTS = {"kube-prometheus-stack", "gateway-helm"}
 
 
-@pytest.mark.parametrize("stack", ["prod", "prod-gateway"])
+@pytest.mark.parametrize("stack", ["prod", "prod-ingress"])
 def test_helm_releases_upgrade_within_bounds_and_carry_their_crds(stack, render_dirs):
     import json
 

@@ -9,7 +9,7 @@ import yaml
 
 from components.settings import SettingsError
 from components.validation import image_problem
-from tests.conftest import PROJECT_DIR, STACKS, render_stack, stack_config, with_overrides
+from tests.conftest import INGRESS_MODE, PROJECT_DIR, STACKS, render_stack, stack_config, with_overrides
 from tools import runner
 
 BLUE = {"api": "ghcr.io/suresoft/ams-api:1.0.0", "web": "ghcr.io/suresoft/ams-web:1.0.0"}
@@ -91,7 +91,8 @@ def test_removing_the_idle_color():
 
 @pytest.mark.parametrize("stack", STACKS)
 def test_canary_splits_by_header_and_weight(stack):
-    rendered = canary(stack)
+    """In ingress mode: the mesh splits inside the cluster, the Ingress canary at the edge."""
+    rendered = canary(stack, **INGRESS_MODE)
     running = deployments(rendered)
     assert {"ams-api", "ams-api-canary", "ams-web", "ams-web-canary", "ams-worker"} == set(running)
     assert running["ams-api-canary"]["spec"]["replicas"] == 1
@@ -123,7 +124,7 @@ def test_canary_splits_by_header_and_weight(stack):
 def test_canary_in_gateway_mode_uses_weighted_backend_refs():
     """The api splits by weight, as the seed's canary; the web canary only by header: weighted backendRefs choose
     per request, and a page from one track would fetch its hashed /assets/ from the other (404)."""
-    rendered = canary("prod", **{"ams:ingress.mode": "gateway", "ams:ingress.className": "eg", "ams:delivery.canaryWeight": 25})
+    rendered = canary("prod", **{"ams:delivery.canaryWeight": 25})
     rules = rendered.get("HTTPRoute", "ams")["spec"]["rules"]
     by_header = [r for r in rules if "headers" in r["matches"][0]]
     assert [(r["matches"][0]["path"]["value"], r["backendRefs"][0]["name"]) for r in by_header] == [

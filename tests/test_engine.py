@@ -348,7 +348,7 @@ def test_the_migration_job_waits_for_the_database_and_its_network_path(graph):
 def test_moved_resources_alias_their_old_place(render_dirs):
     """The Envoy Gateway release and GatewayClass moved from the Ingress component into GatewayController;
     without an alias naming the old parent the engine would delete and recreate the controller."""
-    graph = Graph(resources("prod-gateway", render_dirs["prod-gateway"]))
+    graph = Graph(resources("prod", render_dirs["prod"]))
     # The mock monitor writes the root stack's type into its children's URNs; the engine leaves it out
     # (pulumi/pulumi pkg/resource/deploy/step_generator.go: a root-stack parent counts as no parent).
     ingress = next(r["urn"] for r in graph.resources if r["type"] == "ams:index:Ingress").replace("pulumi:pulumi:Stack$", "")

@@ -98,7 +98,11 @@ def build_world(name: str, directory: Path) -> World:
         if not present(spec.get("when")):
             continue
         ports = {n: tuple(p) if isinstance(p, list) else (p, "TCP") for n, p in (spec.get("ports") or {}).items()}
-        if "ip" in spec:
+        if key == "apiserver":
+            # The address the cluster published in its `kubernetes` EndpointSlice, as the render read it.
+            address = outputs["cluster"]["apiServerCidrs"][0].split("/")[0]
+            endpoints[key] = [Endpoint(key, ip=address, ports=ports)]
+        elif "ip" in spec:
             endpoints[key] = [Endpoint(key, ip=spec["ip"], ports=ports)]
         else:
             namespace = namespaces.get(spec["namespace"], spec["namespace"])

@@ -5,20 +5,38 @@ from __future__ import annotations
 import pytest
 
 from components.settings import SettingsError
-from tests.conftest import STACKS, render_stack, stack_config, with_overrides
+from tests.conftest import INGRESS_MODE, STACKS, render_stack, stack_config, with_overrides
 from tools import runner
 
 HOSTS = {"dev": "ams-dev.suresoft.com", "staging": "ams-staging.suresoft.com", "prod": "ams.suresoft.com"}
 
 
+_INGRESS_RENDERS: dict = {}
+
+
 def render_mode(stack: str, mode: str) -> runner.Render:
-    if mode == "ingress":
+    """The stack as it is (gateway mode, every stack's default) or in ingress mode."""
+    if mode == "gateway":
         return render_stack(stack)
-    return runner.run(stack, with_overrides(stack_config(stack), {"ams:ingress.mode": "gateway", "ams:ingress.className": "eg"}))
+    if stack not in _INGRESS_RENDERS:
+        _INGRESS_RENDERS[stack] = runner.run(stack, with_overrides(stack_config(stack), INGRESS_MODE))
+    return _INGRESS_RENDERS[stack]
+
+
+def test_every_cluster_stack_defaults_to_a_gateway_it_installs():
+    """A bare cluster has no Ingress controller (ingress-nginx is retired and no stack installs one), so every
+    cluster stack must serve its host through Envoy Gateway, which it installs, with its GatewayClass."""
+    for stack in STACKS:
+        rendered = render_stack(stack)
+        charts = {r.inputs["chart"]: r.inputs for r in rendered.by_type("kubernetes:helm.sh/v3:Release")}
+        assert charts["oci://docker.io/envoyproxy/gateway-helm"]["namespace"] == "envoy-gateway-system", stack
+        assert rendered.get("GatewayClass", "eg")["spec"]["controllerName"] == "gateway.envoyproxy.io/gatewayclass-controller"
+        assert rendered.of_kind("Ingress") == [], stack
+        assert rendered.get("Gateway", "ams-gateway")["spec"]["gatewayClassName"] == "eg", stack
 
 
 def test_prod_ingress_matches_the_seed():
-    prod = render_stack("prod")
+    prod = render_mode("prod", "ingress")
     ingress = prod.get("Ingress", "ams-ingress")
     assert ingress["metadata"]["namespace"] == "ams"
     assert ingress["spec"]["ingressClassName"] == "nginx"
@@ -79,7 +97,7 @@ def test_both_modes_route_the_seed_paths_over_tls(stack, mode):
 
 
 def test_issuers_match_the_mode_and_environment():
-    issuers = {i["metadata"]["name"]: i["spec"] for i in render_stack("prod").of_kind("ClusterIssuer")}
+    issuers = {i["metadata"]["name"]: i["spec"] for i in render_mode("prod", "ingress").of_kind("ClusterIssuer")}
     assert set(issuers) == {"letsencrypt-prod", "letsencrypt-staging", "selfsigned"}
     assert issuers["letsencrypt-prod"]["acme"]["server"] == "https://acme-v02.api.letsencrypt.org/directory"
     assert issuers["letsencrypt-prod"]["acme"]["solvers"] == [{"http01": {"ingress": {"ingressClassName": "nginx"}}}]
@@ -92,7 +110,7 @@ def test_issuers_match_the_mode_and_environment():
         {"name": "ams-gateway", "kind": "Gateway", "sectionName": "http"}
     ]
     by_stack = {
-        s: render_stack(s).get("Ingress", "ams-ingress")["metadata"]["annotations"]["cert-manager.io/cluster-issuer"]
+        s: render_stack(s).get("Gateway", "ams-gateway")["metadata"]["annotations"]["cert-manager.io/cluster-issuer"]
         for s in STACKS
     }
     assert by_stack == {"dev": "selfsigned", "staging": "letsencrypt-staging", "prod": "letsencrypt-prod"}
@@ -116,11 +134,11 @@ def test_cert_manager_and_controller_installs():
 
 
 def test_staging_admits_only_qa_and_operations_networks():
-    staging = render_stack("staging").get("Ingress", "ams-ingress")["metadata"]["annotations"]
+    staging = render_mode("staging", "ingress").get("Ingress", "ams-ingress")["metadata"]["annotations"]
     assert staging["nginx.ingress.kubernetes.io/whitelist-source-range"] == "10.20.0.0/16,10.30.0.0/16"
     assert (
         "nginx.ingress.kubernetes.io/whitelist-source-range"
-        not in render_stack("prod").get("Ingress", "ams-ingress")["metadata"]["annotations"]
+        not in render_mode("prod", "ingress").get("Ingress", "ams-ingress")["metadata"]["annotations"]
     )
     gateway = render_mode("staging", "gateway").get("SecurityPolicy", "ams-allowlist")["spec"]["authorization"]
     assert gateway["defaultAction"] == "Deny"
@@ -129,7 +147,8 @@ def test_staging_admits_only_qa_and_operations_networks():
 
 def test_settings_annotations_merge_last():
     config = with_overrides(
-        stack_config("prod"), {"ams:ingress.annotations": {"nginx.ingress.kubernetes.io/limit-rps": "250", "x/y": "z"}}
+        stack_config("prod"),
+        {**INGRESS_MODE, "ams:ingress.annotations": {"nginx.ingress.kubernetes.io/limit-rps": "250", "x/y": "z"}},
     )
     annotations = runner.run("prod", config).get("Ingress", "ams-ingress")["metadata"]["annotations"]
     assert annotations["nginx.ingress.kubernetes.io/limit-rps"] == "250" and annotations["x/y"] == "z"
@@ -146,7 +165,9 @@ def test_settings_annotations_merge_last():
         ({"ams:ingress.allowSourceRanges": ["10.0.0.1/8"]}, "ams:ingress.allowSourceRanges"),
         ({"ams:ingress.issuer": "letsencrypt"}, "ams:ingress.issuer"),
         ({"ams:ingress.acmeEmail": "devops"}, "ams:ingress.acmeEmail"),
-        ({"ams:ingress.installController": True}, "ams:ingress.installController"),
+        ({"ams:ingress.mode": "ingress", "ams:ingress.installController": True}, "ams:ingress.installController"),
+        ({"ams:ingress.proxy.serviceType": "ClusterIP"}, "ams:ingress.proxy.serviceType"),
+        ({"ams:ingress.proxy.replicas": 0}, "ams:ingress.proxy.replicas"),
         ({"ams:ingress.bodySize": "50 MB"}, "ams:ingress.bodySize"),
     ],
 )
@@ -163,6 +184,39 @@ def test_acme_solvers_are_reachable_from_the_controller():
     assert policy["podSelector"] == {"matchLabels": {"acme.cert-manager.io/http01-solver": "true"}}
     (rule,) = policy["ingress"]
     assert rule["ports"] == [{"protocol": "TCP", "port": 8089}]
-    assert rule["from"][0]["namespaceSelector"]["matchLabels"]["kubernetes.io/metadata.name"] == "ingress-nginx"
+    assert rule["from"][0]["namespaceSelector"]["matchLabels"]["kubernetes.io/metadata.name"] == "envoy-gateway-system"
+    ingress_mode = render_mode("prod", "ingress").get("NetworkPolicy", "acme-http01-solver")["spec"]["ingress"][0]
+    assert ingress_mode["from"][0]["namespaceSelector"]["matchLabels"]["kubernetes.io/metadata.name"] == "ingress-nginx"
     # A self-signed certificate (dev) needs no challenge, so nothing is opened there.
     assert not [p for p in render_stack("dev").of_kind("NetworkPolicy") if p["metadata"]["name"] == "acme-http01-solver"]
+
+
+def test_the_gateway_runs_its_own_envoy_proxy_as_the_stack_sizes_it():
+    """envoyproxy/gateway internal/provider/kubernetes/controller.go processGatewayParamsRef: a Gateway's
+    infrastructure.parametersRef names an EnvoyProxy in the Gateway's own namespace (no namespace field), which
+    takes precedence over the class's. Its Service is named so that the program can read it back."""
+    prod = render_stack("prod")
+    gateway = prod.get("Gateway", "ams-gateway")
+    reference = gateway["spec"]["infrastructure"]["parametersRef"]
+    assert reference == {"group": "gateway.envoyproxy.io", "kind": "EnvoyProxy", "name": "ams-gateway"}
+    proxy = prod.get("EnvoyProxy", reference["name"])
+    assert proxy["metadata"]["namespace"] == gateway["metadata"]["namespace"] == "ams"
+    kubernetes = proxy["spec"]["provider"]["kubernetes"]
+    assert proxy["spec"]["provider"]["type"] == "Kubernetes"
+    assert kubernetes["envoyService"] == {"type": "LoadBalancer", "name": "ams-ams-gateway"}
+    assert kubernetes["envoyDeployment"]["replicas"] == 2
+    assert kubernetes["envoyDeployment"]["container"]["resources"]["limits"]["memory"] == "1Gi"
+    # pulumi-kubernetes provider/pkg/metadata/overrides.go ReadyCondition: `up` waits for Envoy Gateway to program it.
+    assert gateway["metadata"]["annotations"]["pulumi.com/waitFor"] == "condition=Programmed"
+
+
+def test_the_stack_outputs_where_dns_points():
+    """The entry's address comes from the proxy Service Envoy Gateway made (read after the Gateway is programmed):
+    a LoadBalancer's IP or hostname, or on a cluster without one, the node port of 443 on every node."""
+    prod = render_stack("prod")
+    assert prod.outputs["entry"] == {"serviceType": "LoadBalancer", "address": "192.0.2.80", "httpsPort": 443}
+    on_premises = runner.run("prod", with_overrides(stack_config("prod"), {"ams:ingress.proxy.serviceType": "NodePort"}))
+    assert on_premises.get("EnvoyProxy", "ams-gateway")["spec"]["provider"]["kubernetes"]["envoyService"]["type"] == "NodePort"
+    assert on_premises.outputs["entry"] == {"serviceType": "NodePort", "address": "", "httpsPort": 30443}
+    ingress = render_mode("prod", "ingress").outputs["entry"]
+    assert ingress == {"serviceType": "Ingress", "address": "", "httpsPort": 443}

@@ -24,7 +24,13 @@ import pytest
 from tests.conftest import PROJECT_DIR, stack_config
 from tools import runner
 
-PLACEHOLDERS = {"<current>": "1.0.0", "<new>": "1.1.0", "<sha>": "0123abc", "<dev|staging|prod>": "prod"}
+PLACEHOLDERS = {
+    "<current>": "1.0.0",
+    "<new>": "1.1.0",
+    "<sha>": "0123abc",
+    "<dev|staging|prod>": "prod",
+    "<uid>": "6f1c2d3e-0000-4000-8000-00000000a001",  # a kube-system UID, as kubectl prints it
+}
 _SEGMENT = re.compile(r'\.?([A-Za-z0-9_\-$]+)|\[(\d+)\]|\["((?:[^"\\]|\\.)*)"\]')
 
 

@@ -130,7 +130,15 @@ BAD_CONFIGS = [
         {"ams:ingress.allowSourceRanges": "must be a CIDR range like 10.20.0.0/16, got '10.0.0.1/8' (item 2)"},
     ),
     ("port-in-list", {"ams:network.apiServer.ports": [443, 0]}, {"ams:network.apiServer.ports": "must be >= 1, got 0 (item 2)"}),
-    ("empty-list", {"ams:network.apiServer.cidrs": []}, {"ams:network.apiServer.cidrs": "must list at least one entry"}),
+    ("empty-list", {"ams:network.apiServer.ports": []}, {"ams:network.apiServer.ports": "must list at least one entry"}),
+    # Staging and prod name their cluster: the current kubeconfig context would deploy wherever a laptop points.
+    ("no-cluster", {"ams:cluster": None}, {"ams:cluster.context": "required in prod: name the stack's cluster"}),
+    ("cluster-uid", {"ams:cluster.uid": "kube-system"}, {"ams:cluster.uid": "must be a Kubernetes UID"}),
+    (
+        "whole-internet-api-server",
+        {"ams:network.apiServer.cidrs": ["10.0.0.0/24", "0.0.0.0/0"]},
+        {"ams:network.apiServer.cidrs": "must not hold 0.0.0.0/0 in prod"},
+    ),
     (
         "color-without-image",
         {"ams:delivery.strategy": "blueGreen", "ams:delivery.colors": {"blue": {"api": "ghcr.io/suresoft/ams-api:1.0.0"}}},

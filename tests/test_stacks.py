@@ -11,7 +11,7 @@ from tools import runner
 
 WORKLOAD_KINDS = ("Deployment", "StatefulSet", "DaemonSet", "Job", "CronJob")
 LONG_RUNNING = ("Deployment", "StatefulSet", "DaemonSet")
-CLUSTER_SCOPED = ("Namespace", "ClusterRole", "ClusterRoleBinding", "ClusterIssuer", "CustomResourceDefinition")
+CLUSTER_SCOPED = ("Namespace", "ClusterRole", "ClusterRoleBinding", "ClusterIssuer", "GatewayClass", "CustomResourceDefinition")
 
 
 def pod_specs(rendered: runner.Render):

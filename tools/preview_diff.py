@@ -34,6 +34,11 @@ Sources, read at these commits (paths are inside each repository):
     the ``deleteBeforeReplace`` option overriding the provider either way; components diff by input equality.
   - ``pkg/resource/deploy/step.go``: ``DeleteStep.Apply`` refuses to delete a resource whose old state is protected.
   - ``sdk/go/common/resource/properties_path.go``: ``ParsePropertyPath``, ``Contains`` (``*`` wildcard), ``Reset``.
+  - ``pkg/resource/deploy/step_generator.go`` (v3.259.0) ``providerChanged``: a changed provider reference asks the
+    new provider's ``DiffConfig`` (old provider's inputs against the new one's) and replaces only if it says so.
+* pulumi/pulumi-kubernetes v4.32.0 ``provider/pkg/provider/provider.go`` ``DiffConfig``: replaces when
+  ``clusterIdentifier`` changes, when ``kubeconfig``, ``context`` or ``cluster`` is unknown, or when both sides
+  name a kubeconfig whose active cluster differs (PROVIDER_CLUSTER_KEYS here); anything else is a diff.
 * hashicorp/terraform-provider-random ad788e233bb42be5ecad3ba8f43de0d9d9dc7185 (what pulumi/pulumi-random
   f64d8726a4f5edf2c675e03a53cdf740fb542f47 bridges; its ``provider/resources.go`` sets no delete-before-replace):
   ``internal/provider/resource_password.go`` and ``resource_string.go``: every input attribute carries a
@@ -70,6 +75,11 @@ RANDOM_REPLACE_ONLY = ("random:index/randomPassword:RandomPassword", "random:ind
 CITE_K8S = "pulumi-kubernetes provider/pkg/provider/diff.go forceNew"
 CITE_HELM = "pulumi-kubernetes provider/pkg/provider/helm_release.go Diff"
 CITE_RANDOM = "terraform-provider-random RequiresReplace on every input"
+
+KUBERNETES_PROVIDER = "pulumi:providers:kubernetes"
+PROVIDER_CLUSTER_KEYS = ("kubeconfig", "context", "cluster")
+CITE_PROVIDER = "pulumi step_generator.go providerChanged, pulumi-kubernetes provider.go DiffConfig"
+UNKNOWN = "<unknown>"
 
 OPS = ("create", "update", "replace", "delete", "same")
 SYMBOLS = {"create": "+", "update": "~", "replace": "+-", "delete": "-", "same": " "}
@@ -777,6 +787,31 @@ def _resource_diff(old_r: dict, new_r: dict, secret_mutable: bool, configmap_mut
     return diff
 
 
+def provider_replacement(old_r: dict, new_r: dict, old_by_urn: dict, new_by_urn: dict) -> str | None:
+    """Why moving a resource to another provider replaces it, or None when the engine keeps it (CITE_PROVIDER).
+
+    "" is the package's default provider, configured from the stack's `kubernetes:` keys, which a render does not
+    hold: its inputs count as empty, so it names no kubeconfig and no cluster identifier.
+    """
+    old_ref = old_r.get("provider") or ""
+    new_ref = new_r.get("provider") or ""
+    if old_ref == new_ref:
+        return None
+    old_config = (old_by_urn.get(old_ref) or {}).get("inputs") or {}
+    new_config = (new_by_urn.get(new_ref) or {}).get("inputs") or {}
+    for key in PROVIDER_CLUSTER_KEYS:
+        if new_config.get(key) == UNKNOWN:
+            return f"the new provider's {key} is unknown until the update, so DiffConfig replaces [{CITE_PROVIDER}]"
+    old_identifier = old_config.get("clusterIdentifier")
+    new_identifier = new_config.get("clusterIdentifier")
+    if old_identifier and new_identifier and old_identifier != new_identifier:
+        return f"the provider's clusterIdentifier changed [{CITE_PROVIDER}]"
+    both_kubeconfigs = old_config.get("kubeconfig") and new_config.get("kubeconfig")
+    if both_kubeconfigs and any(old_config.get(key) != new_config.get(key) for key in PROVIDER_CLUSTER_KEYS):
+        return f"the provider may now reach another cluster (its kubeconfig or context changed) [{CITE_PROVIDER}]"
+    return None
+
+
 # --------------------------------------------------------------------------------------------------------------
 # The plan.
 
@@ -789,6 +824,7 @@ def plan(old: list[dict], new: list[dict], *, secret_mutable: bool = False, conf
     provider's ``enableSecretMutable``/``enableConfigMapMutable`` settings.
     """
     old_by_urn = {r["urn"]: r for r in old}
+    new_by_urn = {r["urn"]: r for r in new}
     matched = match(old, new)
     steps: list[Step] = []
     for resource in new:
@@ -796,7 +832,9 @@ def plan(old: list[dict], new: list[dict], *, secret_mutable: bool = False, conf
         if old_urn is None:
             steps.append(Step(urn=resource["urn"], type=resource["type"], op="create", name=resource["name"]))
             continue
-        steps.append(_update_step(old_by_urn[old_urn], resource, secret_mutable, configmap_mutable))
+        old_resource = old_by_urn[old_urn]
+        moved = provider_replacement(old_resource, resource, old_by_urn, new_by_urn)
+        steps.append(_update_step(old_resource, resource, secret_mutable, configmap_mutable, moved))
     claimed = set(matched.values())
     for resource in reversed(old):
         if resource["urn"] in claimed:
@@ -817,8 +855,12 @@ def plan(old: list[dict], new: list[dict], *, secret_mutable: bool = False, conf
     return steps
 
 
-def _update_step(old_r: dict, new_r: dict, secret_mutable: bool, configmap_mutable: bool) -> Step:
+def _update_step(old_r: dict, new_r: dict, secret_mutable: bool, configmap_mutable: bool, moved: str | None = None) -> Step:
     diff = _resource_diff(old_r, new_r, secret_mutable, configmap_mutable)
+    if moved:
+        # step_generator.go diff(): a replacing provider change is a replace on the "provider" key.
+        diff.changes.append(_Change(("provider",), "update", None))
+        diff.replaces[("provider",)] = moved
     protected = bool(old_r.get("protect"))
     common = {
         "urn": new_r["urn"],

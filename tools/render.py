@@ -55,6 +55,7 @@ def resource_records(render: runner.Render) -> list[dict]:
             "customTimeouts": r.custom_timeouts,
             "aliases": r.aliases,
             "additionalSecretOutputs": r.additional_secret_outputs,
+            "provider": r.provider,
             "inputs": r.inputs,
         }
         for r in render.resources

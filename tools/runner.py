@@ -63,6 +63,8 @@ class Registration:
     custom_timeouts: dict = field(default_factory=dict)
     aliases: list = field(default_factory=list)
     additional_secret_outputs: list = field(default_factory=list)
+    # The URN of the explicit provider the resource uses; "" for the package's default provider.
+    provider: str = ""
 
     @property
     def is_kubernetes_object(self) -> bool:
@@ -118,11 +120,44 @@ def _close_thread_loops() -> None:
             loop.close()
 
 
+@dataclass(frozen=True)
+class SimulatedCluster:
+    """What the program reads from its cluster (``Resource.get``), answered offline. Addresses are RFC 5737
+    documentation addresses; the UID is the one the stack recorded, so a render reaches the stack's own cluster
+    unless a test says otherwise."""
+
+    kube_system_uid: str = "00000000-0000-4000-8000-000000000000"
+    api_server_addresses: tuple[str, ...] = ("192.0.2.1",)
+    load_balancer_address: str = "192.0.2.80"
+    node_ports: tuple[tuple[int, int], ...] = ((80, 30080), (443, 30443))
+
+    @classmethod
+    def recorded_by(cls, values: dict) -> SimulatedCluster:
+        cluster = values.get("ams:cluster") or {}
+        uid = cluster.get("uid") if isinstance(cluster, dict) else ""
+        return cls(kube_system_uid=uid) if uid else cls()
+
+    def read(self, type_token: str, resource_id: str) -> dict:
+        """The live object's state for a read of ``type_token`` by ID; {} for objects this cluster does not model."""
+        if type_token == "kubernetes:core/v1:Namespace" and resource_id == "kube-system":
+            return {"metadata": {"name": "kube-system", "uid": self.kube_system_uid}}
+        if type_token == "kubernetes:discovery.k8s.io/v1:EndpointSlice" and resource_id == "default/kubernetes":
+            return {"addressType": "IPv4", "endpoints": [{"addresses": [address]} for address in self.api_server_addresses]}
+        if type_token == "kubernetes:core/v1:Service":
+            ports = [{"port": port, "nodePort": node_port} for port, node_port in self.node_ports]
+            load_balancer = {"ingress": [{"ip": self.load_balancer_address}]}
+            return {"spec": {"ports": ports}, "status": {"loadBalancer": load_balancer}}
+        return {}
+
+
 class _RecordingMocks(pulumi_mocks.Mocks):
-    def __init__(self) -> None:
+    def __init__(self, cluster: SimulatedCluster) -> None:
         self.inputs_by_id: dict[str, dict] = {}
+        self.cluster = cluster
 
     def new_resource(self, args: pulumi_mocks.MockResourceArgs):
+        if args.resource_id:  # a read of an existing object (`Resource.get`)
+            return args.resource_id, self.cluster.read(args.typ, args.resource_id)
         resource_id = f"{args.name}-id-{len(self.inputs_by_id)}"
         self.inputs_by_id[resource_id] = args.inputs
         state = dict(args.inputs)
@@ -186,6 +221,7 @@ class _RecordingMonitor(pulumi_mocks.MockMonitor):
                     custom_timeouts=_timeouts(request.customTimeouts),
                     aliases=sorted(_alias(a) for a in request.aliases),
                     additional_secret_outputs=sorted(request.additionalSecretOutputs),
+                    provider=request.provider.rsplit("::", 1)[0] if request.provider else "",
                 )
             )
         return response
@@ -264,6 +300,7 @@ def run(
     registered: list | None = None,
     *,
     cli_rules: bool = True,
+    cluster: SimulatedCluster | None = None,
 ) -> Render:
     """Run the program for one stack under mocks; exceptions from the program propagate.
 
@@ -280,14 +317,15 @@ def run(
     body = lambda: runpy.run_path(str(program), run_name="__main__")  # noqa: E731 - the program, as Pulumi runs it
     if str(program.parent) not in sys.path:
         sys.path.insert(0, str(program.parent))
-    return contextvars.copy_context().run(_run, stack, values, warnings, body, registered)
+    reached = cluster or SimulatedCluster.recorded_by(values)
+    return contextvars.copy_context().run(_run, stack, values, warnings, body, registered, reached)
 
 
 def run_components(build: Callable[[], None], stack: str = "test", config: dict | None = None) -> Render:
     """Run a function that builds components (a test's hand-made arguments) under the same mocks, with the
     CLI's view of a stack file's ``config:`` when given (none otherwise)."""
     values = cli_config(stack, config)[0] if config is not None else {}
-    return contextvars.copy_context().run(_run, stack, values, [], build, None)
+    return contextvars.copy_context().run(_run, stack, values, [], build, None, SimulatedCluster())
 
 
 def run_stack_file(stack_file: Path) -> Render:
@@ -305,11 +343,18 @@ class _WarningLog(logging.Handler):
         self.sink.append(record.getMessage())
 
 
-def _run(stack: str, values: dict, warnings: list[str], body: Callable[[], Any], registered: list | None) -> Render:
+def _run(
+    stack: str,
+    values: dict,
+    warnings: list[str],
+    body: Callable[[], Any],
+    registered: list | None,
+    cluster: SimulatedCluster,
+) -> Render:
     encoded, secret_keys = engine_config(values)
     set_all_config(encoded, secret_keys)
     pulumi_settings.ROOT.set(None)
-    monitor = _RecordingMonitor(_RecordingMocks(), registered if registered is not None else [])
+    monitor = _RecordingMonitor(_RecordingMocks(cluster), registered if registered is not None else [])
     logger = logging.getLogger(f"ams.render.{stack}")
     logger.propagate = False
     logger.handlers = [_WarningLog(warnings := list(warnings))]

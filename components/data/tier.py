@@ -57,6 +57,8 @@ class DataTierArgs:
     data: DataSettings
     secrets: SecretsSettings
     network: NetworkSettings
+    # The API server's addresses (Cluster.api_server_cidrs): what ams:network.apiServer.cidrs sets or the cluster publishes.
+    api_server_cidrs: pulumi.Input[list]
     names: Namespaces  # the stack's namespace names: service hosts and policy peers
     # Labels of the app's pods that connect to the data services (in the app namespace).
     client_pods: Sequence[dict]
@@ -787,7 +789,7 @@ class DataTier(pulumi.ComponentResource):
                 return []
             return [{"from": [kb.prometheus_from(self._args.scrape_namespace)], "ports": kb.tcp_ports(*ports)}]
 
-        api_server = kb.api_server_egress(network.api_server.cidrs, network.api_server.ports)
+        api_server = kb.api_server_egress(self._args.api_server_cidrs, network.api_server.ports)
         object_storage = self._to_object_storage()
 
         def policy(suffix: str, name: str, pods: dict, **rules) -> None:

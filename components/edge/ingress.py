@@ -15,7 +15,7 @@ import pulumi_kubernetes as k8s
 
 from .. import k8s as kb
 from ..settings import NetworkSettings
-from .settings import EdgeSettings
+from .settings import EdgeSettings, ProxySettings
 
 ENVOY_GATEWAY_CHART = kb.Chart("oci://docker.io/envoyproxy/gateway-helm", "v1.8.2", release="envoy-gateway")
 ENVOY_CONTROLLER = "gateway.envoyproxy.io/gatewayclass-controller"
@@ -38,6 +38,11 @@ GATEWAY_API = "gateway.networking.k8s.io/v1"
 ENVOY_API = "gateway.envoyproxy.io/v1alpha1"
 NGINX = "nginx.ingress.kubernetes.io"
 ACME_SOLVER_PORT = 8089
+# pulumi-kubernetes waits for a custom resource only when told what to wait for (provider/pkg/await/
+# await.go, the `pulumi.com/waitFor` annotation, pulumi-kubernetes 4.18+). Envoy Gateway sets the Gateway's
+# Programmed condition once its proxy Service has an address and the proxy is ready (envoyproxy/gateway
+# internal/gatewayapi/status/gateway.go updateGatewayProgrammedCondition), so the entry Service read below exists.
+WAIT_FOR_PROGRAMMED = {"pulumi.com/waitFor": "condition=Programmed"}
 
 
 @dataclass(frozen=True)
@@ -69,18 +74,20 @@ class Ingress(pulumi.ComponentResource):
 
     url: pulumi.Output[str]
     api_url: pulumi.Output[str]
+    # Where DNS for the host points: {"serviceType", "address" (IP or hostname; "" for any node's), "httpsPort"}.
+    entry: pulumi.Output[dict]
 
     def __init__(self, name: str, args: IngressArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("ams:index:Ingress", name, None, opts)
         self._name, self._args, self._edge = name, args, args.edge
         if self._edge.mode == "ingress":
-            self._ingress()
+            self.entry = self._ingress()
         else:
-            self._gateway(list(args.cert_manager))
+            self.entry = self._gateway(list(args.cert_manager))
         self._acme_solver_policy()
         self.url = pulumi.Output.from_input(self._edge.url)
         self.api_url = pulumi.Output.from_input(f"{self._edge.url}/api")
-        self.register_outputs({"url": self.url, "api_url": self.api_url})
+        self.register_outputs({"url": self.url, "api_url": self.api_url, "entry": self.entry})
 
     def _acme_solver_policy(self) -> None:
         """cert-manager answers http01 challenges from solver pods in this namespace; the app
@@ -136,7 +143,7 @@ class Ingress(pulumi.ComponentResource):
             annotations[f"{NGINX}/whitelist-source-range"] = ",".join(edge.allow_source_ranges)
         return {**annotations, **edge.annotations}
 
-    def _ingress(self) -> None:
+    def _ingress(self) -> pulumi.Output[dict]:
         # During a canary the main Ingress must reach the stable track only: the plain Services select both
         # tracks, so the canary would get its share of the main Ingress's traffic on top of canary-weight.
         main = (
@@ -144,7 +151,7 @@ class Ingress(pulumi.ComponentResource):
             if self._args.canary_services
             else self._backends()
         )
-        self._ingress_object("ingress", INGRESS_NAME, self.ingress_annotations(), main)
+        ingress = self._ingress_object("ingress", INGRESS_NAME, self.ingress_annotations(), main)
         if self._args.canary_services:
             # NGINX-family canaries: another Ingress for the same host and path, marked canary. The api's takes
             # its weight; the web's only the header (WEIGHTED_PATHS).
@@ -158,14 +165,17 @@ class Ingress(pulumi.ComponentResource):
                 annotations = {**by_header, f"{NGINX}/canary-weight": str(self._canary_weight)} if weighted else by_header
                 suffix = "canary" if weighted else "canary-web"
                 self._ingress_object(f"ingress-{suffix}", f"{INGRESS_NAME}-{suffix}", annotations, [(path, canary_service, port)])
+        # pulumi-kubernetes waits until the controller publishes the Ingress's address (provider/pkg/await/
+        # ingress.go: status.loadBalancer.ingress), so the address is known once the Ingress is created.
+        return ingress.status.apply(lambda status: entry_from_load_balancer("Ingress", status))
 
-    def _ingress_object(self, suffix: str, name: str, annotations: dict, backends: list) -> None:
+    def _ingress_object(self, suffix: str, name: str, annotations: dict, backends: list) -> k8s.networking.v1.Ingress:
         edge = self._edge
         paths = [
             {"path": path, "pathType": "Prefix", "backend": {"service": {"name": service, "port": {"number": port}}}}
             for path, service, port in backends
         ]
-        k8s.networking.v1.Ingress(
+        return k8s.networking.v1.Ingress(
             f"{self._name}-{suffix}",
             metadata=self._metadata(name, annotations),
             spec={
@@ -178,8 +188,12 @@ class Ingress(pulumi.ComponentResource):
 
     # --- Gateway mode ------------------------------------------------------------------------------
 
-    def _gateway(self, cert_manager: list[pulumi.Resource]) -> None:
+    def _gateway(self, cert_manager: list[pulumi.Resource]) -> pulumi.Output[dict]:
         edge = self._edge
+        proxy_service = pulumi.Output.concat(self._args.namespace, "-", GATEWAY_NAME)
+        # The Gateway's own EnvoyProxy (GEP-1867 infrastructure.parametersRef, which Envoy Gateway honours:
+        # gateway.envoyproxy.io docs "Customize EnvoyProxy"): stacks sharing a GatewayClass keep their own proxy.
+        self._custom("proxy", ENVOY_API, "EnvoyProxy", GATEWAY_NAME, envoy_proxy_spec(edge.proxy, proxy_service))
         listeners = [
             {
                 "name": "http",
@@ -197,14 +211,15 @@ class Ingress(pulumi.ComponentResource):
                 "allowedRoutes": {"namespaces": {"from": "Same"}},
             },
         ]
-        self._custom(
+        infrastructure = {"parametersRef": {"group": "gateway.envoyproxy.io", "kind": "EnvoyProxy", "name": GATEWAY_NAME}}
+        gateway = self._custom(
             "gateway",
             GATEWAY_API,
             "Gateway",
             GATEWAY_NAME,
-            {"gatewayClassName": edge.class_name, "listeners": listeners},
+            {"gatewayClassName": edge.class_name, "infrastructure": infrastructure, "listeners": listeners},
             # cert-manager watches Gateways and issues the HTTPS listener's certificate.
-            annotations={"cert-manager.io/cluster-issuer": edge.issuer},
+            annotations={"cert-manager.io/cluster-issuer": edge.issuer, **WAIT_FOR_PROGRAMMED},
             depends_on=cert_manager,
         )
         self._custom("route", GATEWAY_API, "HTTPRoute", ROUTE_NAME, self._route_spec("https", self._route_rules()))
@@ -213,6 +228,20 @@ class Ingress(pulumi.ComponentResource):
             "route-redirect", GATEWAY_API, "HTTPRoute", f"{ROUTE_NAME}-https-redirect", self._route_spec("http", [redirect])
         )
         self._envoy_policies()
+        return self._proxy_entry(gateway, proxy_service)
+
+    def _proxy_entry(self, gateway: pulumi.Resource, service_name: pulumi.Output[str]) -> pulumi.Output[dict]:
+        """The address of the proxy Service Envoy Gateway made for the Gateway, read once the Gateway is programmed.
+
+        The read's ID depends on the Gateway, so on a first preview it is unknown and the engine skips the read
+        (pulumi/pulumi pkg/resource/deploy/step.go ReadStep.Apply: an unknown ID reads nothing in a preview).
+        """
+        namespace = self._edge.controller_namespace
+        service_id = pulumi.Output.all(gateway.id, service_name).apply(lambda values: f"{namespace}/{values[1]}")
+        service = k8s.core.v1.Service.get(f"{self._name}-entry", service_id, opts=self._opts())
+        if self._edge.proxy.service_type == "NodePort":
+            return service.spec.apply(entry_from_node_ports)
+        return service.status.apply(lambda status: entry_from_load_balancer("LoadBalancer", status))
 
     def _route_rules(self) -> list[dict]:
         def prefix(path: str, headers: list | None = None) -> list[dict]:
@@ -288,6 +317,32 @@ class Ingress(pulumi.ComponentResource):
             spec=spec,
             opts=self._opts(depends_on=[*self._args.gateway_controller, *depends_on]),
         )
+
+
+def envoy_proxy_spec(proxy: ProxySettings, service_name: pulumi.Input[str]) -> dict:
+    """How Envoy Gateway runs the stack's proxy: its Service (type, a name of its own to read it back by), replicas
+    and the envoy container's size (envoyproxy/gateway api/v1alpha1/envoyproxy_types.go KubernetesServiceSpec)."""
+    kubernetes = {
+        "envoyService": {"type": proxy.service_type, "name": service_name},
+        "envoyDeployment": {"replicas": proxy.replicas, "container": {"resources": proxy.resources.as_k8s()}},
+    }
+    return {"provider": {"type": "Kubernetes", "kubernetes": kubernetes}}
+
+
+def entry_from_load_balancer(service_type: str, status) -> dict:
+    """The first address the load balancer publishes: an IP, or a hostname (AWS's load balancers have none)."""
+    address = ""
+    if status is not None and status.load_balancer is not None and status.load_balancer.ingress:
+        first = status.load_balancer.ingress[0]
+        address = first.ip or first.hostname or ""
+    return {"serviceType": service_type, "address": address, "httpsPort": 443}
+
+
+def entry_from_node_ports(spec) -> dict:
+    """A NodePort Service is reached on every node's address, at the port Kubernetes allocated for 443."""
+    https_ports = [port.node_port for port in (spec.ports or []) if port.port == 443] if spec is not None else []
+    https_port = https_ports[0] if https_ports else 0
+    return {"serviceType": "NodePort", "address": "", "httpsPort": https_port}
 
 
 @dataclass(frozen=True)

@@ -4,9 +4,21 @@ from typing import Annotated, Literal
 
 from pydantic import Field, ValidationInfo, field_validator
 
-from ..validation import Cidrs, DnsLabel, DnsName, Model, OptionalDnsLabel, matching
+from ..validation import Cidrs, DnsLabel, DnsName, Model, OptionalDnsLabel, Resources, matching
 
 DEFAULT_CONTROLLER_NAMESPACE = {"ingress": "ingress-nginx", "gateway": "envoy-gateway-system"}
+
+
+class ProxySettings(Model):
+    """Gateway mode: the Envoy proxy that Envoy Gateway runs for the stack's Gateway (an EnvoyProxy resource).
+
+    `LoadBalancer` needs a cluster that implements it (a cloud, MetalLB); on a cluster without one the Service
+    never gets an address, so such a cluster sets `NodePort` and points DNS (or its own balancer) at the nodes.
+    """
+
+    service_type: Literal["LoadBalancer", "NodePort"]
+    replicas: Annotated[int, Field(ge=1, le=50)]
+    resources: Resources
 
 
 class EdgeSettings(Model):
@@ -24,6 +36,7 @@ class EdgeSettings(Model):
     annotations: dict[str, str]
     install_cert_manager: bool
     install_controller: bool
+    proxy: ProxySettings
     url = property(lambda self: f"https://{self.host}")
 
     @field_validator("controller_namespace")

@@ -57,6 +57,8 @@ class MetricsEndpoint:
 class MonitoringTierArgs:
     monitoring: MonitoringSettings
     network: NetworkSettings
+    # The API server's addresses (Cluster.api_server_cidrs): what ams:network.apiServer.cidrs sets or the cluster publishes.
+    api_server_cidrs: pulumi.Input[list]
     stack: str  # names the cluster-wide objects and host paths that two stacks on one cluster must not share
     namespace: pulumi.Input[str]
     namespace_name: str  # the same namespace as a plain name, for in-cluster hosts
@@ -357,7 +359,7 @@ class MonitoringTier(pulumi.ComponentResource):
         loki-canary/daemonset.yaml. node-exporter runs on the host network, where policies do not apply.
         """
         network, ns = self._args.network, self._ns
-        api_server = kb.api_server_egress(network.api_server.cidrs, network.api_server.ports)
+        api_server = kb.api_server_egress(self._args.api_server_cidrs, network.api_server.ports)
         prometheus, grafana = PROMETHEUS_PODS, {"app.kubernetes.io/name": "grafana"}
         alertmanager = {"app.kubernetes.io/name": "alertmanager"}
         operator = {"app.kubernetes.io/name": KPS_OPERATOR_NAME, "app.kubernetes.io/component": "prometheus-operator"}
@@ -403,7 +405,7 @@ class MonitoringTier(pulumi.ComponentResource):
                 operator,
                 # The API server calls its admission webhook for PrometheusRules and the like.
                 [
-                    {"from": kb.ip_blocks(network.api_server.cidrs), "ports": kb.tcp_ports(OPERATOR_PORT)},
+                    {"from": kb.ip_blocks(self._args.api_server_cidrs), "ports": kb.tcp_ports(OPERATOR_PORT)},
                     allow([prometheus], OPERATOR_PORT),
                 ],
                 [api_server],

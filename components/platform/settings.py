@@ -4,7 +4,7 @@ from typing import Annotated, Literal
 
 from pydantic import AfterValidator
 
-from ..validation import Model, NonEmpty, Quantity, SortedDict, not_above
+from ..validation import Model, NonEmpty, Quantity, SortedDict, matching, not_above
 
 QUOTA_KEYS = ("requests.cpu", "requests.memory", "limits.cpu", "limits.memory", "requests.storage", "pods")
 
@@ -26,3 +26,12 @@ class AccessSettings(Model):
     def rules(self):
         message = f"names no group in access.groups ({', '.join(self.groups)})"
         return {f"bindings.{alias}": alias not in self.groups and message for alias in self.bindings}
+
+
+class ClusterSettings(Model):
+    """`ams:cluster`: the cluster a stack deploys to, named in its stack file, not by whatever kubeconfig context is current."""
+
+    context: str  # the kubeconfig context; "" uses the current one (refused in staging and prod)
+    # The kube-system namespace's metadata.uid, recorded at the first deploy (README: Before the first deploy); when
+    # set, the program refuses to change a cluster with another UID. "" until recorded.
+    uid: matching(r"^([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})?$", "a Kubernetes UID")
