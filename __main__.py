@@ -5,12 +5,13 @@ import pulumi
 from components import settings as stack_settings
 from components.app.images import Images, ImagesArgs
 from components.app.secrets import AppSecrets, AppSecretsArgs
-from components.app.tier import CLIENT_PODS, METRICS_ENDPOINTS, AppTier, AppTierArgs, Scraping
+from components.app.tier import CLIENT_PODS, METRICS_ENDPOINTS, WEB_CONTAINER_PORT, AppTier, AppTierArgs, Scraping
 from components.data.tier import DataTier, DataTierArgs
 from components.edge.certificates import Certificates, CertificatesArgs
-from components.edge.ingress import GatewayController, GatewayControllerArgs, Ingress, IngressArgs
+from components.edge.ingress import ACME_SOLVER_PORT, GatewayController, GatewayControllerArgs, Ingress, IngressArgs
 from components.local.stack import Backend, Data, LocalStack, LocalStackArgs, Web, checkout
 from components.monitoring.tier import MetricsEndpoint, MonitoringTier, MonitoringTierArgs
+from components.operator_namespace import ClusterNetwork
 from components.platform import digests, protection
 from components.platform.access import Access, AccessArgs
 from components.platform.cluster import Cluster, ClusterArgs
@@ -74,12 +75,22 @@ def on_kubernetes(settings: stack_settings.StackSettings) -> None:
         AccessArgs(access=settings.access, namespaces=namespaces.names()),
     )
 
-    # Operators first: what creates their custom resources later waits for them.
+    # Operators first: what creates their custom resources later waits for them. Each runs in a namespace of its own
+    # that the program makes restricted and closed but for what the operator needs (components/operator_namespace.py).
+    network = settings.network
+    cluster_network = ClusterNetwork(cluster.api_server_cidrs, network.api_server.ports, network.dns_cidrs)
+    prometheus_namespace = settings.namespaces.monitoring if settings.monitoring.enabled else None
     edge_settings = settings.edge
     gateway_controller = (
         GatewayController(
             "ams-edge-controller",
-            GatewayControllerArgs(namespace=edge_settings.controller_namespace, class_name=edge_settings.class_name),
+            GatewayControllerArgs(
+                namespace=edge_settings.controller_namespace,
+                class_name=edge_settings.class_name,
+                network=cluster_network,
+                backend_ports=(settings.app.api.port, WEB_CONTAINER_PORT, ACME_SOLVER_PORT),
+                prometheus_namespace=prometheus_namespace,
+            ),
         )
         if edge_settings.mode == "gateway" and edge_settings.install_controller
         else None
@@ -109,6 +120,8 @@ def on_kubernetes(settings: stack_settings.StackSettings) -> None:
         CertificatesArgs(
             edge=settings.edge,
             monitoring_enabled=settings.monitoring.enabled,
+            network=cluster_network,
+            prometheus_namespace=prometheus_namespace,
             gateway_api=gateway_api,
             monitoring=monitoring.ready if monitoring else [],
         ),
@@ -120,6 +133,8 @@ def on_kubernetes(settings: stack_settings.StackSettings) -> None:
             secrets=settings.secrets,
             jwt_access_secret=settings.jwt_access_secret,
             jwt_refresh_secret=settings.jwt_refresh_secret,
+            network=cluster_network,
+            prometheus_namespace=prometheus_namespace,
         ),
     )
     data = DataTier(

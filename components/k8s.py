@@ -66,7 +66,8 @@ HELM_MAX_HISTORY = 10
 
 
 def helm_release(resource_name: str, chart: Chart, namespace, opts: pulumi.ResourceOptions, values: dict | None = None):
-    """One Helm release, atomic (a failed install or upgrade rolls back), its namespace created if missing."""
+    """One Helm release, atomic (a failed install or upgrade rolls back). A namespace given as an Output is the
+    program's own (an OperatorNamespace, which waits for its policies); a plain name is created by Helm if missing."""
     return k8s.helm.v3.Release(
         resource_name,
         name=chart.release or chart.name.rsplit("/", 1)[-1],
@@ -74,7 +75,7 @@ def helm_release(resource_name: str, chart: Chart, namespace, opts: pulumi.Resou
         version=chart.version,
         repository_opts={"repo": chart.repo} if chart.repo else None,
         namespace=namespace,
-        create_namespace=True,
+        create_namespace=not isinstance(namespace, pulumi.Output),
         atomic=True,
         timeout=chart.timeout,
         max_history=HELM_MAX_HISTORY,
@@ -118,6 +119,16 @@ def claim_spec(volume) -> dict:
 def selector_labels(name: str) -> dict:
     """The immutable subset of labels that Deployments, Services and policies select on."""
     return {NAME_LABEL: name, "app.kubernetes.io/part-of": PART_OF}
+
+
+def pod_security_labels(enforce: str) -> dict:
+    """Enforce `enforce`; always audit and warn at `restricted` so any exception stays visible."""
+    return {
+        "pod-security.kubernetes.io/enforce": enforce,
+        "pod-security.kubernetes.io/enforce-version": "latest",
+        "pod-security.kubernetes.io/audit": "restricted",
+        "pod-security.kubernetes.io/warn": "restricted",
+    }
 
 
 def part_of_labels() -> dict:

@@ -8,12 +8,14 @@ derived values (connection URLs, config lines) are rendered from them by Externa
 
 from __future__ import annotations
 
+import urllib.parse
 from dataclasses import dataclass, field
 
 import pulumi
 import pulumi_kubernetes as k8s
 
 from . import k8s as kb
+from .operator_namespace import ClusterNetwork, OperatorNamespace, OperatorNamespaceArgs, PodFlows, internet
 from .settings import SecretsSettings
 
 ESO_API = "external-secrets.io/v1"
@@ -23,6 +25,9 @@ ESO_CHART = kb.Chart("external-secrets", "2.10.0", "https://charts.external-secr
 # (external-secrets hack/helm.generate.sh puts crds.annotations on every CRD).
 ESO_VALUES = {"installCRDs": True, "crds": {"annotations": {"helm.sh/resource-policy": "keep"}}}
 STORE_NAME, STORE_ACCOUNT = "vault-backend", "ams-external-secrets"
+ESO_NAMESPACE = "external-secrets"
+ESO_WEBHOOK_PORT = 10250
+ESO_METRICS_PORT = 8080
 
 
 @dataclass(frozen=True)
@@ -142,7 +147,41 @@ class SecretSource:
             opts=opts,
         )
 
-    def operator(self, resource_name: str, opts: pulumi.ResourceOptions) -> list[pulumi.Resource]:
+    def operator(
+        self, resource_name: str, opts: pulumi.ResourceOptions, network: ClusterNetwork, prometheus_namespace: str | None
+    ) -> list[pulumi.Resource]:
         if not (self.external and self.settings.install_operator):
             return []
-        return [kb.helm_release(resource_name, ESO_CHART, "external-secrets", opts, ESO_VALUES)]
+        namespace = OperatorNamespace(
+            f"{resource_name}-ns",
+            OperatorNamespaceArgs(
+                namespace=ESO_NAMESPACE,
+                network=network,
+                flows=external_secrets_flows(vault_port(self.settings.vault.server)),
+                prometheus_namespace=prometheus_namespace,
+            ),
+            opts=opts,
+        )
+        return [kb.helm_release(resource_name, ESO_CHART, namespace.name, opts, ESO_VALUES)]
+
+
+def vault_port(server: str) -> int:
+    """The port of the Vault address (https:// without one: 443)."""
+    return urllib.parse.urlsplit(server).port or 443
+
+
+def external_secrets_flows(vault: int) -> list[PodFlows]:
+    """External Secrets 2.x (deploy/charts/external-secrets templates/*deployment.yaml, values.yaml): the controller
+    reads Vault; the webhook serves the API server on 10250; every component exposes metrics on 8080."""
+    metrics = (ESO_METRICS_PORT,)
+
+    def pods(name: str) -> dict:
+        return {"app.kubernetes.io/name": name, "app.kubernetes.io/instance": "external-secrets"}
+
+    return [
+        PodFlows("external-secrets", pods("external-secrets"), metrics_ports=metrics, egress=[internet(vault)]),
+        PodFlows(
+            "external-secrets-webhook", pods("external-secrets-webhook"), webhook_ports=(ESO_WEBHOOK_PORT,), metrics_ports=metrics
+        ),
+        PodFlows("external-secrets-cert-controller", pods("external-secrets-cert-controller"), metrics_ports=metrics),
+    ]

@@ -180,7 +180,6 @@ def test_chart_pods_pass_their_namespace_pod_security(chart_objects, records, na
     assert failures == []
 
 
-@pytest.mark.xfail(strict=True, reason="issue 20 part 3: the program does not yet create the operator namespaces")
 @pytest.mark.parametrize("name", RENDERS)
 def test_operator_namespaces_enforce_restricted_and_their_chart_pods_pass_it(chart_objects, records, name):
     """The operators' namespaces, and any other a release uses that the program does not create, are created by the

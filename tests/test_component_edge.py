@@ -4,7 +4,10 @@ from __future__ import annotations
 
 from components.edge.certificates import Certificates, CertificatesArgs
 from components.edge.ingress import GatewayController, GatewayControllerArgs, Ingress, IngressArgs
+from components.operator_namespace import ClusterNetwork
 from tests.components import build, changed, settings_of
+
+NETWORK = ClusterNetwork(api_server_cidrs=["198.51.100.7/32"], api_server_ports=(443,))
 
 
 def ingress(**changes) -> IngressArgs:
@@ -49,15 +52,25 @@ def test_ingress_alone_during_a_canary_sends_the_main_route_to_stable():
 
 
 def test_gateway_controller_alone_installs_the_crds_and_class():
-    render, controller = build(lambda: GatewayController("g", GatewayControllerArgs(namespace="gw", class_name="eg")))
+    args = GatewayControllerArgs(namespace="gw", class_name="eg", network=NETWORK, backend_ports=(8000,))
+    render, controller = build(lambda: GatewayController("g", args))
     assert render.get("GatewayClass", "eg")["spec"]["controllerName"] == "gateway.envoyproxy.io/gatewayclass-controller"
     assert len(controller.ready) == 2
+    # Its namespace is the program's: restricted, closed, and the proxies reach the app pods on the ports given.
+    namespace = render.get("Namespace", "gw")["metadata"]["labels"]
+    assert namespace["pod-security.kubernetes.io/enforce"] == "restricted"
+    proxy = render.get("NetworkPolicy", "envoy-proxy")["spec"]
+    assert proxy["egress"][1]["ports"] == [{"protocol": "TCP", "port": 8000}]
+    (release,) = [r for r in render.resources if r.type.endswith(":Release")]
+    assert release.inputs["namespace"] == "gw" and release.inputs["createNamespace"] is False
 
 
 def test_certificates_alone_scrape_cert_manager_only_with_monitoring():
     edge = settings_of("prod").edge
     for monitored in (False, True):
-        render, _ = build(lambda m=monitored: Certificates("c", CertificatesArgs(edge=edge, monitoring_enabled=m)))
+        render, _ = build(
+            lambda m=monitored: Certificates("c", CertificatesArgs(edge=edge, monitoring_enabled=m, network=NETWORK))
+        )
         values = next(r.inputs["values"] for r in render.resources if r.type.endswith(":Release"))
         assert ("prometheus" in values) is monitored
         assert {i["metadata"]["name"] for i in render.of_kind("ClusterIssuer")} == {
@@ -66,5 +79,7 @@ def test_certificates_alone_scrape_cert_manager_only_with_monitoring():
             "selfsigned",
         }
     no_install = changed(edge, install_cert_manager=False)
-    render, certificates = build(lambda: Certificates("c", CertificatesArgs(edge=no_install, monitoring_enabled=False)))
+    render, certificates = build(
+        lambda: Certificates("c", CertificatesArgs(edge=no_install, monitoring_enabled=False, network=NETWORK))
+    )
     assert certificates.ready == [] and not any(r.type.endswith(":Release") for r in render.resources)

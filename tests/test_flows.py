@@ -1,7 +1,8 @@
 """The NetworkPolicy flow matrix: every connection AMS needs is allowed, every one it must refuse is denied.
 
 The table is `tests/data/flows.yaml` (endpoints with their upstream labels and sources, required and forbidden
-flows); the semantics are `tests/netpol.py`. Runs for every stack and variant over the render as written.
+flows); the semantics are `tests/netpol.py`. Runs for every stack and variant over the render as written, with the
+chart pods as `helm template` renders them from the program's values (tools/helm.py): their real labels and ports.
 """
 
 from __future__ import annotations
@@ -16,6 +17,8 @@ import yaml
 from components.edge.settings import DEFAULT_CONTROLLER_NAMESPACE
 from tests.conftest import RENDERS, VARIANTS, stack_config, with_overrides
 from tests.netpol import Cluster, Endpoint
+from tests.test_charts import chart_objects, charts, helm_bin, records  # noqa: F401 - fixtures the world needs
+from tools import helm
 
 FLOWS = yaml.safe_load((Path(__file__).parent / "data" / "flows.yaml").read_text())
 ENVIRONMENTS = yaml.safe_load((Path(__file__).parent.parent / "components" / "environments.yaml").read_text())
@@ -44,8 +47,25 @@ def controller_namespace(config: dict, mode: str) -> str:
     return configured or DEFAULT_CONTROLLER_NAMESPACE[mode]
 
 
-def build_world(name: str, directory: Path) -> World:
+def chart_pods(results: list) -> dict[tuple[str, str], Endpoint]:
+    """(chart, "Kind/name") -> the pod endpoint a release's rendered workload makes, with its named ports (an unnamed
+    port by its number)."""
+    found = {}
+    for release, objects in results:
+        for pod in helm.pod_specs(objects):
+            ports = {
+                port.get("name", str(port["containerPort"])): (port["containerPort"], port.get("protocol", "TCP"))
+                for container in helm.containers(pod.spec)
+                for port in container.get("ports", [])
+            }
+            key = (release.chart_dir_name, f"{pod.kind}/{pod.name}")
+            found[key] = Endpoint(key[1], pod.namespace, pod.labels, ports)
+    return found
+
+
+def build_world(name: str, directory: Path, chart_results: list) -> World:
     objects, resources, outputs, config = load_render(name, directory)
+    rendered_chart_pods = chart_pods(chart_results)
     releases = {
         r["inputs"]["chart"].rsplit("/", 1)[-1]: r["inputs"] for r in resources if r["type"] == "kubernetes:helm.sh/v3:Release"
     }
@@ -98,7 +118,13 @@ def build_world(name: str, directory: Path) -> World:
         if not present(spec.get("when")):
             continue
         ports = {n: tuple(p) if isinstance(p, list) else (p, "TCP") for n, p in (spec.get("ports") or {}).items()}
-        if key == "apiserver":
+        if "chart" in spec:
+            pod = rendered_chart_pods.get((spec["chart"]["release"], spec["chart"]["workload"]))
+            if spec["chart"]["release"] in releases:
+                assert pod, f"{key}: {spec['chart']} is not among the chart pods of {name}"
+            if pod:
+                endpoints[key] = [Endpoint(key, pod.namespace, pod.labels, pod.ports)]
+        elif key == "apiserver":
             # The address the cluster published in its `kubernetes` EndpointSlice, as the render read it.
             address = outputs["cluster"]["apiServerCidrs"][0].split("/")[0]
             endpoints[key] = [Endpoint(key, ip=address, ports=ports)]
@@ -136,8 +162,8 @@ def connections(world: World, flow: dict):
 
 
 @pytest.fixture(params=RENDERS)
-def world(request, render_dirs) -> World:
-    return build_world(request.param, render_dirs[request.param])
+def world(request, render_dirs, chart_objects) -> World:  # noqa: F811 - the imported fixture
+    return build_world(request.param, render_dirs[request.param], chart_objects[request.param])
 
 
 def describe(source: Endpoint, destination: Endpoint, port: int, protocol: str) -> str:

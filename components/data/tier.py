@@ -17,6 +17,7 @@ import pulumi_random as random
 
 from .. import k8s as kb
 from ..k8s import ConnectionRefs
+from ..operator_namespace import ClusterNetwork, OperatorNamespace, OperatorNamespaceArgs, PodFlows
 from ..secret_store import SecretSource, Value, placeholder
 from ..settings import Namespaces, NetworkSettings, SecretsSettings
 from ..validation import PROJECT_DIR
@@ -37,6 +38,9 @@ HTTPS = 443
 # CloudNativePG's instance manager serves its status on 8000 and metrics on 9187, PgBouncer's on 9127
 # (cloudnative-pg pkg/specs/pods.go, pkg/management/pgbouncer/config/config.go).
 CNPG_STATUS_PORT, CNPG_METRICS_PORT, PGBOUNCER_METRICS_PORT = 8000, 9187, 9127
+CNPG_WEBHOOK_PORT = 9443  # the operator's webhook-server
+CNPG_OPERATOR_METRICS_PORT = 8080
+BARMAN_PLUGIN_PORT = 9090  # the plugin's gRPC server (--server-address=:9090), which the operator dials
 
 REDIS_CONF = """\
 bind 0.0.0.0
@@ -221,6 +225,8 @@ class DataTier(pulumi.ComponentResource):
     def _operators(self) -> list[pulumi.Resource]:
         operators = self._data.operators
         installed: list[pulumi.Resource] = []
+        if operators.install_cnpg or (operators.install_barman_plugin and self._backups_enabled):
+            self._operators_namespace = self._operator_namespace()
         if operators.install_cnpg:
             # With podMonitorEnabled the chart renders a PodMonitor (cloudnative-pg/charts
             # charts/cloudnative-pg/templates/podmonitor.yaml): kube-prometheus-stack's CRDs come first.
@@ -253,8 +259,43 @@ class DataTier(pulumi.ComponentResource):
                 opts=self._opts(),
             )
 
+    def _operator_namespace(self) -> pulumi.Output[str]:
+        """cnpg-system: the operator (cloudnative-pg/charts charts/cloudnative-pg/templates/deployment.yaml: webhook-server
+        9443, metrics 8080) reaches each instance's status port and the plugin; the Barman Cloud plugin
+        (charts/plugin-barman-cloud/templates/deployment.yaml: one unnamed port, 9090) is dialled by the operator."""
+        args, network = self._args, self._args.network
+        operator_pods = {"app.kubernetes.io/name": "cloudnative-pg"}
+        plugin_pods = {"app.kubernetes.io/name": "plugin-barman-cloud"}
+        instances = kb.from_namespace(self._ns, DB_PODS)
+        operator = PodFlows(
+            "cloudnative-pg",
+            operator_pods,
+            webhook_ports=(CNPG_WEBHOOK_PORT,),
+            metrics_ports=(CNPG_OPERATOR_METRICS_PORT,),
+            egress=[
+                {"to": [instances], "ports": kb.tcp_ports(CNPG_STATUS_PORT)},
+                {"to": [{"podSelector": {"matchLabels": plugin_pods}}], "ports": kb.tcp_ports(BARMAN_PLUGIN_PORT)},
+            ],
+        )
+        plugin = PodFlows(
+            "plugin-barman-cloud",
+            plugin_pods,
+            ingress=[{"from": [{"podSelector": {"matchLabels": operator_pods}}], "ports": kb.tcp_ports(BARMAN_PLUGIN_PORT)}],
+        )
+        namespace = OperatorNamespace(
+            f"{self._name}-operators-ns",
+            OperatorNamespaceArgs(
+                namespace=self._data.operators.namespace,
+                network=ClusterNetwork(args.api_server_cidrs, network.api_server.ports, network.dns_cidrs),
+                flows=[operator, plugin],
+                prometheus_namespace=args.scrape_namespace,
+            ),
+            opts=self._opts(),
+        )
+        return namespace.name
+
     def _chart(self, suffix: str, chart: kb.Chart, values: dict, depends_on=()):
-        namespace = self._data.operators.namespace
+        namespace = self._operators_namespace
         return kb.helm_release(f"{self._name}-{suffix}", chart, namespace, self._opts(depends_on=list(depends_on)), values)
 
     @property

@@ -12,6 +12,7 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from .. import k8s as kb
+from ..operator_namespace import ClusterNetwork, OperatorNamespace, OperatorNamespaceArgs, PodFlows, internet
 from .settings import EdgeSettings
 
 CERT_MANAGER_CHART = kb.Chart("cert-manager", "v1.21.2", "https://charts.jetstack.io", timeout=600)
@@ -21,6 +22,26 @@ ACME_SERVERS = {
 }
 # The Gateway the http01 solver attaches to in gateway mode (ingress.py creates it).
 GATEWAY_NAME = "ams-gateway"
+CERT_MANAGER_NAMESPACE = "cert-manager"
+CERT_MANAGER_METRICS_PORT = 9402  # every component's http-metrics (cert-manager deploy/charts/cert-manager values.yaml)
+CERT_MANAGER_WEBHOOK_PORT = 10250  # the webhook's container port `https` (webhook.securePort); its Service maps 443 to it
+
+
+def cert_manager_flows() -> list[PodFlows]:
+    """cert-manager v1.21 chart pods by `app.kubernetes.io/component` (templates/deployment.yaml, webhook-deployment.yaml,
+    cainjector-deployment.yaml, startupapicheck-job.yaml); every one of them watches or calls the API server."""
+
+    def component(name: str) -> dict:
+        return {"app.kubernetes.io/instance": "cert-manager", "app.kubernetes.io/component": name}
+
+    metrics = (CERT_MANAGER_METRICS_PORT,)
+    return [
+        # ACME: the directory and order calls (443) and the http01 self-check of the public host (80).
+        PodFlows("cert-manager-controller", component("controller"), metrics_ports=metrics, egress=[internet(80, 443)]),
+        PodFlows("cert-manager-webhook", component("webhook"), webhook_ports=(CERT_MANAGER_WEBHOOK_PORT,), metrics_ports=metrics),
+        PodFlows("cert-manager-cainjector", component("cainjector"), metrics_ports=metrics),
+        PodFlows("cert-manager-startupapicheck", component("startupapicheck")),
+    ]
 
 
 @dataclass(frozen=True)
@@ -28,6 +49,10 @@ class CertificatesArgs:
     edge: EdgeSettings
     # With monitoring on, cert-manager's metrics are scraped (the CertificateExpiringSoon alert).
     monitoring_enabled: bool
+    # What cert-manager's namespace policies name by address (the API server, extra DNS resolvers).
+    network: ClusterNetwork
+    # Prometheus's namespace when monitoring is on: it scrapes cert-manager's metrics there.
+    prometheus_namespace: str | None = None
     # In gateway mode, what installs the Gateway API CRDs (GatewayController.ready): with Gateway API
     # support on, cert-manager's controller exits at start without them (cert-manager
     # pkg/controller/context.go buildClients).
@@ -76,8 +101,18 @@ class Certificates(pulumi.ComponentResource):
             # The CertificateExpiringSoon alert reads certmanager_certificate_expiration_timestamp_seconds;
             # the chart's ServiceMonitor (templates/servicemonitor.yaml) is what gets it scraped.
             values["prometheus"] = {"enabled": True, "servicemonitor": {"enabled": True}}
+        namespace = OperatorNamespace(
+            f"{self._name}-cert-manager-ns",
+            OperatorNamespaceArgs(
+                namespace=CERT_MANAGER_NAMESPACE,
+                network=self._args.network,
+                flows=cert_manager_flows(),
+                prometheus_namespace=self._args.prometheus_namespace,
+            ),
+            opts=self._opts(),
+        )
         opts = self._opts(depends_on=[*self._args.gateway_api, *self._args.monitoring])
-        return [kb.helm_release(f"{self._name}-cert-manager", CERT_MANAGER_CHART, "cert-manager", opts, values)]
+        return [kb.helm_release(f"{self._name}-cert-manager", CERT_MANAGER_CHART, namespace.name, opts, values)]
 
     def _cluster_issuers(self) -> None:
         if self._edge.mode == "ingress":

@@ -14,6 +14,7 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from .. import k8s as kb
+from ..operator_namespace import ClusterNetwork, OperatorNamespace, OperatorNamespaceArgs, PodFlows
 from ..settings import NetworkSettings
 from .settings import EdgeSettings, ProxySettings
 
@@ -345,10 +346,58 @@ def entry_from_node_ports(spec) -> dict:
     return {"serviceType": "NodePort", "address": "", "httpsPort": https_port}
 
 
+ENVOY_XDS_PORT = 18000  # the controller's xDS server the proxies connect to
+ENVOY_WEBHOOK_PORT = 9443  # the controller's topology injector (a mutating webhook)
+ENVOY_METRICS_PORT = 19001  # the controller's and each proxy's metrics
+# Listener ports below 1024 run shifted by 10000 in the proxy (envoyproxy/gateway internal/gatewayapi/listener.go
+# servicePortToContainerPort), so the proxy Service's 80 and 443 reach 10080 and 10443.
+ENVOY_LISTENER_PORTS = (10080, 10443)
+
+
+def envoy_gateway_flows(backend_ports: tuple[int, ...]) -> list[PodFlows]:
+    """envoy-gateway-system at v1.8.2: the controller (charts/gateway-helm/templates/envoy-gateway-deployment.yaml,
+    `control-plane: envoy-gateway`), its certgen Job (templates/certgen.yaml, `app: certgen`: it writes the TLS Secrets
+    and patches the webhook) and the proxies it runs for each Gateway (internal/infrastructure/kubernetes/proxy/
+    resource.go EnvoyAppLabel; in the controller's namespace by default)."""
+    proxies = {"app.kubernetes.io/name": "envoy", "app.kubernetes.io/managed-by": "envoy-gateway"}
+    controller = {"control-plane": "envoy-gateway"}
+    app_pods = {
+        "namespaceSelector": {"matchLabels": {"ams.suresoft.com/tier": "app", **kb.part_of_labels()}},
+        "podSelector": {},
+    }
+    anywhere = [{"ipBlock": {"cidr": "0.0.0.0/0"}}, {"ipBlock": {"cidr": "::/0"}}]
+    return [
+        PodFlows(
+            "envoy-gateway",
+            controller,
+            webhook_ports=(ENVOY_WEBHOOK_PORT,),
+            metrics_ports=(ENVOY_METRICS_PORT,),
+            ingress=[{"from": [{"podSelector": {"matchLabels": proxies}}], "ports": kb.tcp_ports(ENVOY_XDS_PORT)}],
+        ),
+        PodFlows("envoy-gateway-certgen", {"app": "certgen"}),
+        PodFlows(
+            "envoy-proxy",
+            proxies,
+            api_server=False,
+            metrics_ports=(ENVOY_METRICS_PORT,),
+            # The clients: any address (the SecurityPolicy allowlist is Envoy's, per route).
+            ingress=[{"from": anywhere, "ports": kb.tcp_ports(*ENVOY_LISTENER_PORTS)}],
+            egress=[
+                {"to": [{"podSelector": {"matchLabels": controller}}], "ports": kb.tcp_ports(ENVOY_XDS_PORT)},
+                {"to": [app_pods], "ports": kb.tcp_ports(*backend_ports)},
+            ],
+        ),
+    ]
+
+
 @dataclass(frozen=True)
 class GatewayControllerArgs:
     namespace: str  # where the controller runs (ams:ingress.controllerNamespace)
     class_name: str  # the GatewayClass it serves (ams:ingress.className)
+    network: ClusterNetwork  # what the namespace's policies name by address
+    # The ports the proxies reach pods on in the stacks' app namespaces: the api's, the web's and the ACME solver's.
+    backend_ports: tuple[int, ...]
+    prometheus_namespace: str | None = None  # Prometheus scrapes the controller and the proxies there
 
 
 class GatewayController(pulumi.ComponentResource):
@@ -367,8 +416,18 @@ class GatewayController(pulumi.ComponentResource):
         super().__init__("ams:index:GatewayController", name, None, opts)
         # These two were children of the Ingress component "ams-edge"; the aliases keep their URNs' history.
         moved = pulumi.Alias(parent=pulumi.create_urn("ams-edge", "ams:index:Ingress"))
+        namespace = OperatorNamespace(
+            f"{name}-ns",
+            OperatorNamespaceArgs(
+                namespace=args.namespace,
+                network=args.network,
+                flows=envoy_gateway_flows(args.backend_ports),
+                prometheus_namespace=args.prometheus_namespace,
+            ),
+            opts=pulumi.ResourceOptions(parent=self),
+        )
         release = kb.helm_release(
-            "ams-edge-envoy-gateway", ENVOY_GATEWAY_CHART, args.namespace, pulumi.ResourceOptions(parent=self, aliases=[moved])
+            "ams-edge-envoy-gateway", ENVOY_GATEWAY_CHART, namespace.name, pulumi.ResourceOptions(parent=self, aliases=[moved])
         )
         gateway_class = k8s.apiextensions.CustomResource(
             "ams-edge-gateway-class",

@@ -24,23 +24,13 @@ class CreatedNamespaces:
         return {tier: ns.metadata.name for tier, ns in tiers.items() if ns is not None}
 
 
-def pod_security_labels(enforce: str) -> dict:
-    """Enforce `enforce`; always audit and warn at `restricted` so any exception stays visible."""
-    return {
-        "pod-security.kubernetes.io/enforce": enforce,
-        "pod-security.kubernetes.io/enforce-version": "latest",
-        "pod-security.kubernetes.io/audit": "restricted",
-        "pod-security.kubernetes.io/warn": "restricted",
-    }
-
-
 def create_namespaces(
     names: Namespaces, *, istio_sidecars: bool, in_cluster_storage: bool, monitoring_enabled: bool
 ) -> CreatedNamespaces:
     """The tiers' namespaces; the storage one only where the object storage runs in the cluster."""
 
     def namespace(tier: str, name: str, enforce: str, extra_labels: dict | None = None, **opts) -> k8s.core.v1.Namespace:
-        labels = {**kb.part_of_labels(), "ams.suresoft.com/tier": tier, **pod_security_labels(enforce), **(extra_labels or {})}
+        labels = {**kb.part_of_labels(), "ams.suresoft.com/tier": tier, **kb.pod_security_labels(enforce), **(extra_labels or {})}
         return k8s.core.v1.Namespace(f"ns-{tier}", metadata={"name": name, "labels": labels}, opts=pulumi.ResourceOptions(**opts))
 
     # Sidecars stay within `restricted` only with the Istio CNI agent (no istio-init container).
