@@ -1,6 +1,6 @@
 """Render speed and footprint per stack. Prints figures; it is not a test.
 
-    .venv/bin/python scripts/benchmark.py [--repeat 5]
+    .venv/bin/python scripts/benchmark.py [--repeat 5] [--critical-path-only]
 
 For each stack, each measurement a fresh process, as a user running it would see it:
 - render: `python -m tools.render --stack S --out DIR` (program, files and plan);
@@ -8,6 +8,12 @@ For each stack, each measurement a fresh process, as a user running it would see
           mocks, but registers nothing: what any offline run of a Pulumi program costs here;
 - ratio render/floor (goal for prod: 1.5 at most), peak RSS of the render, objects and resources.
 Times are medians over --repeat runs.
+
+Then, per cluster stack, the first `pulumi up`'s modeled critical path on the render's dependency graph
+(tools/critical_path.py: assumed await times per kind, not measurements): its length, the chain of
+resources along it, and the serial sum of every wait, beside the target (issue 20 part 9: at most
+6 minutes for prod). It prints the figure; it does not fail on it. --critical-path-only renders each
+cluster stack once and prints only this section.
 """
 
 from __future__ import annotations
@@ -27,6 +33,9 @@ import yaml
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 STACKS = ("local", "dev", "staging", "prod")
+CLUSTER_STACKS = ("dev", "staging", "prod")
+# The first deploy's critical path: issue 20 part 9 targets prod at 6 minutes at most.
+CRITICAL_PATH_TARGETS = {"prod": 6 * 60}
 
 
 def child_render(stack: str, out: str) -> None:
@@ -62,9 +71,41 @@ def timed_run(args: list[str]) -> float:
     return time.perf_counter() - start
 
 
+def critical_path_report(stack: str, records: list[dict]) -> list[str]:
+    """The modeled first deploy of one stack: critical path beside its target, the chain, the serial sum."""
+    from tools import critical_path
+
+    steps = critical_path.critical_steps(records)
+    total = steps[-1].finish if steps else 0
+    serial = critical_path.serial_seconds(records)
+    target = CRITICAL_PATH_TARGETS.get(stack)
+    verdict = ""
+    if target is not None:
+        over = total - target
+        verdict = f"  target <= {target} s ({target / 60:.0f} min): " + (f"over by {over} s" if over > 0 else "met")
+    lines = [
+        f"{stack}: critical path {total} s ({total / 60:.1f} min) of {serial} s serial "
+        f"({total / serial if serial else 0:.0%}){verdict}"
+    ]
+    lines += [f"    {line}" for line in critical_path.describe(steps)]
+    waits = sorted((s for s in steps if s.seconds > 1), key=lambda s: -s.seconds)
+    if waits:
+        share = sum(s.seconds for s in waits)
+        lines.append(f"    dominant waits ({share} s of {total} s): " + ", ".join(f"{s.name} {s.seconds} s" for s in waits))
+    return lines
+
+
+def print_critical_paths(records_by_stack: dict[str, list[dict]]) -> None:
+    print()
+    print("First `pulumi up` on a bare cluster, modeled (tools/critical_path.py; assumed await times, not measurements):")
+    for stack, records in records_by_stack.items():
+        print("\n".join(critical_path_report(stack, records)))
+
+
 def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument("--critical-path-only", action="store_true", help="skip the timing runs; print the modeled first deploy")
     parser.add_argument("--child", nargs="+", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
@@ -72,7 +113,17 @@ def main() -> int:
         {"render": child_render, "floor": child_floor}[args.child[0]](*args.child[1:])
         return 0
 
+    sys.path.insert(0, str(PROJECT_DIR))
     script = str(Path(__file__).resolve())
+    records_by_stack: dict[str, list[dict]] = {}
+    if args.critical_path_only:
+        for stack in CLUSTER_STACKS:
+            with tempfile.TemporaryDirectory() as out:
+                subprocess.run([sys.executable, script, "--child", "render", stack, out], cwd=PROJECT_DIR, check=True)
+                records_by_stack[stack] = json.loads((Path(out) / "resources.json").read_text())
+        print_critical_paths(records_by_stack)
+        return 0
+
     print(f"{'stack':<9}{'floor ms':>10}{'render ms':>11}{'ratio':>8}{'peak MiB':>10}{'objects':>9}{'resources':>11}")
     for stack in STACKS:
         with tempfile.TemporaryDirectory() as out:
@@ -82,12 +133,16 @@ def main() -> int:
             modules_file.write_text(json.dumps(bench["modules"]))
             floors = [timed_run([script, "--child", "floor", str(modules_file)]) for _ in range(args.repeat)]
             objects = sum(1 for document in yaml.safe_load_all((Path(out) / "manifests.yaml").read_text()) if document)
-            resources = len(json.loads((Path(out) / "resources.json").read_text()))
+            records = json.loads((Path(out) / "resources.json").read_text())
+            resources = len(records)
+            if stack in CLUSTER_STACKS:
+                records_by_stack[stack] = records
         floor, wall = statistics.median(floors), statistics.median(renders)
         print(
             f"{stack:<9}{floor * 1000:>10.0f}{wall * 1000:>11.0f}{wall / floor:>8.2f}{bench['peak_kib'] / 1024:>10.1f}"
             f"{objects:>9}{resources:>11}"
         )
+    print_critical_paths(records_by_stack)
     return 0
 
 
