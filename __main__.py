@@ -122,7 +122,7 @@ def on_kubernetes(settings: stack_settings.StackSettings) -> None:
             monitoring_enabled=settings.monitoring.enabled,
             network=cluster_network,
             prometheus_namespace=prometheus_namespace,
-            gateway_api=gateway_api,
+            gateway_api=gateway_controller.crds if gateway_controller else [],
             monitoring=monitoring.ready if monitoring else [],
         ),
     )
@@ -151,7 +151,9 @@ def on_kubernetes(settings: stack_settings.StackSettings) -> None:
             namespace=namespaces.data.metadata.name,
             storage_namespace=namespaces.storage.metadata.name if namespaces.storage else None,
             app_namespace=app_namespace,
-            operators_ready=[*certificates.ready, *secrets.ready, *(monitoring.ready if monitoring else [])],
+            cert_manager=certificates.ready,
+            external_secrets=secrets.ready,
+            monitoring=monitoring.ready if monitoring else [],
         ),
     )
     images = Images("ams-images", ImagesArgs(delivery=settings.delivery, registry_password=settings.registry_password))
@@ -178,7 +180,8 @@ def on_kubernetes(settings: stack_settings.StackSettings) -> None:
             data_egress=data.client_egress,
             secrets=[*data.client_secrets, *secrets.secrets],
             secret_digests=[data.client_secrets_digest, secrets.digest],
-            database=data.ready_for_clients,
+            database=data.ready_for_migration,
+            database_clients=data.ready_for_clients,
         ),
     )
     edge = Ingress(

@@ -72,11 +72,17 @@ def test_read_url_and_pdb_follow_the_instance_count(stack, instances, read_servi
 
 
 def test_every_alert_reads_metrics_something_scrapes():
-    """CertificateExpiringSoon reads cert-manager's metrics: the chart must create its ServiceMonitor."""
+    """CertificateExpiringSoon reads cert-manager's metrics: the chart opens the controller's `http-metrics` port
+    (deploy/charts/cert-manager templates/deployment.yaml, with prometheus.enabled) and the program's PodMonitor
+    scrapes it (not the chart's ServiceMonitor, which would make the release wait for monitoring's CRDs)."""
     assert "certmanager_certificate_expiration_timestamp_seconds" in RULES_FILE.read_text()
     for stack in ("staging", "prod"):
-        values = release(render_stack(stack), "cert-manager")["values"]
-        assert values["prometheus"] == {"enabled": True, "servicemonitor": {"enabled": True}}, stack
+        rendered = render_stack(stack)
+        values = release(rendered, "cert-manager")["values"]
+        assert values["prometheus"] == {"enabled": True, "servicemonitor": {"enabled": False}}, stack
+        monitor = next(m for m in rendered.of_kind("PodMonitor") if m["metadata"]["namespace"] == "cert-manager")
+        assert monitor["spec"]["selector"]["matchLabels"]["app.kubernetes.io/component"] == "controller"
+        assert monitor["spec"]["podMetricsEndpoints"] == [{"port": "http-metrics"}]
 
 
 @pytest.mark.parametrize("stack", ["staging", "prod"])

@@ -314,9 +314,14 @@ def test_everything_a_pod_references_is_created_before_it(graph):
 
 
 def test_the_migration_job_waits_for_the_database_and_its_network_path(graph):
-    clusters = [
-        r for r in graph.objects() if group_of(r) == "postgresql.cnpg.io" and r["inputs"]["kind"] in ("Cluster", "Pooler")
-    ]
+    """The migration connects to the primary (`ams-db-rw`, the direct URL), not through the Pooler: it waits for the
+    Cluster, and the api and the worker, which connect through the Pooler, wait for that too."""
+    poolers = [r for r in graph.objects() if group_of(r) == "postgresql.cnpg.io" and r["inputs"]["kind"] == "Pooler"]
+    for workload in graph.objects("Deployment"):
+        if workload["inputs"]["metadata"]["labels"].get("app.kubernetes.io/component") in ("api", "worker"):
+            waits = graph.waits_for(workload["urn"])
+            assert all(pooler["urn"] in waits for pooler in poolers), f"{workload['name']} before the Pooler"
+    clusters = [r for r in graph.objects() if group_of(r) == "postgresql.cnpg.io" and r["inputs"]["kind"] == "Cluster"]
     policies = graph.objects("NetworkPolicy")
     migrations = [
         j for j in graph.objects("Job") if j["inputs"]["metadata"]["labels"].get("app.kubernetes.io/component") == "migration"

@@ -86,13 +86,14 @@ def plan(render: runner.Render) -> str:
         lines.append(f"  {name}: {json.dumps(value, sort_keys=True)}")
     if render.by_type(CONTAINER):
         return "\n".join([*lines, "", *docker_plan(render, by_urn)])
-    lines += ["", "Footprint per namespace (configured replicas; Jobs excluded):"]
-    charts = sorted(r.inputs.get("chart", r.name) for r in render.resources if r.type == "kubernetes:helm.sh/v3:Release")
-    if charts:
-        lines.append(f"  not counted: what the Helm releases deploy ({', '.join(charts)})")
+    # What the Helm releases deploy counts too: tools/helm.py renders them from the vendored charts.
+    per_ns, left_out = footprint.of_render(render)
+    nodes = footprint.nodes_for(render.stack)
+    lines += ["", f"Footprint per namespace (configured replicas; DaemonSets on {nodes} nodes; Jobs excluded):"]
+    for line in left_out:
+        lines.append(f"  not counted: {line}")
     header = f"  {'namespace':<24}{'pods':>6}{'cpu req':>10}{'cpu lim':>10}{'mem req':>10}{'mem lim':>10}{'storage':>10}"
     lines.append(header)
-    per_ns = footprint.per_namespace(render.objects)
     for namespace, fp in [*per_ns.items(), ("total", footprint.total(per_ns))]:
         lines.append(
             f"  {namespace:<24}{fp.pods:>6}{footprint.cpu(fp.cpu_request):>10}{footprint.cpu(fp.cpu_limit):>10}"

@@ -67,9 +67,11 @@ class AppTierArgs:
     # when their digests change.
     secrets: Sequence[pulumi.Resource] = ()
     secret_digests: Sequence[pulumi.Input[str]] = ()
-    # What the migration Job needs before it can connect: the database, its pooler and the data
-    # namespace's NetworkPolicies that admit it (from DataTier.ready_for_clients).
+    # What the migration Job needs before it connects to the primary: the database and the data namespace's
+    # NetworkPolicies that admit it (DataTier.ready_for_migration).
     database: Sequence[pulumi.Resource] = ()
+    # What the api and the worker need besides: the Pooler they connect through (DataTier.ready_for_clients).
+    database_clients: Sequence[pulumi.Resource] = ()
 
 
 @dataclass(frozen=True)
@@ -222,7 +224,7 @@ class AppTier(pulumi.ComponentResource):
             replicas=variant.fixed_replicas,
             scaling=None if variant.fixed_replicas else app.api,
             skips={**kb.image_skips(variant.api_image), **kb.SECRET_ENV_SKIP},
-            depends_on=[self._migration_job(variant.api_image, variant.suffix)],
+            depends_on=[self._migration_job(variant.api_image, variant.suffix), *self._args.database_clients],
         )
 
     def _worker(self) -> None:
@@ -246,7 +248,7 @@ class AppTier(pulumi.ComponentResource):
             {TRACK_LABEL: "stable"},
             scaling=app.worker,
             skips={**kb.image_skips(image), **kb.SECRET_ENV_SKIP},
-            depends_on=[self._migration_job(image, "")],
+            depends_on=[self._migration_job(image, ""), *self._args.database_clients],
         )
 
     def _web_exporter(self) -> list[dict]:

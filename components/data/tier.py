@@ -74,9 +74,10 @@ class DataTierArgs:
     app_namespace: pulumi.Input[str]
     # The in-cluster object storage's own namespace (None with external storage).
     storage_namespace: pulumi.Input[str] | None = None
-    # Releases whose CRDs or webhooks this tier uses: cert-manager (Barman Cloud plugin), External
-    # Secrets, kube-prometheus-stack (PodMonitor). Custom resources wait for them.
-    operators_ready: Sequence[pulumi.Resource] = ()
+    # Releases whose CRDs or webhooks this tier's objects use, each waited for only by what needs it:
+    cert_manager: Sequence[pulumi.Resource] = ()  # the Barman Cloud plugin's Issuer and Certificates
+    external_secrets: Sequence[pulumi.Resource] = ()  # SecretStores and ExternalSecrets
+    monitoring: Sequence[pulumi.Resource] = ()  # PodMonitors (kube-prometheus-stack's CRDs)
 
 
 class DataTier(pulumi.ComponentResource):
@@ -97,8 +98,10 @@ class DataTier(pulumi.ComponentResource):
     # `client_secrets_digest` changes (a new pool mode, a rotated password).
     client_secrets: list
     client_secrets_digest: pulumi.Output[str]
-    # What a client that connects at start (the migration Job) waits for: the database Ready, its pooler
-    # and the NetworkPolicies that admit clients.
+    # What the migration Job waits for before it connects to the primary: the database Ready and the
+    # NetworkPolicies that admit clients.
+    ready_for_migration: list
+    # What the api and the worker wait for: the same and the Pooler they connect through.
     ready_for_clients: list
 
     def __init__(self, name: str, args: DataTierArgs, opts: pulumi.ResourceOptions | None = None):
@@ -113,7 +116,7 @@ class DataTier(pulumi.ComponentResource):
         # Secrets of the data namespace by name (the workloads that read them wait for them) and their digests.
         self._secrets: dict[str, pulumi.Resource] = {}
         self._digests: dict[str, pulumi.Output[str]] = {}
-        self._source.store(self._name, self._ns, self._opts(), depends_on=args.operators_ready)
+        self._source.store(self._name, self._ns, self._opts(), depends_on=args.external_secrets)
         operators = self._operators()
         db_password = self._password("db-password", 32)
         self._secret(
@@ -176,6 +179,8 @@ class DataTier(pulumi.ComponentResource):
         self.client_egress = self._client_egress()
         self.client_secrets = [connection]
         self.client_secrets_digest = self._digests[CONNECTION_SECRET]
+        # The migration connects to the primary directly; the api and the worker through the Pooler.
+        self.ready_for_migration = [self._cluster, *self._policies, *self._storage_policies]
         self.ready_for_clients = [*database, *self._policies, *self._storage_policies]
         self.database_host = pulumi.Output.from_input(self._host(f"{CLUSTER}-rw"))
         self.register_outputs({"database_host": self.database_host, "connection_secret": CONNECTION_SECRET})
@@ -198,7 +203,7 @@ class DataTier(pulumi.ComponentResource):
 
     def _secret(self, suffix: str, name: str, values: dict[str, Value], type_: str = "Opaque", namespace=None):
         # An ExternalSecret needs the operator's CRDs; a plain Secret waits for nothing.
-        opts = self._opts(depends_on=list(self._args.operators_ready)) if self._source.external else self._opts()
+        opts = self._opts(depends_on=list(self._args.external_secrets)) if self._source.external else self._opts()
         secret = self._source.secret(
             f"{self._name}-{suffix}", name, namespace or self._ns, values, opts, type_=type_, component="data"
         )
@@ -228,17 +233,19 @@ class DataTier(pulumi.ComponentResource):
         if operators.install_cnpg or (operators.install_barman_plugin and self._backups_enabled):
             self._operators_namespace = self._operator_namespace()
         if operators.install_cnpg:
-            # With podMonitorEnabled the chart renders a PodMonitor (cloudnative-pg/charts
-            # charts/cloudnative-pg/templates/podmonitor.yaml): kube-prometheus-stack's CRDs come first.
-            monitoring = self._monitored
-            # The chart's -view/-edit ClusterRoles join Kubernetes' view, edit and admin only with this (off by
-            # default; charts/cloudnative-pg/templates/rbac.yaml): without it the groups bound to them (Access) could
-            # not see or run the database's custom resources, nor follow the restore runbook.
-            values = {"monitoring": {"podMonitorEnabled": monitoring}, "rbac": {"aggregateClusterRoles": True}}
-            installed.append(self._chart("cnpg", CNPG_CHART, values, depends_on=self._args.operators_ready))
+            # The operator's PodMonitor is the program's, not the chart's (podMonitorEnabled renders one from
+            # cloudnative-pg/charts charts/cloudnative-pg/templates/podmonitor.yaml), so that the release waits for no
+            # monitoring CRD: only the PodMonitor does. The chart's -view/-edit ClusterRoles join Kubernetes' view, edit
+            # and admin only with aggregateClusterRoles (off by default; templates/rbac.yaml): without it the groups bound
+            # to them (Access) could not see or run the database's custom resources, nor follow the restore runbook.
+            values = {"monitoring": {"podMonitorEnabled": False}, "rbac": {"aggregateClusterRoles": True}}
+            installed.append(self._chart("cnpg", CNPG_CHART, values))
+            if self._monitored:
+                operator_pods = {"app.kubernetes.io/name": "cloudnative-pg"}
+                self._pod_monitor("cnpg", "cloudnative-pg", operator_pods, "metrics", namespace=self._operators_namespace)
         if operators.install_barman_plugin and self._backups_enabled:
             # The plugin's certificates come from cert-manager: it waits for the operators passed in too.
-            installed.append(self._chart("barman-cloud", BARMAN_CHART, {}, depends_on=[*installed, *self._args.operators_ready]))
+            installed.append(self._chart("barman-cloud", BARMAN_CHART, {}, depends_on=[*installed, *self._args.cert_manager]))
             self._object_store_roles()
         return installed
 
@@ -355,6 +362,7 @@ class DataTier(pulumi.ComponentResource):
             custom_timeouts=pulumi.CustomTimeouts(create="30m", update="30m"),
             **opts,
         )
+        self._cluster = cluster
         pooler = self._custom(
             "db-pooler",
             "postgresql.cnpg.io/v1",
@@ -441,19 +449,20 @@ class DataTier(pulumi.ComponentResource):
         component: str,
         *,
         annotations=None,
+        namespace=None,
         **opts,
     ):
-        opts["depends_on"] = [*opts.get("depends_on", []), *self._args.operators_ready]
+        """A custom resource of the data tier (in its namespace unless told), after what `opts` says it waits for."""
         return k8s.apiextensions.CustomResource(
             f"{self._name}-{suffix}",
             api_version=api_version,
             kind=kind,
-            metadata=kb.metadata(name, self._ns, component, annotations),
+            metadata=kb.metadata(name, namespace or self._ns, component, annotations),
             spec=spec,
             opts=self._opts(**opts),
         )
 
-    def _pod_monitor(self, suffix: str, name: str, pod_labels: dict, port: str) -> None:
+    def _pod_monitor(self, suffix: str, name: str, pod_labels: dict, port: str, namespace=None) -> None:
         self._custom(
             f"{suffix}-monitor",
             "monitoring.coreos.com/v1",
@@ -461,6 +470,8 @@ class DataTier(pulumi.ComponentResource):
             name,
             {"selector": {"matchLabels": pod_labels}, "podMetricsEndpoints": [{"port": port}]},
             "monitoring",
+            namespace=namespace,
+            depends_on=list(self._args.monitoring),
         )
 
     # --- Redis -------------------------------------------------------------------------------------
@@ -558,7 +569,7 @@ class DataTier(pulumi.ComponentResource):
         port = S3_PORTS[storage.mode]
         endpoint = f"http://{self._host(S3, self._names.storage)}:{port}"
         if self._source.external:
-            self._source.store(f"{self._name}-storage", self._storage_ns, self._opts(), depends_on=self._args.operators_ready)
+            self._source.store(f"{self._name}-storage", self._storage_ns, self._opts(), depends_on=self._args.external_secrets)
 
         def identities(access, secret) -> dict:
             actions = ["Admin", "Read", "Write", "List", "Tagging"]

@@ -53,11 +53,11 @@ class CertificatesArgs:
     network: ClusterNetwork
     # Prometheus's namespace when monitoring is on: it scrapes cert-manager's metrics there.
     prometheus_namespace: str | None = None
-    # In gateway mode, what installs the Gateway API CRDs (GatewayController.ready): with Gateway API
+    # In gateway mode, what installs the Gateway API CRDs (GatewayController.crds): with Gateway API
     # support on, cert-manager's controller exits at start without them (cert-manager
     # pkg/controller/context.go buildClients).
     gateway_api: Sequence[pulumi.Resource] = ()
-    # With monitoring on, kube-prometheus-stack (MonitoringTier.ready): the chart's ServiceMonitor needs its CRDs.
+    # With monitoring on, kube-prometheus-stack (MonitoringTier.ready): the controller's PodMonitor needs its CRDs.
     monitoring: Sequence[pulumi.Resource] = ()
 
 
@@ -99,8 +99,9 @@ class Certificates(pulumi.ComponentResource):
             }
         if self._args.monitoring_enabled:
             # The CertificateExpiringSoon alert reads certmanager_certificate_expiration_timestamp_seconds;
-            # the chart's ServiceMonitor (templates/servicemonitor.yaml) is what gets it scraped.
-            values["prometheus"] = {"enabled": True, "servicemonitor": {"enabled": True}}
+            # the metrics port is the chart's (prometheus.enabled); the PodMonitor that gets it scraped is the program's,
+            # not the chart's (templates/servicemonitor.yaml), so that the release waits for no monitoring CRD.
+            values["prometheus"] = {"enabled": True, "servicemonitor": {"enabled": False}}
         namespace = OperatorNamespace(
             f"{self._name}-cert-manager-ns",
             OperatorNamespaceArgs(
@@ -111,8 +112,24 @@ class Certificates(pulumi.ComponentResource):
             ),
             opts=self._opts(),
         )
-        opts = self._opts(depends_on=[*self._args.gateway_api, *self._args.monitoring])
-        return [kb.helm_release(f"{self._name}-cert-manager", CERT_MANAGER_CHART, namespace.name, opts, values)]
+        opts = self._opts(depends_on=list(self._args.gateway_api))
+        release = kb.helm_release(f"{self._name}-cert-manager", CERT_MANAGER_CHART, namespace.name, opts, values)
+        if self._args.monitoring_enabled:
+            self._controller_monitor(namespace.name)
+        return [release]
+
+    def _controller_monitor(self, namespace: pulumi.Output[str]) -> None:
+        """Prometheus scrapes the controller's http-metrics (the certificates' expiry); the PodMonitor needs
+        kube-prometheus-stack's CRDs, the release does not."""
+        pods = {"app.kubernetes.io/instance": "cert-manager", "app.kubernetes.io/component": "controller"}
+        k8s.apiextensions.CustomResource(
+            f"{self._name}-cert-manager-monitor",
+            api_version="monitoring.coreos.com/v1",
+            kind="PodMonitor",
+            metadata=kb.metadata("cert-manager", namespace, "certificates"),
+            spec={"selector": {"matchLabels": pods}, "podMetricsEndpoints": [{"port": "http-metrics"}]},
+            opts=self._opts(depends_on=list(self._args.monitoring)),
+        )
 
     def _cluster_issuers(self) -> None:
         if self._edge.mode == "ingress":

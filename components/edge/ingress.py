@@ -409,7 +409,8 @@ class GatewayController(pulumi.ComponentResource):
     (envoyproxy/gateway charts/gateway-helm/charts/crds/crds/), installed with the release.
     """
 
-    # What waits for the CRDs: the release and the GatewayClass.
+    # What installs the Gateway API and Envoy Gateway CRDs (the release), and with it the GatewayClass.
+    crds: list
     ready: list
 
     def __init__(self, name: str, args: GatewayControllerArgs, opts: pulumi.ResourceOptions | None = None):
@@ -437,5 +438,6 @@ class GatewayController(pulumi.ComponentResource):
             spec={"controllerName": ENVOY_CONTROLLER},
             opts=pulumi.ResourceOptions(parent=self, depends_on=[release], aliases=[moved]),
         )
+        self.crds = [release]
         self.ready = [release, gateway_class]
         self.register_outputs({})
