@@ -11,7 +11,7 @@ from components.edge.certificates import Certificates, CertificatesArgs
 from components.edge.ingress import ACME_SOLVER_PORT, GatewayController, GatewayControllerArgs, Ingress, IngressArgs
 from components.local.stack import Backend, Data, LocalStack, LocalStackArgs, Web, checkout
 from components.monitoring.tier import MetricsEndpoint, MonitoringTier, MonitoringTierArgs
-from components.operator_namespace import ClusterNetwork
+from components.operator_namespace import ClusterNetwork, OperatorPlacement
 from components.platform import digests, protection
 from components.platform.access import Access, AccessArgs
 from components.platform.cluster import Cluster, ClusterArgs
@@ -78,8 +78,11 @@ def on_kubernetes(settings: stack_settings.StackSettings) -> None:
     # Operators first: what creates their custom resources later waits for them. Each runs in a namespace of its own
     # that the program makes restricted and closed but for what the operator needs (components/operator_namespace.py).
     network = settings.network
-    cluster_network = ClusterNetwork(cluster.api_server_cidrs, network.api_server.ports, network.dns_cidrs)
-    prometheus_namespace = settings.namespaces.monitoring if settings.monitoring.enabled else None
+    operators = OperatorPlacement(
+        network=ClusterNetwork(cluster.api_server_cidrs, network.api_server.ports, network.dns_cidrs),
+        quota=settings.access.quotas["operators"],
+        prometheus_namespace=settings.namespaces.monitoring if settings.monitoring.enabled else None,
+    )
     edge_settings = settings.edge
     gateway_controller = (
         GatewayController(
@@ -87,9 +90,9 @@ def on_kubernetes(settings: stack_settings.StackSettings) -> None:
             GatewayControllerArgs(
                 namespace=edge_settings.controller_namespace,
                 class_name=edge_settings.class_name,
-                network=cluster_network,
+                operators=operators,
+                sizes=edge_settings.envoy_gateway,
                 backend_ports=(settings.app.api.port, WEB_CONTAINER_PORT, ACME_SOLVER_PORT),
-                prometheus_namespace=prometheus_namespace,
             ),
         )
         if edge_settings.mode == "gateway" and edge_settings.install_controller
@@ -120,8 +123,7 @@ def on_kubernetes(settings: stack_settings.StackSettings) -> None:
         CertificatesArgs(
             edge=settings.edge,
             monitoring_enabled=settings.monitoring.enabled,
-            network=cluster_network,
-            prometheus_namespace=prometheus_namespace,
+            operators=operators,
             gateway_api=gateway_controller.crds if gateway_controller else [],
             monitoring=monitoring.ready if monitoring else [],
         ),
@@ -133,8 +135,7 @@ def on_kubernetes(settings: stack_settings.StackSettings) -> None:
             secrets=settings.secrets,
             jwt_access_secret=settings.jwt_access_secret,
             jwt_refresh_secret=settings.jwt_refresh_secret,
-            network=cluster_network,
-            prometheus_namespace=prometheus_namespace,
+            operators=operators,
         ),
     )
     data = DataTier(
@@ -151,6 +152,7 @@ def on_kubernetes(settings: stack_settings.StackSettings) -> None:
             namespace=namespaces.data.metadata.name,
             storage_namespace=namespaces.storage.metadata.name if namespaces.storage else None,
             app_namespace=app_namespace,
+            operators=operators,
             cert_manager=certificates.ready,
             external_secrets=secrets.ready,
             monitoring=monitoring.ready if monitoring else [],

@@ -384,6 +384,26 @@ def network_policy(
     )
 
 
+def quota_and_limits(prefix: str, namespace, quota, opts: pulumi.ResourceOptions) -> list[pulumi.Resource]:
+    """A namespace's ResourceQuota (`quota.hard`) and LimitRange. A quota on requests rejects pods without them
+    (kubernetes pkg/quota/v1/evaluator/core/pods.go): the LimitRange's defaults fill in for containers that set none."""
+    limits = {"type": "Container", "defaultRequest": quota.default_request, "default": quota.default_limit}
+    return [
+        k8s.core.v1.ResourceQuota(
+            f"{prefix}-quota",
+            metadata={"name": "ams-quota", "namespace": namespace, "labels": part_of_labels()},
+            spec={"hard": quota.hard},
+            opts=opts,
+        ),
+        k8s.core.v1.LimitRange(
+            f"{prefix}-limits",
+            metadata={"name": "ams-limits", "namespace": namespace, "labels": part_of_labels()},
+            spec={"limits": [limits]},
+            opts=opts,
+        ),
+    ]
+
+
 def baseline_policies(
     prefix: str, namespace, opts: pulumi.ResourceOptions, dns_cidrs=()
 ) -> list[k8s.networking.v1.NetworkPolicy]:

@@ -28,6 +28,16 @@ class ClusterNetwork:
 
 
 @dataclass(frozen=True)
+class OperatorPlacement:
+    """What every operator namespace of a stack shares: the addresses its policies name, its quota and limits
+    (ams:access.quotas.operators: `hard`, `default_request`, `default_limit`), and where Prometheus runs (None: nowhere)."""
+
+    network: ClusterNetwork
+    quota: object
+    prometheus_namespace: str | None = None
+
+
+@dataclass(frozen=True)
 class PodFlows:
     """The flows of one group of an operator's pods, beyond DNS (every pod) and the API server (`api_server`)."""
 
@@ -43,16 +53,14 @@ class PodFlows:
 @dataclass(frozen=True)
 class OperatorNamespaceArgs:
     namespace: str
-    network: ClusterNetwork
+    placement: OperatorPlacement
     flows: Sequence[PodFlows]
-    # Prometheus's namespace, or None without monitoring: then no metrics port is opened.
-    prometheus_namespace: str | None = None
 
 
 class OperatorNamespace(pulumi.ComponentResource):
     """A namespace for one operator's release: `restricted`, default deny, DNS, and each pod group's flows.
 
-    Needs: the namespace's name, what the policies name by address, the operator's pod flows and where Prometheus runs.
+    Needs: the namespace's name, what the stack's operator namespaces share (OperatorPlacement) and the operator's flows.
     """
 
     name: pulumi.Output[str]  # the namespace's name, known once it and its policies exist: the release's namespace input
@@ -63,20 +71,25 @@ class OperatorNamespace(pulumi.ComponentResource):
         labels = {**kb.part_of_labels(), "ams.suresoft.com/tier": "operators", **kb.pod_security_labels("restricted")}
         namespace = k8s.core.v1.Namespace(name, metadata={"name": args.namespace, "labels": labels}, opts=child)
         policy_opts = pulumi.ResourceOptions(parent=self, depends_on=[namespace])
-        policies = kb.baseline_policies(name, args.namespace, policy_opts, args.network.dns_cidrs)
+        placement = args.placement
+        policies = kb.baseline_policies(name, args.namespace, policy_opts, placement.network.dns_cidrs)
         for flows in args.flows:
             policies.append(self._policy(name, args, flows, policy_opts))
-        self.name = pulumi.Output.all(namespace.metadata, *[policy.id for policy in policies]).apply(lambda _: args.namespace)
+        # A pod created before its namespace's quota and limits would be admitted against neither: the release waits.
+        limits = kb.quota_and_limits(name, args.namespace, placement.quota, policy_opts)
+        prerequisites = [policy.id for policy in [*policies, *limits]]
+        self.name = pulumi.Output.all(namespace.metadata, *prerequisites).apply(lambda _: args.namespace)
         self.register_outputs({"name": self.name})
 
     @staticmethod
     def _policy(name: str, args: OperatorNamespaceArgs, flows: PodFlows, opts: pulumi.ResourceOptions) -> pulumi.Resource:
-        network = args.network
+        network = args.placement.network
+        prometheus_namespace = args.placement.prometheus_namespace
         ingress = list(flows.ingress)
         if flows.webhook_ports:
             ingress.append({"from": kb.ip_blocks(network.api_server_cidrs), "ports": kb.tcp_ports(*flows.webhook_ports)})
-        if flows.metrics_ports and args.prometheus_namespace:
-            ingress.append({"from": [kb.prometheus_from(args.prometheus_namespace)], "ports": kb.tcp_ports(*flows.metrics_ports)})
+        if flows.metrics_ports and prometheus_namespace:
+            ingress.append({"from": [kb.prometheus_from(prometheus_namespace)], "ports": kb.tcp_ports(*flows.metrics_ports)})
         egress = list(flows.egress)
         if flows.api_server:
             egress.append(kb.api_server_egress(network.api_server_cidrs, network.api_server_ports))

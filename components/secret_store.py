@@ -15,7 +15,7 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from . import k8s as kb
-from .operator_namespace import ClusterNetwork, OperatorNamespace, OperatorNamespaceArgs, PodFlows, internet
+from .operator_namespace import OperatorNamespace, OperatorNamespaceArgs, OperatorPlacement, PodFlows, internet
 from .settings import SecretsSettings
 
 ESO_API = "external-secrets.io/v1"
@@ -148,21 +148,25 @@ class SecretSource:
         )
 
     def operator(
-        self, resource_name: str, opts: pulumi.ResourceOptions, network: ClusterNetwork, prometheus_namespace: str | None
+        self, resource_name: str, opts: pulumi.ResourceOptions, placement: OperatorPlacement | None
     ) -> list[pulumi.Resource]:
         if not (self.external and self.settings.install_operator):
             return []
         namespace = OperatorNamespace(
             f"{resource_name}-ns",
             OperatorNamespaceArgs(
-                namespace=ESO_NAMESPACE,
-                network=network,
-                flows=external_secrets_flows(vault_port(self.settings.vault.server)),
-                prometheus_namespace=prometheus_namespace,
+                namespace=ESO_NAMESPACE, placement=placement, flows=external_secrets_flows(vault_port(self.settings.vault.server))
             ),
             opts=opts,
         )
-        return [kb.helm_release(resource_name, ESO_CHART, namespace.name, opts, ESO_VALUES)]
+        sizes = self.settings.operator_resources
+        values = {
+            **ESO_VALUES,
+            "resources": sizes.controller.as_k8s(),
+            "webhook": {"resources": sizes.webhook.as_k8s()},
+            "certController": {"resources": sizes.cert_controller.as_k8s()},
+        }
+        return [kb.helm_release(resource_name, ESO_CHART, namespace.name, opts, values)]
 
 
 def vault_port(server: str) -> int:

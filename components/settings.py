@@ -21,7 +21,7 @@ from .edge.settings import EdgeSettings
 from .local.settings import LocalSettings, refused_keys
 from .monitoring.settings import MonitoringSettings
 from .platform.settings import AccessSettings, ClusterSettings
-from .validation import Cidrs, DnsLabel, HttpsUrl, Model, NonEmpty, Port, list_of, problem_lines
+from .validation import Cidrs, DnsLabel, HttpsUrl, Model, NonEmpty, Port, Resources, list_of, problem_lines
 
 NAMESPACE = "ams"
 ENVIRONMENTS = ("local", "dev", "staging", "prod")
@@ -87,8 +87,14 @@ class SecretsSettings(Model):
         auth_mount: NonEmpty
         key_prefix: NonEmpty
 
+    class OperatorSizes(Model):  # External Secrets' containers (deploy/charts/external-secrets values.yaml)
+        controller: Resources
+        webhook: Resources
+        cert_controller: Resources
+
     mode: Literal["generated", "externalSecrets"]
     install_operator: bool
+    operator_resources: OperatorSizes
     vault: Vault
     external = property(lambda self: self.mode == "externalSecrets")
 

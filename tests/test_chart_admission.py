@@ -14,8 +14,8 @@ admission.go, pkg/apis/core/validation/validation.go, pkg/quota/v1/evaluator/cor
    documented node count, tools/footprint.py `nodes_for`), plus the largest Deployment's rolling-update surge (maxSurge,
    default 25 % rounded up), plus the Jobs an install or upgrade runs (Helm hooks, the migration Job), and every claim's
    storage (StatefulSet and operator claim templates times replicas) fit `spec.hard`.
-4. Each namespace pods run in has a LimitRange and a ResourceQuota: the program's namespaces, and (strict xfail until issue
-   20 part 4) the namespaces its releases' pods run in.
+4. Each namespace pods run in has a LimitRange and a ResourceQuota: the program's namespaces and the namespaces its
+   releases' pods run in (the operators' namespaces: ams:access.quotas.operators).
 Each check goes red on a planted defect (the `planted` tests). The footprint the render prints counts the same pods
 (tools/footprint.py `per_namespace_with_charts`, `of_render`).
 
@@ -152,14 +152,6 @@ def test_quotas_hold_the_install_and_rollout_peak(admitted, name):
 
 # --- 4. every namespace with pods has both --------------------------------------------------------
 
-# What the next test finds today (issue 20 part 4: "a release waits for its namespace's LimitRange and ResourceQuota"):
-# the operators' namespaces have neither, whether Helm or the program (issue 20 part 3) creates them.
-OPERATORS = ("cert-manager", "cnpg-system", "envoy-gateway-system")
-LACKING = {name: OPERATORS for name in RENDERS} | {
-    "prod-ingress": ("cert-manager", "cnpg-system"),
-    "prod-external-secrets": (*OPERATORS, "external-secrets"),
-}
-
 
 def lacking(result: admission.Admission, namespaces: set[str]) -> list[str]:
     return [
@@ -182,30 +174,13 @@ def test_namespaces_the_program_runs_its_pods_in_have_a_limit_range_and_a_quota(
     assert unevaluated == [], "tools/admission.py does not evaluate these LimitRange items: extend it"
 
 
-@pytest.mark.parametrize(
-    "name",
-    [
-        pytest.param(
-            name,
-            marks=pytest.mark.xfail(
-                strict=True,
-                raises=AssertionError,
-                reason=f"issue 20 part 4: chart containers are sized from settings next; no LimitRange and no ResourceQuota in "
-                f"{', '.join(LACKING[name])}",
-            ),
-        )
-        for name in RENDERS
-    ],
-)
+@pytest.mark.parametrize("name", RENDERS)
 def test_namespaces_the_releases_run_pods_in_have_a_limit_range_and_a_quota(admitted, name):
     """Every namespace a release's pods (or the pods its operator makes) run in, so that they are sized and counted."""
     result = admitted[name]
     theirs = {w.namespace for w, _pod in result.workloads if w.source != "program"}
     found = lacking(result, theirs)
     print("\n".join(found))
-    expected = [f"{namespace}: no {kind}" for namespace in sorted(LACKING[name]) for kind in ("LimitRange", "ResourceQuota")]
-    if found and found != expected:  # not the known gap: a plain failure, which the xfail above does not cover
-        pytest.fail(f"LACKING names what this render lacks today: {expected}; it lacks {found}")
     assert found == []
 
 
@@ -261,19 +236,24 @@ def test_planted_a_chart_request_above_the_default_limit_is_refused(records, hel
     ), refused
 
 
-def test_planted_without_limit_ranges_the_quota_refuses_the_unsized_chart_containers(records, rendered_releases):
+def test_without_limit_ranges_the_quota_still_admits_every_pod_and_refuses_a_planted_unsized_one(records, rendered_releases):
+    """Every container, the program's and the charts', carries its own requests and limits, so the quotas admit every
+    pod even with no LimitRange to default them; a chart container planted without them is refused, named."""
     program = [o for o in helm.program_objects(records["prod"]) if o["kind"] != "LimitRange"]
     result = admit(records["prod"], rendered_releases["prod"], nodes=10, program=program)
-    assert result.limit_range_refusals == []
-    assert (
-        "ams-monitoring-kube-prometheus-stack: Deployment ams-monitoring/kube-prometheus-stack-grafana: must specify limits.cpu "
-        "for: grafana, grafana-sc-dashboard, grafana-sc-datasources, init-chown-data (ResourceQuota ams-quota)"
-        in result.quota_refusals
-    )
-    # Besides the monitoring charts' containers, only the Barman plugin's sidecar in the database's pods relies on the defaults.
-    elsewhere = {line.split(": must")[0] for line in result.quota_refusals if "ams-monitoring" not in line}
-    assert elsewhere == {"program: Cluster ams-data/ams-db"}
-    assert all("for: plugin-barman-cloud " in line for line in result.quota_refusals if "ams-data" in line)
+    assert result.limit_range_refusals == [] and result.quota_refusals == []
+    planted = copy.deepcopy(rendered_releases["prod"])
+    for _release, objects in planted:
+        for obj in objects:
+            if obj.get("kind") == "Deployment" and obj["metadata"]["name"] == "kube-prometheus-stack-grafana":
+                grafana = next(c for c in obj["spec"]["template"]["spec"]["containers"] if c["name"] == "grafana")
+                grafana.pop("resources")
+    refused = admit(records["prod"], planted, nodes=10, program=program).quota_refusals
+    where = "ams-monitoring-kube-prometheus-stack: Deployment ams-monitoring/kube-prometheus-stack-grafana"
+    assert refused == [
+        f"{where}: must specify {key} for: grafana (ResourceQuota ams-quota)"
+        for key in ("limits.cpu", "limits.memory", "requests.cpu", "requests.memory")
+    ]
 
 
 def test_planted_a_limit_range_maximum_refuses_the_containers_above_it(records, rendered_releases):
@@ -481,7 +461,8 @@ def test_footprint_counts_what_the_releases_deploy(records, rendered_releases):
     assert {"cert-manager", "cnpg-system", "envoy-gateway-system"} <= set(with_charts)
     assert with_charts["envoy-gateway-system"].pods == 1 + 2, "the Envoy Gateway controller and prod's two proxies"
     assert with_charts["ams-data"].memory_request > alone["ams-data"].memory_request, "the Barman plugin's sidecars"
-    assert with_charts["cert-manager"].unsized and not with_charts["ams"].defaulted
+    # Every container is sized by the program (issue 20 part 4): none left to a LimitRange's defaults, none unsized.
+    assert [(ns, fp.defaulted, fp.unsized) for ns, fp in with_charts.items() if fp.defaulted or fp.unsized] == []
 
 
 def test_per_namespace_still_counts_the_program_alone():

@@ -208,7 +208,6 @@ def test_pod_security_check_refuses_a_privileged_chart_pod(helm_bin, charts):
 # --- 3. sizing ------------------------------------------------------------------------------------
 
 
-@pytest.mark.xfail(strict=True, reason="issue 20 part 4: chart containers are sized from settings next")
 @pytest.mark.parametrize("name", RENDERS)
 def test_chart_containers_are_sized(chart_objects, name):
     unsized = [
@@ -266,7 +265,7 @@ def test_operator_pods_carry_the_operator_labels_and_containers(helm_bin, charts
     reloader = prometheus.spec["containers"][1]
     assert reloader["resources"] == {"requests": {"cpu": "5m", "memory": "16Mi"}, "limits": {"memory": "32Mi"}}
     assert prometheus.spec["containers"][0]["resources"] == values["prometheus"]["prometheusSpec"]["resources"]
-    assert alertmanager.spec["containers"][0]["resources"]["requests"]["memory"] == "200Mi"  # the operator's default
+    assert alertmanager.spec["containers"][0]["resources"]["requests"]["memory"] == "128Mi"  # prod's charts.alertmanager
     assert prometheus.spec["securityContext"]["runAsNonRoot"] is True
     assert helm.pod_security_violations(prometheus.spec, "restricted") == []
 

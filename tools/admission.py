@@ -247,10 +247,14 @@ def envoy_proxies(program_objects: list[dict], chart_objects: list[dict]) -> lis
             proxy = proxies.get((class_ref.get("namespace", ""), class_ref.get("name")))
         deployment = dig(proxy, "spec", "provider", "kubernetes", "envoyDeployment") or {}
         resources = dig(deployment, "container", "resources") or ENVOY_DEFAULT_RESOURCES
+        # A strategic merge patch of the Deployment (envoyDeployment.patch) may size the shutdown-manager: containers merge
+        # by name, and `resources` replaces the default.
+        patched = dig(deployment, "patch", "value", "spec", "template", "spec", "containers") or []
+        shutdown = next((c.get("resources") for c in patched if c.get("name") == "shutdown-manager"), None)
         pod = {
             "containers": [
                 {"name": "envoy", "resources": copy.deepcopy(resources)},
-                {"name": "shutdown-manager", "resources": copy.deepcopy(SHUTDOWN_MANAGER_RESOURCES)},
+                {"name": "shutdown-manager", "resources": copy.deepcopy(shutdown or SHUTDOWN_MANAGER_RESOURCES)},
             ]
         }
         replicas = int(

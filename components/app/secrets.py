@@ -12,7 +12,7 @@ import pulumi
 import pulumi_random as random
 
 from .. import k8s as kb
-from ..operator_namespace import ClusterNetwork
+from ..operator_namespace import OperatorPlacement
 from ..secret_store import SecretSource, Value
 from ..settings import SecretsSettings
 
@@ -27,9 +27,8 @@ class AppSecretsArgs:
     # From `pulumi config set --secret ams:jwtAccessSecret ...`; None means generate one.
     jwt_access_secret: pulumi.Output[str] | None = None
     jwt_refresh_secret: pulumi.Output[str] | None = None
-    # For the External Secrets operator's namespace, when this stack installs it.
-    network: ClusterNetwork | None = None
-    prometheus_namespace: str | None = None
+    # What the stack's operator namespaces share, for External Secrets' when this stack installs it.
+    operators: OperatorPlacement | None = None
 
 
 class AppSecrets(pulumi.ComponentResource):
@@ -51,7 +50,7 @@ class AppSecrets(pulumi.ComponentResource):
         super().__init__("ams:index:AppSecrets", name, None, opts)
         source = SecretSource(args.secrets)
         child = pulumi.ResourceOptions(parent=self)
-        operator = source.operator(f"{name}-external-secrets", child, args.network, args.prometheus_namespace)
+        operator = source.operator(f"{name}-external-secrets", child, args.operators)
         self.ready = operator
         source.store(name, args.namespace, child, depends_on=operator)
         if source.external:

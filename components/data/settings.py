@@ -65,9 +65,15 @@ class DataSettings(Model):
             return {**rules, "backupBucket": self.app_bucket == self.backup_bucket and "must differ from appBucket"}
 
     class Operators(Model):
+        class Sizes(Model):
+            cnpg: Resources  # the CloudNativePG operator
+            barman_plugin: Resources  # the Barman Cloud plugin's Deployment
+            barman_sidecar: Resources  # the plugin's sidecar in every PostgreSQL pod (backups and WAL archiving)
+
         namespace: DnsLabel
         install_cnpg: bool
         install_barman_plugin: bool
+        resources: Sizes
 
     postgres: Postgres
     redis: Redis

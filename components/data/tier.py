@@ -17,7 +17,7 @@ import pulumi_random as random
 
 from .. import k8s as kb
 from ..k8s import ConnectionRefs
-from ..operator_namespace import ClusterNetwork, OperatorNamespace, OperatorNamespaceArgs, PodFlows
+from ..operator_namespace import OperatorNamespace, OperatorNamespaceArgs, OperatorPlacement, PodFlows
 from ..secret_store import SecretSource, Value, placeholder
 from ..settings import Namespaces, NetworkSettings, SecretsSettings
 from ..validation import PROJECT_DIR
@@ -74,6 +74,8 @@ class DataTierArgs:
     app_namespace: pulumi.Input[str]
     # The in-cluster object storage's own namespace (None with external storage).
     storage_namespace: pulumi.Input[str] | None = None
+    # What the stack's operator namespaces share: CloudNativePG's (ams:data.operators.namespace) is one of them.
+    operators: OperatorPlacement | None = None
     # Releases whose CRDs or webhooks this tier's objects use, each waited for only by what needs it:
     cert_manager: Sequence[pulumi.Resource] = ()  # the Barman Cloud plugin's Issuer and Certificates
     external_secrets: Sequence[pulumi.Resource] = ()  # SecretStores and ExternalSecrets
@@ -238,14 +240,21 @@ class DataTier(pulumi.ComponentResource):
             # monitoring CRD: only the PodMonitor does. The chart's -view/-edit ClusterRoles join Kubernetes' view, edit
             # and admin only with aggregateClusterRoles (off by default; templates/rbac.yaml): without it the groups bound
             # to them (Access) could not see or run the database's custom resources, nor follow the restore runbook.
-            values = {"monitoring": {"podMonitorEnabled": False}, "rbac": {"aggregateClusterRoles": True}}
+            values = {
+                "monitoring": {"podMonitorEnabled": False},
+                "rbac": {"aggregateClusterRoles": True},
+                "resources": operators.resources.cnpg.as_k8s(),
+            }
             installed.append(self._chart("cnpg", CNPG_CHART, values))
             if self._monitored:
                 operator_pods = {"app.kubernetes.io/name": "cloudnative-pg"}
                 self._pod_monitor("cnpg", "cloudnative-pg", operator_pods, "metrics", namespace=self._operators_namespace)
         if operators.install_barman_plugin and self._backups_enabled:
             # The plugin's certificates come from cert-manager: it waits for the operators passed in too.
-            installed.append(self._chart("barman-cloud", BARMAN_CHART, {}, depends_on=[*installed, *self._args.cert_manager]))
+            plugin_values = {"resources": operators.resources.barman_plugin.as_k8s()}
+            installed.append(
+                self._chart("barman-cloud", BARMAN_CHART, plugin_values, depends_on=[*installed, *self._args.cert_manager])
+            )
             self._object_store_roles()
         return installed
 
@@ -270,7 +279,6 @@ class DataTier(pulumi.ComponentResource):
         """cnpg-system: the operator (cloudnative-pg/charts charts/cloudnative-pg/templates/deployment.yaml: webhook-server
         9443, metrics 8080) reaches each instance's status port and the plugin; the Barman Cloud plugin
         (charts/plugin-barman-cloud/templates/deployment.yaml: one unnamed port, 9090) is dialled by the operator."""
-        args, network = self._args, self._args.network
         operator_pods = {"app.kubernetes.io/name": "cloudnative-pg"}
         plugin_pods = {"app.kubernetes.io/name": "plugin-barman-cloud"}
         instances = kb.from_namespace(self._ns, DB_PODS)
@@ -292,10 +300,7 @@ class DataTier(pulumi.ComponentResource):
         namespace = OperatorNamespace(
             f"{self._name}-operators-ns",
             OperatorNamespaceArgs(
-                namespace=self._data.operators.namespace,
-                network=ClusterNetwork(args.api_server_cidrs, network.api_server.ports, network.dns_cidrs),
-                flows=[operator, plugin],
-                prometheus_namespace=args.scrape_namespace,
+                namespace=self._data.operators.namespace, placement=self._args.operators, flows=[operator, plugin]
             ),
             opts=self._opts(),
         )
@@ -409,6 +414,8 @@ class DataTier(pulumi.ComponentResource):
                     "data": {"compression": "gzip"},
                 },
                 "retentionPolicy": backup.retention,
+                # The sidecar the plugin adds to every instance pod, which uploads the backups and the WAL.
+                "instanceSidecarConfiguration": {"resources": self._data.operators.resources.barman_sidecar.as_k8s()},
             },
             "backup",
             depends_on=[*operators, *([self._secrets[credentials[0]]] if credentials[0] in self._secrets else [])],

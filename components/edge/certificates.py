@@ -12,7 +12,7 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from .. import k8s as kb
-from ..operator_namespace import ClusterNetwork, OperatorNamespace, OperatorNamespaceArgs, PodFlows, internet
+from ..operator_namespace import OperatorNamespace, OperatorNamespaceArgs, OperatorPlacement, PodFlows, internet
 from .settings import EdgeSettings
 
 CERT_MANAGER_CHART = kb.Chart("cert-manager", "v1.21.2", "https://charts.jetstack.io", timeout=600)
@@ -49,10 +49,8 @@ class CertificatesArgs:
     edge: EdgeSettings
     # With monitoring on, cert-manager's metrics are scraped (the CertificateExpiringSoon alert).
     monitoring_enabled: bool
-    # What cert-manager's namespace policies name by address (the API server, extra DNS resolvers).
-    network: ClusterNetwork
-    # Prometheus's namespace when monitoring is on: it scrapes cert-manager's metrics there.
-    prometheus_namespace: str | None = None
+    # What the stack's operator namespaces share: cert-manager's is one of them.
+    operators: OperatorPlacement
     # In gateway mode, what installs the Gateway API CRDs (GatewayController.crds): with Gateway API
     # support on, cert-manager's controller exits at start without them (cert-manager
     # pkg/controller/context.go buildClients).
@@ -88,7 +86,14 @@ class Certificates(pulumi.ComponentResource):
     def _cert_manager(self) -> list[pulumi.Resource]:
         if not self._edge.install_cert_manager:
             return []
-        values: dict = {"crds": {"enabled": True}}
+        sizes = self._edge.cert_manager
+        values: dict = {
+            "crds": {"enabled": True},
+            "resources": sizes.controller.as_k8s(),
+            "webhook": {"resources": sizes.webhook.as_k8s()},
+            "cainjector": {"resources": sizes.cainjector.as_k8s()},
+            "startupapicheck": {"resources": sizes.startupapicheck.as_k8s()},
+        }
         if self._edge.mode == "gateway":
             # cert-manager pkg/apis/config/controller/v1alpha1/types.go: gatewayAPI.enabled replaces the
             # deprecated enableGatewayAPI from v1.21.
@@ -104,12 +109,7 @@ class Certificates(pulumi.ComponentResource):
             values["prometheus"] = {"enabled": True, "servicemonitor": {"enabled": False}}
         namespace = OperatorNamespace(
             f"{self._name}-cert-manager-ns",
-            OperatorNamespaceArgs(
-                namespace=CERT_MANAGER_NAMESPACE,
-                network=self._args.network,
-                flows=cert_manager_flows(),
-                prometheus_namespace=self._args.prometheus_namespace,
-            ),
+            OperatorNamespaceArgs(namespace=CERT_MANAGER_NAMESPACE, placement=self._args.operators, flows=cert_manager_flows()),
             opts=self._opts(),
         )
         opts = self._opts(depends_on=list(self._args.gateway_api))

@@ -14,9 +14,9 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from .. import k8s as kb
-from ..operator_namespace import ClusterNetwork, OperatorNamespace, OperatorNamespaceArgs, PodFlows
+from ..operator_namespace import OperatorNamespace, OperatorNamespaceArgs, OperatorPlacement, PodFlows
 from ..settings import NetworkSettings
-from .settings import EdgeSettings, ProxySettings
+from .settings import EdgeSettings, EnvoyGatewaySizes, ProxySettings
 
 ENVOY_GATEWAY_CHART = kb.Chart("oci://docker.io/envoyproxy/gateway-helm", "v1.8.2", release="envoy-gateway")
 ENVOY_CONTROLLER = "gateway.envoyproxy.io/gatewayclass-controller"
@@ -323,10 +323,12 @@ class Ingress(pulumi.ComponentResource):
 def envoy_proxy_spec(proxy: ProxySettings, service_name: pulumi.Input[str]) -> dict:
     """How Envoy Gateway runs the stack's proxy: its Service (type, a name of its own to read it back by), replicas
     and the envoy container's size (envoyproxy/gateway api/v1alpha1/envoyproxy_types.go KubernetesServiceSpec)."""
-    kubernetes = {
-        "envoyService": {"type": proxy.service_type, "name": service_name},
-        "envoyDeployment": {"replicas": proxy.replicas, "container": {"resources": proxy.resources.as_k8s()}},
-    }
+    # The shutdown-manager container has no field of its own: a strategic merge patch of the Deployment sizes it
+    # (api/v1alpha1/envoyproxy_types.go KubernetesDeploymentSpec.Patch; containers merge by name).
+    shutdown_manager = {"name": "shutdown-manager", "resources": proxy.shutdown_manager.as_k8s()}
+    patch = {"type": "StrategicMerge", "value": {"spec": {"template": {"spec": {"containers": [shutdown_manager]}}}}}
+    deployment = {"replicas": proxy.replicas, "container": {"resources": proxy.resources.as_k8s()}, "patch": patch}
+    kubernetes = {"envoyService": {"type": proxy.service_type, "name": service_name}, "envoyDeployment": deployment}
     return {"provider": {"type": "Kubernetes", "kubernetes": kubernetes}}
 
 
@@ -394,10 +396,10 @@ def envoy_gateway_flows(backend_ports: tuple[int, ...]) -> list[PodFlows]:
 class GatewayControllerArgs:
     namespace: str  # where the controller runs (ams:ingress.controllerNamespace)
     class_name: str  # the GatewayClass it serves (ams:ingress.className)
-    network: ClusterNetwork  # what the namespace's policies name by address
+    operators: OperatorPlacement  # what the stack's operator namespaces share
+    sizes: EnvoyGatewaySizes  # the controller's and the certgen Job's resources
     # The ports the proxies reach pods on in the stacks' app namespaces: the api's, the web's and the ACME solver's.
     backend_ports: tuple[int, ...]
-    prometheus_namespace: str | None = None  # Prometheus scrapes the controller and the proxies there
 
 
 class GatewayController(pulumi.ComponentResource):
@@ -420,15 +422,20 @@ class GatewayController(pulumi.ComponentResource):
         namespace = OperatorNamespace(
             f"{name}-ns",
             OperatorNamespaceArgs(
-                namespace=args.namespace,
-                network=args.network,
-                flows=envoy_gateway_flows(args.backend_ports),
-                prometheus_namespace=args.prometheus_namespace,
+                namespace=args.namespace, placement=args.operators, flows=envoy_gateway_flows(args.backend_ports)
             ),
             opts=pulumi.ResourceOptions(parent=self),
         )
+        values = {
+            "deployment": {"envoyGateway": {"resources": args.sizes.controller.as_k8s()}},
+            "certgen": {"job": {"resources": args.sizes.certgen.as_k8s()}},
+        }
         release = kb.helm_release(
-            "ams-edge-envoy-gateway", ENVOY_GATEWAY_CHART, namespace.name, pulumi.ResourceOptions(parent=self, aliases=[moved])
+            "ams-edge-envoy-gateway",
+            ENVOY_GATEWAY_CHART,
+            namespace.name,
+            pulumi.ResourceOptions(parent=self, aliases=[moved]),
+            values,
         )
         gateway_class = k8s.apiextensions.CustomResource(
             "ams-edge-gateway-class",

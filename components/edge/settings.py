@@ -19,6 +19,23 @@ class ProxySettings(Model):
     service_type: Literal["LoadBalancer", "NodePort"]
     replicas: Annotated[int, Field(ge=1, le=50)]
     resources: Resources
+    shutdown_manager: Resources  # the sidecar Envoy Gateway adds to drain connections when a proxy stops
+
+
+class CertManagerSizes(Model):
+    """cert-manager's containers (deploy/charts/cert-manager values.yaml: resources, webhook, cainjector, startupapicheck)."""
+
+    controller: Resources
+    webhook: Resources
+    cainjector: Resources  # caches every Secret and CRD it injects into: grows with the cluster
+    startupapicheck: Resources
+
+
+class EnvoyGatewaySizes(Model):
+    """Envoy Gateway's own containers (charts/gateway-helm values.yaml: deployment.envoyGateway, certgen.job)."""
+
+    controller: Resources
+    certgen: Resources
 
 
 class EdgeSettings(Model):
@@ -37,6 +54,8 @@ class EdgeSettings(Model):
     install_cert_manager: bool
     install_controller: bool
     proxy: ProxySettings
+    cert_manager: CertManagerSizes
+    envoy_gateway: EnvoyGatewaySizes
     url = property(lambda self: f"https://{self.host}")
 
     @field_validator("controller_namespace")

@@ -26,6 +26,19 @@ class MonitoringSettings(Model):
     class ImageWorkload(Workload):
         image: Image
 
+    class Charts(Model):
+        """kube-prometheus-stack's and Loki's other containers: sized here, not by the namespace's LimitRange defaults."""
+
+        grafana: Resources
+        grafana_sidecar: Resources  # the dashboards' and the datasources' sidecars, each
+        kube_state_metrics: Resources  # grows with the number of objects in the cluster
+        prometheus_operator: Resources
+        config_reloader: Resources  # Prometheus's and Alertmanager's config reloaders (init and sidecar), each
+        alertmanager: Resources
+        admission_jobs: Resources  # the operator's admission webhook certificate Jobs
+        crds_upgrade_job: Resources  # the CRD upgrade Job's two containers, each
+        loki_sidecar: Resources  # Loki's rules sidecar
+
     enabled: bool
     # Scrape and alert on kube-controller-manager, kube-scheduler, kube-proxy and etcd: only where the cluster
     # serves their metrics to Prometheus (managed control planes do not; kubeadm binds them to 127.0.0.1).
@@ -37,6 +50,7 @@ class MonitoringSettings(Model):
     node_exporter: Workload
     log_shipper: ImageWorkload
     web_exporter: ImageWorkload
+    charts: Charts
 
     def rules(self):
         wrong = self.alerting.receiver == "slack" and not self.alerting.slack_channel.startswith("#")

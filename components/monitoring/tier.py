@@ -171,6 +171,7 @@ class MonitoringTier(pulumi.ComponentResource):
         mon = self._mon
         storage = kb.claim_spec(mon.prometheus.storage)
         grafana_persistence = kb.sized_volume(mon.grafana.storage, "size", "storageClassName", enabled=True)
+        charts = mon.charts
         values = {
             "fullnameOverride": "kps",
             # ClusterRoles for the Prometheus Operator's kinds that join Kubernetes' view, edit and admin (off by
@@ -184,8 +185,18 @@ class MonitoringTier(pulumi.ComponentResource):
                     "enabled": True,
                     "podLabels": CRD_UPGRADE_PODS,
                     "image": {"busybox": {"tag": "1.38.0"}},  # the chart's default is "latest"
+                    # Both its containers (charts/crds/templates/upgrade/job.yaml).
+                    "resources": charts.crds_upgrade_job.as_k8s(),
                 }
             },
+            "prometheusOperator": {
+                "resources": charts.prometheus_operator.as_k8s(),
+                # Every config reloader the operator adds to Prometheus and Alertmanager, init container included
+                # (prometheus-operator --config-reloader-cpu-request and friends, set from these by the chart).
+                "prometheusConfigReloader": {"resources": charts.config_reloader.as_k8s()},
+                "admissionWebhooks": {"patch": {"resources": charts.admission_jobs.as_k8s()}},
+            },
+            "kube-state-metrics": {"resources": charts.kube_state_metrics.as_k8s()},
             "prometheus": {
                 "prometheusSpec": {
                     "retention": mon.prometheus.retention,
@@ -203,7 +214,9 @@ class MonitoringTier(pulumi.ComponentResource):
             },
             # Where the cluster does not serve them (the chart enables all four), their *Down alerts fire for ever.
             **{component: {"enabled": mon.control_plane} for component in CONTROL_PLANE},
-            "alertmanager": {"alertmanagerSpec": {"configSecret": ALERTMANAGER_CONFIG}},
+            "alertmanager": {
+                "alertmanagerSpec": {"configSecret": ALERTMANAGER_CONFIG, "resources": charts.alertmanager.as_k8s()}
+            },
             "prometheus-node-exporter": {"resources": mon.node_exporter.resources.as_k8s()},
             "grafana": {
                 "admin": {"existingSecret": GRAFANA_ADMIN, "userKey": "admin-user", "passwordKey": "admin-password"},
@@ -212,7 +225,12 @@ class MonitoringTier(pulumi.ComponentResource):
                 # attaches the volume the old one holds, and the atomic release rolls back after its timeout
                 # (grafana chart values.yaml deploymentStrategy; grafana/helm-charts#146).
                 "deploymentStrategy": {"type": "Recreate"},
+                "resources": charts.grafana.as_k8s(),
+                # The chart's init container chowns the volume as root; the pod's fsGroup (472) already makes it
+                # Grafana's (grafana chart values.yaml securityContext, initChownData).
+                "initChownData": {"enabled": False},
                 "sidecar": {
+                    "resources": charts.grafana_sidecar.as_k8s(),
                     "dashboards": {"enabled": True, "label": "grafana_dashboard", "labelValue": "1", "searchNamespace": "ALL"},
                     "datasources": {"enabled": True},
                 },
@@ -260,6 +278,8 @@ class MonitoringTier(pulumi.ComponentResource):
             "write": {"replicas": 0},
             "backend": {"replicas": 0},
             "lokiCanary": {"resources": mon.loki.canary_resources.as_k8s()},
+            # The rules sidecar beside the single binary (templates/_pod.tpl loki-sc-rules).
+            "sidecar": {"resources": mon.charts.loki_sidecar.as_k8s()},
             "gateway": {"enabled": False},
             "chunksCache": {"enabled": False},
             "resultsCache": {"enabled": False},

@@ -47,18 +47,5 @@ class Access(pulumi.ComponentResource):
                     subjects=[{"kind": "Group", "apiGroup": "rbac.authorization.k8s.io", "name": access.groups[alias]}],
                     opts=child,
                 )
-            quota = access.quotas[tier]
-            k8s.core.v1.ResourceQuota(
-                f"{name}-{tier}-quota",
-                metadata={"name": "ams-quota", "namespace": namespace, "labels": kb.part_of_labels()},
-                spec={"hard": quota.hard},
-                opts=child,
-            )
-            # A quota on requests rejects pods without them: these defaults fill in for charts that set none.
-            k8s.core.v1.LimitRange(
-                f"{name}-{tier}-limits",
-                metadata={"name": "ams-limits", "namespace": namespace, "labels": kb.part_of_labels()},
-                spec={"limits": [{"type": "Container", "defaultRequest": quota.default_request, "default": quota.default_limit}]},
-                opts=child,
-            )
+            kb.quota_and_limits(f"{name}-{tier}", namespace, access.quotas[tier], child)
         self.register_outputs({})

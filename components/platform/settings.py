@@ -21,7 +21,8 @@ class AccessSettings(Model):
 
     groups: Annotated[dict[str, NonEmpty], SortedDict]  # alias -> identity-provider group; replaces the default (REPLACED)
     bindings: Annotated[dict[str, Literal["view", "edit", "admin"]], SortedDict]  # alias -> ClusterRole, in every namespace
-    quotas: dict[Literal["app", "data", "monitoring", "storage"], Quota]
+    # `operators`: each namespace an operator's release runs in (cert-manager, cnpg-system, envoy-gateway-system, ...).
+    quotas: dict[Literal["app", "data", "monitoring", "storage", "operators"], Quota]
 
     def rules(self):
         message = f"names no group in access.groups ({', '.join(self.groups)})"
