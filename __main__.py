@@ -57,8 +57,26 @@ def on_docker(settings: stack_settings.StackSettings) -> None:
     pulumi.export("objectStorage", stack.object_storage)
 
 
+def named_storage_classes(settings: stack_settings.StackSettings) -> tuple[str, ...]:
+    """The StorageClasses the stack's volumes name ("" is the cluster's default, which cannot be read by name)."""
+    data, monitoring = settings.data, settings.monitoring
+    volumes = [data.postgres.storage, data.redis.storage]
+    if data.object_storage.mode != "external":
+        volumes.append(data.object_storage.storage)
+    if monitoring.enabled:
+        volumes += [monitoring.prometheus.storage, monitoring.loki.storage, monitoring.grafana.storage]
+    return tuple(sorted({volume.storage_class for volume in volumes if volume.storage_class}))
+
+
 def on_kubernetes(settings: stack_settings.StackSettings) -> None:
-    cluster = Cluster("ams-cluster", ClusterArgs(cluster=settings.cluster, api_server_cidrs=settings.network.api_server.cidrs))
+    cluster = Cluster(
+        "ams-cluster",
+        ClusterArgs(
+            cluster=settings.cluster,
+            api_server_cidrs=settings.network.api_server.cidrs,
+            storage_classes=named_storage_classes(settings),
+        ),
+    )
     pulumi.runtime.register_stack_transformation(cluster.use_cluster)
     if settings.is_prod:
         pulumi.runtime.register_stack_transformation(protection.protect_in_prod)

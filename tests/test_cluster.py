@@ -145,3 +145,60 @@ def test_a_provider_whose_context_is_unknown_would_replace_everything_it_serves(
     replaced = [s for s in steps if s.op == "replace"]
     assert len(replaced) > 90
     assert all("DiffConfig replaces" in s.reasons[0] for s in replaced)
+
+
+def test_a_destroyed_dev_comes_back_with_one_up(tmp_path):
+    """Outside prod `pulumi destroy` retains the data and storage namespaces (retainOnDelete); the state forgets them, the
+    cluster keeps them, and since pulumi-kubernetes 4.29 a plain create of an existing object fails with AlreadyExists
+    (provider/pkg/await/await.go Creation). The stack's provider upserts, so the next `pulumi up` takes them over."""
+    before = tmp_path / "dev-before"
+    render_cli.write(render_stack("dev"), before)
+    result = subprocess.run(
+        [sys.executable, "-m", "tools.render", "--stack", "dev", "--compare", str(before), "--after-destroy"],
+        cwd=PROJECT_DIR,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "(2 retained objects left in the cluster)" in result.stdout
+    assert "error:" not in result.stderr
+
+
+def test_without_upserts_the_retained_namespaces_would_stop_the_next_up():
+    records = render_cli.resource_records(render_stack("dev"))
+    survivors = preview_diff.survivors_of_destroy(records)
+    assert sorted(identity[3] for identity in survivors) == ["ams-dev-data", "ams-dev-storage"]
+    planted = copy.deepcopy(records)
+    for record in planted:
+        if record["type"] == PROVIDER and record["name"] == "ams-cluster":
+            record["inputs"].pop("upsertExistingObjects")
+    steps = preview_diff.plan([], planted)
+    conflicts = preview_diff.already_existing(survivors, planted, steps)
+    assert [conflict.split(": ", 1)[1].split(" survived")[0] for conflict in conflicts] == [
+        "Namespace 'ams-dev-data'",
+        "Namespace 'ams-dev-storage'",
+    ]
+
+
+NOT_EXPANDABLE = """
+from components.platform.cluster import StorageClassError
+from tests.conftest import stack_config
+from tools import runner
+registered = []
+cluster = runner.SimulatedCluster(storage_classes=(("ssd", False),))
+try:
+    runner.run("prod", stack_config("prod"), registered=registered, cluster=cluster)
+except StorageClassError as error:
+    print("refused:", error)
+print("registered:", sorted(r.type for r in registered if r.type.startswith("kubernetes:")))
+"""
+
+
+def test_a_storage_class_that_cannot_expand_is_refused_before_anything_changes():
+    """Prod's volumes name the class `ssd`; the stack grows volumes in place (PersistentVolumeClaimPatch, CloudNativePG's
+    resize), which only a class with allowVolumeExpansion permits. In a process of its own, as above."""
+    result = subprocess.run([sys.executable, "-c", NOT_EXPANDABLE], cwd=PROJECT_DIR, capture_output=True, text=True, timeout=120)
+    lines = result.stdout.splitlines()
+    assert lines[0].startswith("refused: StorageClass 'ssd' does not allow volume expansion"), result.stderr
+    assert lines[1] == "registered: []"

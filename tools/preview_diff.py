@@ -923,6 +923,36 @@ def name_conflicts(old: list[dict], new: list[dict], steps: Iterable[Step]) -> l
     return conflicts
 
 
+def survivors_of_destroy(old: list[dict]) -> dict[tuple, str]:
+    """What `pulumi destroy` of the `old` render leaves in the cluster: the objects of resources retained on delete
+    (pulumi/pulumi pkg/resource/deploy/step.go DeleteStep.Apply: `retainOnDelete` skips the provider's Delete). The
+    state forgets them; the API server does not."""
+    return {identity: r["urn"] for r in old if r.get("retainOnDelete") and (identity := _identity(r)) is not None}
+
+
+def upserts(resource: dict, by_urn: dict[str, dict]) -> bool:
+    """Whether the resource's provider applies a create over an existing object (pulumi-kubernetes 4.29+
+    `upsertExistingObjects`: provider/pkg/await/await.go Creation patches instead of creating; the SDK sends it as JSON)."""
+    provider = by_urn.get(resource.get("provider") or "") or {}
+    return (provider.get("inputs") or {}).get("upsertExistingObjects") == "true"
+
+
+def already_existing(survivors: dict[tuple, str], new: list[dict], steps: Iterable[Step]) -> list[str]:
+    """The creates that meet an object a destroy left behind: AlreadyExists, unless the provider upserts."""
+    by_urn = {r["urn"]: r for r in new}
+    conflicts = []
+    for step in steps:
+        if step.op != "create":
+            continue
+        resource = by_urn[step.urn]
+        identity = _identity(resource)
+        if identity in survivors and not upserts(resource, by_urn):
+            conflicts.append(
+                f"{step.urn}: {identity[1]} {identity[3]!r} survived the destroy ({survivors[identity]} is retained)"
+            )
+    return conflicts
+
+
 def refusals(steps: Iterable[Step]) -> list[Step]:
     """The steps Pulumi refuses: protected resources it would replace or delete."""
     return [s for s in steps if s.refused]

@@ -147,6 +147,12 @@ def main(argv: list[str] | None = None) -> int:
         help="an earlier render: print what `pulumi preview --diff` would do from it to this one; exit 3 if a protected "
         "resource would be replaced or deleted",
     )
+    parser.add_argument(
+        "--after-destroy",
+        action="store_true",
+        help="with --compare: the earlier render's stack was destroyed; plan from an empty state against what the destroy "
+        "left in the cluster (retained objects); exit 3 if a create would meet one of them with AlreadyExists",
+    )
     args = parser.parse_args(argv)
 
     stack_file = args.stack_file or runner.PROJECT_DIR / f"Pulumi.{args.stack}.yaml"
@@ -165,6 +171,8 @@ def main(argv: list[str] | None = None) -> int:
         write(render, args.out)
         print(f"Wrote {args.out}/manifests.yaml, resources.json, outputs.json\n")
     print(plan(render))
+    if args.compare and args.after_destroy:
+        return _compare_after_destroy(args.compare, resource_records(render), stack_file)
     if args.compare:
         old, new = preview_diff.load(args.compare), resource_records(render)
         steps = preview_diff.plan(old, new, **preview_diff.provider_flags(stack_file))
@@ -176,6 +184,18 @@ def main(argv: list[str] | None = None) -> int:
         if preview_diff.refusals(steps) or conflicts:
             return EXIT_REFUSED
     return 0
+
+
+def _compare_after_destroy(destroyed: Path, new: list[dict], stack_file: Path) -> int:
+    """`pulumi up` of a destroyed stack: an empty state, and in the cluster what the destroy retained."""
+    survivors = preview_diff.survivors_of_destroy(preview_diff.load(destroyed))
+    steps = preview_diff.plan([], new, **preview_diff.provider_flags(stack_file))
+    print(f"\nAfter destroying the stack of {destroyed} ({len(survivors)} retained objects left in the cluster):")
+    print(preview_diff.render_plan(steps))
+    conflicts = preview_diff.already_existing(survivors, new, steps)
+    for conflict in conflicts:
+        print(f"error: `pulumi up` would fail with AlreadyExists: {conflict}", file=sys.stderr)
+    return EXIT_REFUSED if conflicts else 0
 
 
 def _refuse(problems: list[str]) -> int:

@@ -129,6 +129,8 @@ class SimulatedCluster:
     kube_system_uid: str = "00000000-0000-4000-8000-000000000000"
     api_server_addresses: tuple[str, ...] = ("192.0.2.1",)
     load_balancer_address: str = "192.0.2.80"
+    # StorageClasses that exist, and whether each allows volume expansion; any other name reads as expandable.
+    storage_classes: tuple[tuple[str, bool], ...] = ()
     node_ports: tuple[tuple[int, int], ...] = ((80, 30080), (443, 30443))
 
     @classmethod
@@ -143,6 +145,9 @@ class SimulatedCluster:
             return {"metadata": {"name": "kube-system", "uid": self.kube_system_uid}}
         if type_token == "kubernetes:discovery.k8s.io/v1:EndpointSlice" and resource_id == "default/kubernetes":
             return {"addressType": "IPv4", "endpoints": [{"addresses": [address]} for address in self.api_server_addresses]}
+        if type_token == "kubernetes:storage.k8s.io/v1:StorageClass":
+            expansion = dict(self.storage_classes).get(resource_id, True)
+            return {"metadata": {"name": resource_id}, "provisioner": "example.com/csi", "allowVolumeExpansion": expansion}
         if type_token == "kubernetes:core/v1:Service":
             ports = [{"port": port, "nodePort": node_port} for port, node_port in self.node_ports]
             load_balancer = {"ingress": [{"ip": self.load_balancer_address}]}

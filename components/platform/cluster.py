@@ -31,6 +31,8 @@ class ClusterArgs:
     cluster: ClusterSettings
     # ams:network.apiServer.cidrs: the API server's addresses as set in the stack; empty: read from the cluster.
     api_server_cidrs: tuple[str, ...]
+    # The StorageClasses the stack's volumes name: each must exist and allow expansion (volumes grow in place).
+    storage_classes: tuple[str, ...] = ()
 
 
 class Cluster(pulumi.ComponentResource):
@@ -53,13 +55,19 @@ class Cluster(pulumi.ComponentResource):
         read = pulumi.ResourceOptions(parent=self, provider=probe)
         kube_system = k8s.core.v1.Namespace.get(f"{name}-kube-system", "kube-system", opts=read)
         self.uid = kube_system.metadata.apply(lambda metadata: metadata.uid)
-        checked = self.uid.apply(lambda reached: verified(cluster, reached))
+        expandable = [self._storage_class(name, storage_class, read) for storage_class in args.storage_classes]
+        checked = pulumi.Output.all(self.uid, *expandable).apply(lambda values: verified(cluster, values[0]))
         self.provider = k8s.Provider(
             name,
             # Resolves only after the check: a provider for another cluster is never configured.
             context=checked,
             # What `kubernetes:enableSecretMutable` set for the default provider (Pulumi.yaml): Secrets update in place.
             enable_secret_mutable=True,
+            # A create over an existing object applies to it instead of failing with AlreadyExists (pulumi-kubernetes
+            # 4.29+ CHANGELOG, provider/pkg/await/await.go Creation): the operator namespaces Helm made before the program
+            # owned them, and what a `pulumi destroy` retained outside prod (the data and storage namespaces), are taken
+            # over by the next `pulumi up`. Two stacks must still not declare one object (tests: guest stacks).
+            upsert_existing_objects=True,
             opts=pulumi.ResourceOptions(parent=self),
         )
         if args.api_server_cidrs:
@@ -70,6 +78,13 @@ class Cluster(pulumi.ComponentResource):
             slice_ = k8s.discovery.v1.EndpointSlice.get(f"{name}-api-server", "default/kubernetes", opts=read)
             self.api_server_cidrs = slice_.endpoints.apply(host_cidrs)
         self.register_outputs({"uid": self.uid, "api_server_cidrs": self.api_server_cidrs})
+
+    @staticmethod
+    def _storage_class(name: str, storage_class: str, read: pulumi.ResourceOptions) -> pulumi.Output[str]:
+        """The class, once read and found to allow volume expansion: the data tier patches its claims bigger
+        (PersistentVolumeClaimPatch), and CloudNativePG resizes its own, which only an expandable class allows."""
+        found = k8s.storage.v1.StorageClass.get(f"{name}-storage-class-{storage_class}", storage_class, opts=read)
+        return found.allow_volume_expansion.apply(lambda allowed: expandable(storage_class, allowed))
 
     def use_cluster(self, args: pulumi.ResourceTransformationArgs) -> pulumi.ResourceTransformationResult | None:
         """A stack transformation: every Kubernetes resource that names no provider uses the stack's."""
@@ -93,6 +108,19 @@ def verified(cluster: ClusterSettings, reached_uid: str) -> str | None:
             f"deploys to {cluster.uid}: nothing was changed. Point the context at the stack's cluster."
         )
     return cluster.context or None
+
+
+class StorageClassError(pulumi.RunError):
+    """A StorageClass the stack names does not allow volume expansion; nothing was changed."""
+
+
+def expandable(storage_class: str, allowed: bool | None) -> str:
+    if not allowed:
+        raise StorageClassError(
+            f"StorageClass {storage_class!r} does not allow volume expansion (allowVolumeExpansion), and the stack's volumes "
+            "grow in place: name a class that does in the stack's storageClass settings (README: Before the first deploy)"
+        )
+    return storage_class
 
 
 def host_cidrs(endpoints) -> list[str]:
