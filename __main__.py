@@ -131,6 +131,7 @@ def on_kubernetes(settings: stack_settings.StackSettings) -> None:
                 app_metrics=[MetricsEndpoint(workload, port) for workload, port in METRICS_ENDPOINTS],
                 pooler_max_client_connections=settings.data.postgres.pooler.max_client_connections,
                 alert_receiver_url=settings.alert_receiver_url,
+                observer_groups=[settings.access.groups[alias] for alias in settings.access.observers],
             ),
         )
         if settings.monitoring.enabled

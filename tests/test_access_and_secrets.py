@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from decimal import Decimal
 
 import pytest
@@ -9,7 +10,8 @@ import pytest
 from components.settings import SettingsError
 from components.validation import parse_quantity
 from tests.conftest import STACKS, render_stack, stack_config, with_overrides
-from tools import runner
+from tools import helm, runner
+from tools import render as render_cli
 
 EXPECTED_BINDINGS = {
     "dev": {("ams-developers", "edit")},
@@ -26,7 +28,7 @@ def test_groups_are_bound_per_environment_in_every_namespace(stack):
         bindings = {
             (b["subjects"][0]["name"], b["roleRef"]["name"])
             for b in rendered.of_kind("RoleBinding")
-            if b["metadata"]["namespace"] == namespace
+            if b["metadata"]["namespace"] == namespace and b["roleRef"]["kind"] == "ClusterRole"
         }
         # The monitoring namespace runs privileged pods under ServiceAccounts that read every Secret: view at most.
         expected = EXPECTED_BINDINGS[stack]
@@ -34,7 +36,9 @@ def test_groups_are_bound_per_environment_in_every_namespace(stack):
             expected = {(group, "view") for group, _role in expected}
         assert bindings == expected, namespace
     for binding in rendered.of_kind("RoleBinding"):
-        assert binding["roleRef"]["kind"] == "ClusterRole" and binding["subjects"][0]["kind"] == "Group"
+        assert binding["subjects"][0]["kind"] == "Group"
+        # The one Role the groups get: port-forwarding to the three monitoring pods (the test below).
+        assert binding["roleRef"]["kind"] == "ClusterRole" or binding["roleRef"]["name"] == "ams-observe"
 
 
 def footprint_at_max(rendered, namespace: str) -> tuple[Decimal, Decimal]:
@@ -63,7 +67,13 @@ def test_quotas_leave_room_for_full_autoscaling(stack):
     namespaces = rendered.outputs["namespaces"]
     quotas = {q["metadata"]["namespace"]: q["spec"]["hard"] for q in rendered.of_kind("ResourceQuota")}
     limits = {lr["metadata"]["namespace"]: lr["spec"]["limits"][0] for lr in rendered.of_kind("LimitRange")}
-    assert set(quotas) == set(limits) == set(namespaces.values())
+    # The tiers' namespaces, and each operator's (ams:access.quotas.operators).
+    operators = {
+        ns["metadata"]["name"]
+        for ns in rendered.of_kind("Namespace")
+        if ns["metadata"]["labels"]["ams.suresoft.com/tier"] == "operators"
+    }
+    assert set(quotas) == set(limits) == set(namespaces.values()) | operators
     for tier in ("app", "data"):
         cpu, memory = footprint_at_max(rendered, namespaces[tier])
         hard = quotas[namespaces[tier]]
@@ -171,3 +181,42 @@ def test_uninstalling_external_secrets_keeps_its_crds_and_so_every_secret_it_own
     (eso,) = [r.inputs for r in rendered.by_type("kubernetes:helm.sh/v3:Release") if r.inputs["chart"] == "external-secrets"]
     assert eso["values"]["installCRDs"] is True
     assert eso["values"]["crds"]["annotations"] == {"helm.sh/resource-policy": "keep"}
+
+
+def test_operations_reach_prometheus_alertmanager_and_grafana_by_port_forward_alone():
+    """`view` (all the monitoring namespace grants) cannot port-forward; a Role grants `pods/portforward` on exactly the
+    three pods, whose names their StatefulSets keep fixed (prometheus-operator pkg/prometheus/server/statefulset.go,
+    pkg/alertmanager/statefulset.go: `<kind>-<name>-<ordinal>`; Grafana's chart with `useStatefulSet`)."""
+    pods = ["prometheus-kps-prometheus-0", "alertmanager-kps-alertmanager-0", "kube-prometheus-stack-grafana-0"]
+    for stack, group in (("staging", "ams-operations"), ("prod", "ams-operations")):
+        rendered = render_stack(stack)
+        role = rendered.get("Role", "ams-observe")
+        assert role["metadata"]["namespace"] == rendered.outputs["namespaces"]["monitoring"]
+        assert role["rules"] == [
+            {"apiGroups": [""], "resources": ["pods"], "resourceNames": pods, "verbs": ["get"]},
+            {"apiGroups": [""], "resources": ["pods/portforward"], "resourceNames": pods, "verbs": ["create"]},
+        ]
+        binding = rendered.get("RoleBinding", "ams-observe")
+        assert binding["subjects"] == [{"kind": "Group", "apiGroup": "rbac.authorization.k8s.io", "name": group}]
+        grafana = next(
+            r.inputs for r in rendered.by_type("kubernetes:helm.sh/v3:Release") if r.inputs["name"] == "kube-prometheus-stack"
+        )
+        assert grafana["values"]["grafana"]["useStatefulSet"] is True
+        assert grafana["values"]["grafana"]["grafana.ini"]["auth.anonymous"] == {"enabled": True, "org_role": "Viewer"}
+    assert [r for r in render_stack("dev").of_kind("Role") if r["metadata"]["name"] == "ams-observe"] == []
+
+
+def test_the_observed_pods_are_the_ones_the_charts_make():
+    """The Role's pod names against what helm renders: Grafana a StatefulSet, Prometheus and Alertmanager custom
+    resources whose operator names their pods `<kind>-<name>-0`."""
+    records = render_cli.resource_records(render_stack("prod"))
+    binary = helm.find_helm()
+    if binary is None and os.environ.get("CI"):
+        pytest.fail("helm is not installed; .ci/run installs it (scripts/setup.sh)")
+    if binary is None:
+        pytest.skip("helm is not installed here (scripts/setup.sh installs it)")
+    (release,) = [r for r in helm.releases(records) if r.chart_dir_name == "kube-prometheus-stack"]
+    pods = helm.pod_specs(helm.render_release(release, helm.api_versions(records), helm=binary))
+    made = {f"{pod.kind.lower()}-{pod.name}-0" if pod.kind in ("Prometheus", "Alertmanager") else f"{pod.name}-0"
+            for pod in pods if pod.kind in ("Prometheus", "Alertmanager", "StatefulSet")}  # fmt: skip
+    assert {"prometheus-kps-prometheus-0", "alertmanager-kps-alertmanager-0", "kube-prometheus-stack-grafana-0"} <= made

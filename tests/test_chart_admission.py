@@ -230,7 +230,7 @@ def test_planted_a_chart_request_above_the_default_limit_is_refused(records, hel
     releases[index] = (planted, helm.render_release(planted, helm.api_versions(records["prod"]), helm=helm_bin, charts=charts))
     refused = admit(records["prod"], releases, nodes=10).limit_range_refusals
     assert len(refused) == 1 and re.fullmatch(
-        r"ams-monitoring-kube-prometheus-stack: Deployment [\w-]+/[\w-]+grafana: container grafana: memory request 1Gi is "
+        r"ams-monitoring-kube-prometheus-stack: StatefulSet [\w-]+/[\w-]+grafana: container grafana: memory request 1Gi is "
         r"above its limit 512Mi",
         refused[0],
     ), refused
@@ -245,11 +245,11 @@ def test_without_limit_ranges_the_quota_still_admits_every_pod_and_refuses_a_pla
     planted = copy.deepcopy(rendered_releases["prod"])
     for _release, objects in planted:
         for obj in objects:
-            if obj.get("kind") == "Deployment" and obj["metadata"]["name"] == "kube-prometheus-stack-grafana":
+            if obj.get("kind") == "StatefulSet" and obj["metadata"]["name"] == "kube-prometheus-stack-grafana":
                 grafana = next(c for c in obj["spec"]["template"]["spec"]["containers"] if c["name"] == "grafana")
                 grafana.pop("resources")
     refused = admit(records["prod"], planted, nodes=10, program=program).quota_refusals
-    where = "ams-monitoring-kube-prometheus-stack: Deployment ams-monitoring/kube-prometheus-stack-grafana"
+    where = "ams-monitoring-kube-prometheus-stack: StatefulSet ams-monitoring/kube-prometheus-stack-grafana"
     assert refused == [
         f"{where}: must specify {key} for: grafana (ResourceQuota ams-quota)"
         for key in ("limits.cpu", "limits.memory", "requests.cpu", "requests.memory")
@@ -453,7 +453,7 @@ def test_footprint_counts_what_the_releases_deploy(records, rendered_releases):
     # Grafana's claim, and one per replica of Prometheus's and Loki's claim templates.
     claimed = [c for c in admission.claims(chart_objects) if c.namespace == "ams-monitoring"]
     assert {c.name: c.count for c in claimed} == {
-        "kube-prometheus-stack-grafana": 1,
+        "storage-kube-prometheus-stack-grafana": 1,
         "Prometheus kps-prometheus": 1,
         "storage-loki": 1,
     }

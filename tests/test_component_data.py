@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from components.data.tier import DataTier, DataTierArgs
+from components.operator_namespace import ClusterNetwork, OperatorPlacement
 from tests.components import build, settings_of
 
 CLIENT = {"app.kubernetes.io/name": "reporting-job"}
@@ -15,6 +16,9 @@ def data_tier(stack: str, **changes) -> DataTierArgs:
         "secrets": settings.secrets,
         "network": settings.network,
         "api_server_cidrs": ["198.51.100.7/32"],
+        "operators": OperatorPlacement(
+            network=ClusterNetwork(["198.51.100.7/32"], (443,)), quota=settings.access.quotas["operators"]
+        ),
         "names": settings.namespaces,
         "client_pods": [CLIENT],
         "scrape_namespace": None,

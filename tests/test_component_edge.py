@@ -4,10 +4,13 @@ from __future__ import annotations
 
 from components.edge.certificates import Certificates, CertificatesArgs
 from components.edge.ingress import GatewayController, GatewayControllerArgs, Ingress, IngressArgs
-from components.operator_namespace import ClusterNetwork
+from components.operator_namespace import ClusterNetwork, OperatorPlacement
 from tests.components import build, changed, settings_of
 
-NETWORK = ClusterNetwork(api_server_cidrs=["198.51.100.7/32"], api_server_ports=(443,))
+OPERATORS = OperatorPlacement(
+    network=ClusterNetwork(api_server_cidrs=["198.51.100.7/32"], api_server_ports=(443,)),
+    quota=settings_of("prod").access.quotas["operators"],
+)
 
 
 def ingress(**changes) -> IngressArgs:
@@ -52,7 +55,8 @@ def test_ingress_alone_during_a_canary_sends_the_main_route_to_stable():
 
 
 def test_gateway_controller_alone_installs_the_crds_and_class():
-    args = GatewayControllerArgs(namespace="gw", class_name="eg", network=NETWORK, backend_ports=(8000,))
+    sizes = settings_of("prod").edge.envoy_gateway
+    args = GatewayControllerArgs(namespace="gw", class_name="eg", operators=OPERATORS, sizes=sizes, backend_ports=(8000,))
     render, controller = build(lambda: GatewayController("g", args))
     assert render.get("GatewayClass", "eg")["spec"]["controllerName"] == "gateway.envoyproxy.io/gatewayclass-controller"
     assert len(controller.ready) == 2
@@ -69,7 +73,7 @@ def test_certificates_alone_scrape_cert_manager_only_with_monitoring():
     edge = settings_of("prod").edge
     for monitored in (False, True):
         render, _ = build(
-            lambda m=monitored: Certificates("c", CertificatesArgs(edge=edge, monitoring_enabled=m, network=NETWORK))
+            lambda m=monitored: Certificates("c", CertificatesArgs(edge=edge, monitoring_enabled=m, operators=OPERATORS))
         )
         values = next(r.inputs["values"] for r in render.resources if r.type.endswith(":Release"))
         assert ("prometheus" in values) is monitored
@@ -80,6 +84,6 @@ def test_certificates_alone_scrape_cert_manager_only_with_monitoring():
         }
     no_install = changed(edge, install_cert_manager=False)
     render, certificates = build(
-        lambda: Certificates("c", CertificatesArgs(edge=no_install, monitoring_enabled=False, network=NETWORK))
+        lambda: Certificates("c", CertificatesArgs(edge=no_install, monitoring_enabled=False, operators=OPERATORS))
     )
     assert certificates.ready == [] and not any(r.type.endswith(":Release") for r in render.resources)

@@ -121,7 +121,7 @@ BAD_CONFIGS = [
     (
         "unknown-quota-tier",
         {"ams:access.quotas.ops": {}},
-        {"ams:access.quotas.ops": "known keys: app, data, monitoring, storage"},
+        {"ams:access.quotas.ops": "known keys: app, data, monitoring, operators, storage"},
     ),
     ("unknown-quota-key", {"ams:access.quotas.data.hard.services": "5"}, {"ams:access.quotas.data.hard.services": "unknown key"}),
     (

@@ -18,6 +18,7 @@ import yaml
 
 from .. import k8s as kb
 from ..settings import NetworkSettings
+from .observers import observer_access
 from .settings import MonitoringSettings
 
 DATA_DIR = Path(__file__).parent
@@ -68,6 +69,8 @@ class MonitoringTierArgs:
     # PgBouncer's client connection limit, which no exporter publishes (an alert compares against it).
     pooler_max_client_connections: int
     alert_receiver_url: pulumi.Output[str] | None = None
+    # The identity provider's groups that may port-forward to Prometheus, Alertmanager and Grafana (observers.py).
+    observer_groups: Sequence[str] = ()
 
 
 def alert_groups(max_client_connections: int) -> list[dict]:
@@ -111,6 +114,7 @@ class MonitoringTier(pulumi.ComponentResource):
         self._app_monitors(stack)
         self._alert_rules(stack)
         self._dashboards()
+        observer_access(self._name, self._ns, args.observer_groups, self._opts())
         self.grafana_admin_secret = pulumi.Output.from_input(GRAFANA_ADMIN)
         self.register_outputs({"grafana_admin_secret": self.grafana_admin_secret})
 
@@ -225,6 +229,11 @@ class MonitoringTier(pulumi.ComponentResource):
                 # attaches the volume the old one holds, and the atomic release rolls back after its timeout
                 # (grafana chart values.yaml deploymentStrategy; grafana/helm-charts#146).
                 "deploymentStrategy": {"type": "Recreate"},
+                # A StatefulSet, so that its pod's name is fixed and a Role can grant port-forwarding to it alone
+                # (observers.py); the chart then claims the volume from a claim template.
+                "useStatefulSet": True,
+                # Viewers need no account: only Prometheus and those port-forwarders reach it (its NetworkPolicy).
+                "grafana.ini": {"auth.anonymous": {"enabled": True, "org_role": "Viewer"}},
                 "resources": charts.grafana.as_k8s(),
                 # The chart's init container chowns the volume as root; the pod's fsGroup (472) already makes it
                 # Grafana's (grafana chart values.yaml securityContext, initChownData).

@@ -4,7 +4,7 @@ from typing import Annotated, Literal
 
 from pydantic import AfterValidator
 
-from ..validation import Model, NonEmpty, Quantity, SortedDict, matching, not_above
+from ..validation import Model, NonEmpty, Quantity, SortedDict, list_of, matching, not_above
 
 QUOTA_KEYS = ("requests.cpu", "requests.memory", "limits.cpu", "limits.memory", "requests.storage", "pods")
 
@@ -21,12 +21,17 @@ class AccessSettings(Model):
 
     groups: Annotated[dict[str, NonEmpty], SortedDict]  # alias -> identity-provider group; replaces the default (REPLACED)
     bindings: Annotated[dict[str, Literal["view", "edit", "admin"]], SortedDict]  # alias -> ClusterRole, in every namespace
+    # Aliases that may port-forward to Prometheus, Alertmanager and Grafana (components/monitoring/observers.py).
+    observers: list_of(NonEmpty, "group aliases")
     # `operators`: each namespace an operator's release runs in (cert-manager, cnpg-system, envoy-gateway-system, ...).
     quotas: dict[Literal["app", "data", "monitoring", "storage", "operators"], Quota]
 
     def rules(self):
         message = f"names no group in access.groups ({', '.join(self.groups)})"
-        return {f"bindings.{alias}": alias not in self.groups and message for alias in self.bindings}
+        problems = {f"bindings.{alias}": alias not in self.groups and message for alias in self.bindings}
+        unknown = [alias for alias in self.observers if alias not in self.groups]
+        problems["observers"] = unknown and f"{', '.join(unknown)} {message}"
+        return problems
 
 
 class ClusterSettings(Model):
