@@ -134,6 +134,9 @@ class StackSettings(Model):  # the `ams:` keys Pulumi.yaml declares, over the en
         rules = {"alertReceiverUrl": alert, "registryPassword": registry}
         problems = {key: when and f"required when {when} {how}" for key, when in rules.items()}
         problems.update(self._cluster_rules())
+        # An empty `from` admits every source: a host-network controller is admitted by the nodes' addresses.
+        if self.network.ingress_controller_host_network and not self.network.node_cidrs:
+            problems["network.nodeCidrs"] = "must list the nodes' subnets when ingressControllerHostNetwork is true"
         return problems
 
     def _cluster_rules(self) -> dict:
@@ -149,6 +152,10 @@ class StackSettings(Model):  # the `ams:` keys Pulumi.yaml declares, over the en
         if whole_internet:
             instead = "leave it empty to read the addresses from the cluster's `kubernetes` EndpointSlice"
             problems["network.apiServer.cidrs"] = f"must not hold {', '.join(whole_internet)} in {self.environment}: {instead}"
+        every_node = [cidr for cidr in self.network.node_cidrs if cidr in WHOLE_INTERNET]
+        if every_node:
+            instead = "record the nodes' subnets"
+            problems["network.nodeCidrs"] = f"must not hold {', '.join(every_node)} in {self.environment}: {instead}"
         return problems
 
 

@@ -71,6 +71,8 @@ VARIANTS = {
     "prod-blue-green": (
         "prod",
         {
+            # Test data: the nodes' subnet as a first deploy records it, so that node scraping is checked somewhere.
+            "ams:network.nodeCidrs": ["10.0.1.0/24"],
             "ams:delivery.strategy": "blueGreen",
             "ams:delivery.colors": {
                 "blue": {"api": "ghcr.io/suresoft/ams-api:1.0.0", "web": "ghcr.io/suresoft/ams-web:1.0.0"},

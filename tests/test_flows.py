@@ -7,6 +7,7 @@ chart pods as `helm template` renders them from the program's values (tools/helm
 
 from __future__ import annotations
 
+import ipaddress
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -124,6 +125,16 @@ def build_world(name: str, directory: Path, chart_results: list) -> World:
                 assert pod, f"{key}: {spec['chart']} is not among the chart pods of {name}"
             if pod:
                 endpoints[key] = [Endpoint(key, pod.namespace, pod.labels, pod.ports)]
+        elif key == "node":
+            # A node's address in the subnets the stack records (none recorded: no node to reach, and none is reached).
+            environment = config.get("ams:environment") or config["_stack"]
+            recorded = (config.get("ams:network") or {}).get("nodeCidrs")
+            cidrs = recorded if recorded is not None else ENVIRONMENTS[environment]["network"]["nodeCidrs"]
+            if cidrs and cidrs != ["0.0.0.0/0"]:
+                address = str(next(ipaddress.ip_network(cidrs[0]).hosts()))
+                endpoints[key] = [Endpoint(key, ip=address, ports=ports)]
+            elif cidrs:
+                endpoints[key] = [Endpoint(key, ip=spec["ip"], ports=ports)]
         elif key == "apiserver":
             # The address the cluster published in its `kubernetes` EndpointSlice, as the render read it.
             address = outputs["cluster"]["apiServerCidrs"][0].split("/")[0]

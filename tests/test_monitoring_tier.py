@@ -128,8 +128,10 @@ def test_control_plane_scrapes_their_alerts_and_their_ports_follow_the_setting()
     none of them, neither the scrapes, the alerts, nor Prometheus's way to their node ports remain."""
     from components.monitoring.tier import CONTROL_PLANE, CONTROL_PLANE_PORTS, NODE_SCRAPE_PORTS
 
-    on = runner.run("prod", with_overrides(stack_config("prod"), {"ams:monitoring.controlPlane": True}))
-    for rendered, enabled in ((render_stack("prod"), False), (on, True)):
+    nodes = {"ams:network.nodeCidrs": ["10.0.1.0/24"]}  # test data: the nodes' subnet, as a first deploy records it
+    off = runner.run("prod", with_overrides(stack_config("prod"), nodes))
+    on = runner.run("prod", with_overrides(stack_config("prod"), {**nodes, "ams:monitoring.controlPlane": True}))
+    for rendered, enabled in ((off, False), (on, True)):
         values = releases(rendered)["kube-prometheus-stack"]["values"]
         assert {component: values[component] for component in CONTROL_PLANE} == dict.fromkeys(CONTROL_PLANE, {"enabled": enabled})
         egress = rendered.get("NetworkPolicy", "prometheus")["spec"]["egress"]
@@ -162,3 +164,18 @@ def test_the_log_shipper_buffers_on_the_node_and_retries_until_loki_takes_the_lo
     mounts = prod.get("DaemonSet", "ams-log-shipper")["spec"]["template"]["spec"]["containers"][0]["volumeMounts"]
     state = next(m["mountPath"] for m in mounts if m["name"] == "state")
     assert sections["SERVICE"]["storage.path"].startswith(f"{state}/")
+
+
+def test_without_recorded_node_subnets_prometheus_reaches_no_node_and_says_so():
+    """Staging and prod record their nodes' subnets (0.0.0.0/0 is refused there); until then no node rule is opened,
+    since an egress rule with an empty `to` would admit every destination, and the render warns."""
+    rendered = render_stack("prod")
+    egress = rendered.get("NetworkPolicy", "prometheus")["spec"]["egress"]
+    assert all(rule.get("to") for rule in egress), "an egress rule without `to` admits every destination"
+    assert [
+        rule for rule in egress if any("ipBlock" in peer and peer["ipBlock"]["cidr"] != "192.0.2.1/32" for peer in rule["to"])
+    ] == []
+    assert any(w.startswith("ams:network.nodeCidrs is empty") for w in rendered.warnings)
+    with pytest.raises(SettingsError) as raised:
+        runner.run("prod", with_overrides(stack_config("prod"), {"ams:network.nodeCidrs": ["0.0.0.0/0"]}))
+    assert raised.value.problems == ["ams:network.nodeCidrs: must not hold 0.0.0.0/0 in prod: record the nodes' subnets"]

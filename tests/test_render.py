@@ -20,11 +20,13 @@ def render(*args: str) -> subprocess.CompletedProcess:
 def test_render_writes_files_and_prints_the_plan(tmp_path):
     result = render("--stack", "prod", "--out", str(tmp_path / "a"))
     assert result.returncode == 0, result.stderr
-    # The committed prod stack has not recorded its cluster's UID (README: Before the first deploy): the one warning.
+    # The committed prod stack has not recorded its cluster's UID nor its nodes' subnets (first-deploy steps): two warnings.
     uid = "00000000-0000-4000-8000-000000000000"  # what the offline runner's simulated cluster answers
     assert result.stderr.splitlines() == [
+        "warning: ams:network.nodeCidrs is empty: Prometheus cannot scrape the kubelets and node exporters until the "
+        "nodes' subnets are recorded (README: Network assumptions)",
         f"warning: ams:cluster.uid is not recorded: kubeconfig context 'ams-prod' reached the cluster with kube-system "
-        f"UID {uid}; record it (pulumi config set --path ams:cluster.uid {uid})"
+        f"UID {uid}; record it (pulumi config set --path ams:cluster.uid {uid})",
     ]
     objects = list(yaml.safe_load_all((tmp_path / "a" / "manifests.yaml").read_text()))
     assert {o["kind"] for o in objects} >= {"Deployment", "Service", "HorizontalPodAutoscaler", "Namespace"}

@@ -406,6 +406,14 @@ class MonitoringTier(pulumi.ComponentResource):
             return {"to": [pods(labels)], "ports": kb.tcp_ports(*ports)}
 
         policies = kb.baseline_policies(self._name, ns, self._opts(), network.dns_cidrs)
+        # An egress rule whose `to` is empty admits every destination: with no node addresses recorded, none is opened.
+        nodes = [{"to": kb.ip_blocks(network.node_cidrs), "ports": kb.tcp_ports(*self._node_scrape_ports())}]
+        if not network.node_cidrs:
+            nodes = []
+            pulumi.log.warn(
+                "ams:network.nodeCidrs is empty: Prometheus cannot scrape the kubelets and node exporters until the nodes' "
+                "subnets are recorded (README: Network assumptions)"
+            )
         rules = {
             # Prometheus scrapes whatever the monitors name, in every namespace, and the nodes (kubelet,
             # node-exporter, kube-proxy, etcd, controller-manager, scheduler: kube-prometheus-stack's defaults).
@@ -414,7 +422,7 @@ class MonitoringTier(pulumi.ComponentResource):
                 [allow([grafana], PROMETHEUS_PORT), allow([prometheus], PROMETHEUS_PORT, CONFIG_RELOADER_PORT)],
                 [
                     {"to": [{"namespaceSelector": {}}]},
-                    {"to": kb.ip_blocks(network.node_cidrs), "ports": kb.tcp_ports(*self._node_scrape_ports())},
+                    *nodes,
                     api_server,
                 ],
             ),
