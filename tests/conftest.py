@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import copy
+import json
 import os
 import shutil
 from pathlib import Path
 
 import pytest
 
+from tools import helm, runner
 from tools import render as render_cli
-from tools import runner
 
 STACKS = ("dev", "staging", "prod")  # on Kubernetes
 STACK_FILES = ("local", *STACKS)  # every committed Pulumi.<stack>.yaml: `local` runs on Docker (components/local)
@@ -124,3 +125,42 @@ def tool(name: str, *candidates: Path) -> str:
     if os.environ.get("CI"):
         pytest.fail(f"{name} is not installed; .ci/run installs it")
     pytest.skip(f"{name} is not installed here (scripts/test.sh or .ci/run installs it)")
+
+
+# --- the Helm releases, rendered with a real helm (tools/helm.py) ---------------------------------------
+
+
+def _missing(reason: str):
+    if os.environ.get("CI") or os.environ.get("AMS_REQUIRE_CONFORMANCE_DATA"):
+        pytest.fail(f"{reason}; .ci/run needs it")
+    pytest.skip(reason)
+
+
+@pytest.fixture(scope="session")
+def helm_bin() -> str:
+    found = helm.find_helm()
+    if found is None:
+        _missing("helm is not installed here (scripts/setup.sh installs it in .tools/helm)")
+    return found
+
+
+@pytest.fixture(scope="session")
+def charts() -> Path:
+    path = helm.charts_dir()
+    if not (path / "sources.json").is_file():
+        _missing(f"vendored charts not found at {path} (set AMS_CONFORMANCE_CHARTS)")
+    return path
+
+
+@pytest.fixture(scope="session")
+def records(render_dirs) -> dict[str, list[dict]]:
+    """Each render's resources.json, as `python -m tools.render` writes it."""
+    return {name: json.loads((render_dirs[name] / "resources.json").read_text()) for name in RENDERS}
+
+
+@pytest.fixture(scope="session")
+def chart_objects(records, helm_bin, charts) -> dict[str, list[tuple[helm.Release, list[dict] | helm.HelmError]]]:
+    """Per render, each release with what `helm template` made of it (or the error); all renders in one parallel batch."""
+    wanted = {name: [(release, helm.api_versions(recs)) for release in helm.releases(recs)] for name, recs in records.items()}
+    done = helm.render_all([pair for pairs in wanted.values() for pair in pairs], helm=helm_bin, charts=charts)
+    return {name: [(release, done[(release, tuple(sorted(apis)))]) for release, apis in pairs] for name, pairs in wanted.items()}

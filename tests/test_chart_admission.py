@@ -25,11 +25,8 @@ Without helm or the charts these tests skip with the reason; under CI=true or AM
 from __future__ import annotations
 
 import copy
-import json
-import os
 import re
 from decimal import Decimal
-from pathlib import Path
 
 import pytest
 
@@ -40,44 +37,8 @@ GI = Decimal(1 << 30)
 MI = Decimal(1 << 20)
 
 
-def _missing(reason: str):
-    if os.environ.get("CI") or os.environ.get("AMS_REQUIRE_CONFORMANCE_DATA"):
-        pytest.fail(f"{reason}; .ci/run needs it")
-    pytest.skip(reason)
-
-
-@pytest.fixture(scope="session")
-def helm_bin() -> str:
-    found = helm.find_helm()
-    if found is None:
-        _missing("helm is not installed here (scripts/setup.sh installs it in .tools/helm)")
-    return found
-
-
-@pytest.fixture(scope="session")
-def charts() -> Path:
-    path = helm.charts_dir()
-    if not (path / "sources.json").is_file():
-        _missing(f"vendored charts not found at {path} (set AMS_CONFORMANCE_CHARTS)")
-    return path
-
-
 def stack_of(name: str) -> str:
     return VARIANTS[name][0] if name in VARIANTS else name
-
-
-@pytest.fixture(scope="session")
-def records(render_dirs) -> dict[str, list[dict]]:
-    """Each render's resources.json, as `python -m tools.render` writes it (the same records test_charts.py reads)."""
-    return {name: json.loads((render_dirs[name] / "resources.json").read_text()) for name in RENDERS}
-
-
-@pytest.fixture(scope="session")
-def rendered_releases(records, helm_bin, charts) -> dict[str, list[tuple[helm.Release, list[dict] | helm.HelmError]]]:
-    """Per render, each release and what `helm template` made of it; one parallel batch, cached by tools/helm.py."""
-    wanted = {name: [(release, helm.api_versions(recs)) for release in helm.releases(recs)] for name, recs in records.items()}
-    done = helm.render_all([pair for pairs in wanted.values() for pair in pairs], helm=helm_bin, charts=charts)
-    return {name: [(release, done[(release, tuple(sorted(apis)))]) for release, apis in pairs] for name, pairs in wanted.items()}
 
 
 def admit(records: list[dict], releases, *, nodes: int, program: list[dict] | None = None) -> admission.Admission:
@@ -88,8 +49,8 @@ def admit(records: list[dict], releases, *, nodes: int, program: list[dict] | No
 
 
 @pytest.fixture(scope="session")
-def admitted(records, rendered_releases) -> dict[str, admission.Admission]:
-    return {name: admit(records[name], rendered_releases[name], nodes=footprint.nodes_for(stack_of(name))) for name in RENDERS}
+def admitted(records, chart_objects) -> dict[str, admission.Admission]:
+    return {name: admit(records[name], chart_objects[name], nodes=footprint.nodes_for(stack_of(name))) for name in RENDERS}
 
 
 def usage_table(result: admission.Admission) -> str:
@@ -195,14 +156,14 @@ def _with_hard(objects: list[dict], namespace: str, hard: dict) -> list[dict]:
     return planted
 
 
-def test_planted_a_tiny_quota_fails_naming_the_namespace_the_totals_and_the_hard_limits(records, rendered_releases):
+def test_planted_a_tiny_quota_fails_naming_the_namespace_the_totals_and_the_hard_limits(records, chart_objects):
     program = helm.program_objects(records["prod"])
     monitoring = next(
         o["metadata"]["name"] for o in program if o["kind"] == "Namespace" and "monitoring" in o["metadata"]["name"]
     )
     tiny = {"requests.memory": "1Gi", "limits.cpu": "2", "pods": "5", "requests.storage": "10Gi"}
     planted = _with_hard(program, monitoring, tiny)
-    result = admit(records["prod"], rendered_releases["prod"], nodes=footprint.nodes_for("prod"), program=planted)
+    result = admit(records["prod"], chart_objects["prod"], nodes=footprint.nodes_for("prod"), program=planted)
     excess = result.excess()
     assert [line.split(":")[1].split()[0] for line in excess] == ["limits.cpu", "pods", "requests.memory", "requests.storage"]
     pods = next(line for line in excess if line.startswith(f"{monitoring}: pods "))
@@ -215,7 +176,7 @@ def test_planted_a_tiny_quota_fails_naming_the_namespace_the_totals_and_the_hard
     memory = next(line for line in excess if "requests.memory" in line)
     assert re.fullmatch(rf"{monitoring}: requests.memory [\d.]+Gi exceeds the ResourceQuota ams-quota's hard 1Gi: .+", memory)
     # Restored, the same render holds.
-    assert admit(records["prod"], rendered_releases["prod"], nodes=footprint.nodes_for("prod")).excess() == []
+    assert admit(records["prod"], chart_objects["prod"], nodes=footprint.nodes_for("prod")).excess() == []
 
 
 def test_planted_a_chart_request_above_the_default_limit_is_refused(records, helm_bin, charts):
@@ -236,13 +197,13 @@ def test_planted_a_chart_request_above_the_default_limit_is_refused(records, hel
     ), refused
 
 
-def test_without_limit_ranges_the_quota_still_admits_every_pod_and_refuses_a_planted_unsized_one(records, rendered_releases):
+def test_without_limit_ranges_the_quota_still_admits_every_pod_and_refuses_a_planted_unsized_one(records, chart_objects):
     """Every container, the program's and the charts', carries its own requests and limits, so the quotas admit every
     pod even with no LimitRange to default them; a chart container planted without them is refused, named."""
     program = [o for o in helm.program_objects(records["prod"]) if o["kind"] != "LimitRange"]
-    result = admit(records["prod"], rendered_releases["prod"], nodes=10, program=program)
+    result = admit(records["prod"], chart_objects["prod"], nodes=10, program=program)
     assert result.limit_range_refusals == [] and result.quota_refusals == []
-    planted = copy.deepcopy(rendered_releases["prod"])
+    planted = copy.deepcopy(chart_objects["prod"])
     for _release, objects in planted:
         for obj in objects:
             if obj.get("kind") == "StatefulSet" and obj["metadata"]["name"] == "kube-prometheus-stack-grafana":
@@ -256,12 +217,12 @@ def test_without_limit_ranges_the_quota_still_admits_every_pod_and_refuses_a_pla
     ]
 
 
-def test_planted_a_limit_range_maximum_refuses_the_containers_above_it(records, rendered_releases):
+def test_planted_a_limit_range_maximum_refuses_the_containers_above_it(records, chart_objects):
     program = copy.deepcopy(helm.program_objects(records["prod"]))
     for obj in program:
         if obj["kind"] == "LimitRange" and obj["metadata"]["namespace"] == "ams-monitoring":
             obj["spec"]["limits"][0]["max"] = {"memory": "2Gi"}
-    refused = admit(records["prod"], rendered_releases["prod"], nodes=10, program=program).limit_range_refusals
+    refused = admit(records["prod"], chart_objects["prod"], nodes=10, program=program).limit_range_refusals
     # Prometheus and Loki have 4Gi limits.
     assert sorted(line.split(": ")[1] for line in refused) == [
         "Prometheus ams-monitoring/kps-prometheus",
@@ -437,9 +398,9 @@ def test_documented_node_counts_are_the_readmes():
     assert footprint.nodes_for("dev") == footprint.DEFAULT_NODES == 3
 
 
-def test_footprint_counts_what_the_releases_deploy(records, rendered_releases):
+def test_footprint_counts_what_the_releases_deploy(records, chart_objects):
     program = helm.program_objects(records["prod"])
-    chart_objects = [o for _release, objects in rendered_releases["prod"] for o in objects]
+    chart_objects = [o for _release, objects in chart_objects["prod"] for o in objects]
     with_charts = footprint.per_namespace_with_charts(program, chart_objects, nodes=10)
     alone = footprint.per_namespace(program)
     for namespace, fp in [*with_charts.items(), ("total", footprint.total(with_charts))]:

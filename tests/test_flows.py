@@ -18,7 +18,6 @@ import yaml
 from components.edge.settings import DEFAULT_CONTROLLER_NAMESPACE
 from tests.conftest import RENDERS, VARIANTS, stack_config, with_overrides
 from tests.netpol import Cluster, Endpoint
-from tests.test_charts import chart_objects, charts, helm_bin, records  # noqa: F401 - fixtures the world needs
 from tools import helm
 
 FLOWS = yaml.safe_load((Path(__file__).parent / "data" / "flows.yaml").read_text())
@@ -173,7 +172,7 @@ def connections(world: World, flow: dict):
 
 
 @pytest.fixture(params=RENDERS)
-def world(request, render_dirs, chart_objects) -> World:  # noqa: F811 - the imported fixture
+def world(request, render_dirs, chart_objects) -> World:
     return build_world(request.param, render_dirs[request.param], chart_objects[request.param])
 
 
