@@ -233,12 +233,14 @@ def test_the_proxy_config_as_uploaded_is_valid_nginx(tmp_path):
 
 
 def test_the_proxy_routes_like_the_clusters_ingress(tmp_path):
-    """Each path of the dev render's Ingress is a Kubernetes `Prefix`: it matches the path and what lies below it at a
-    `/` boundary, never a longer name. The local proxy must send the same requests to the same backends, unchanged."""
+    """Each path of the dev render's HTTPRoute is a Gateway API `PathPrefix` (as an Ingress `Prefix`): it matches the
+    path and what lies below it at a `/` boundary, never a longer name. The local proxy must send the same requests to
+    the same backends, unchanged."""
     nginx = tool("nginx", Path("/usr/sbin/nginx"))
-    [ingress] = render_stack("dev").of_kind("Ingress")
-    routes = {p["path"]: (p["pathType"], p["backend"]["service"]["name"]) for p in ingress["spec"]["rules"][0]["http"]["paths"]}
-    assert {path: kind for path, (kind, _) in routes.items()} == {"/api": "Prefix", "/": "Prefix"}
+    route = render_stack("dev").get("HTTPRoute", "ams")
+    matches = [(rule["matches"][0]["path"], rule["backendRefs"][0]["name"]) for rule in route["spec"]["rules"]]
+    routes = {path["value"]: (path["type"], backend) for path, backend in matches}
+    assert {path: kind for path, (kind, _) in routes.items()} == {"/api": "PathPrefix", "/": "PathPrefix"}
     api, web, listen = _serve("api"), _serve("web"), _free_port()
     config = _nginx_conf(tmp_path, _proxy_conf(api.server_address[1], web.server_address[1], listen))
     process = subprocess.Popen([nginx, "-p", str(tmp_path), "-c", str(config), "-g", "daemon off;"], stderr=subprocess.PIPE)
