@@ -28,7 +28,7 @@ import re
 import pytest
 
 from tests.conftest import PROJECT_DIR, RENDERS, render_stack
-from tools import helm
+from tools import helm, pod_security
 
 OPERATOR_NAMESPACES = ("cert-manager", "cnpg-system", "envoy-gateway-system", "external-secrets")
 ENFORCE = "pod-security.kubernetes.io/enforce"
@@ -53,7 +53,7 @@ def pod_security_failures(results, levels: dict[str, str]) -> list[str]:
         f"{release.resource}: {pod.kind} {pod.namespace}/{pod.name} ({levels[pod.namespace]}): {problem}"
         for release, pod in rendered_pods(results)
         if pod.namespace in levels
-        for problem in helm.pod_security_violations(pod.spec, levels[pod.namespace])
+        for problem in pod_security.pod_security_violations(pod.spec, levels[pod.namespace])
     ]
 
 
@@ -230,7 +230,7 @@ def test_operator_pods_carry_the_operator_labels_and_containers(helm_bin, charts
     assert prometheus.spec["containers"][0]["resources"] == values["prometheus"]["prometheusSpec"]["resources"]
     assert alertmanager.spec["containers"][0]["resources"]["requests"]["memory"] == "128Mi"  # prod's charts.alertmanager
     assert prometheus.spec["securityContext"]["runAsNonRoot"] is True
-    assert helm.pod_security_violations(prometheus.spec, "restricted") == []
+    assert pod_security.pod_security_violations(prometheus.spec, "restricted") == []
 
 
 # --- the Pod Security evaluator -------------------------------------------------------------------
@@ -293,17 +293,17 @@ PLANTED = {
 
 
 def test_a_restricted_pod_passes_every_level():
-    for level in helm.LEVELS:
-        assert helm.pod_security_violations(restricted_pod(), level) == []
+    for level in pod_security.LEVELS:
+        assert pod_security.pod_security_violations(restricted_pod(), level) == []
 
 
 @pytest.mark.parametrize("planted", PLANTED)
 def test_each_planted_violation_is_refused_at_its_level(planted):
     change, lowest, says = PLANTED[planted]
     pod = change(restricted_pod())
-    assert helm.pod_security_violations(pod, "privileged") == []
+    assert pod_security.pod_security_violations(pod, "privileged") == []
     for level in ("baseline", "restricted"):
-        found = helm.pod_security_violations(pod, level)
+        found = pod_security.pod_security_violations(pod, level)
         if level == "baseline" and lowest == "restricted":
             assert found == [], planted
         else:
@@ -317,7 +317,7 @@ def test_allowed_values_pass():
     pod["securityContext"] |= {"sysctls": [{"name": "net.ipv4.ip_unprivileged_port_start", "value": "0"}]}
     pod["securityContext"] |= {"seLinuxOptions": {"type": "container_t", "level": "s0:c1,c2"}}
     pod["volumes"] += [{"name": "data", "persistentVolumeClaim": {"claimName": "d"}}, {"name": "t", "projected": {"sources": []}}]
-    assert helm.pod_security_violations(pod, "restricted") == []
+    assert pod_security.pod_security_violations(pod, "restricted") == []
 
 
 def test_a_user_namespace_relaxes_run_as_root_and_proc_mount_at_baseline():
@@ -325,11 +325,11 @@ def test_a_user_namespace_relaxes_run_as_root_and_proc_mount_at_baseline():
     pod["hostUsers"] = False
     pod["securityContext"] |= {"runAsNonRoot": False, "runAsUser": 0}
     pod["containers"][0]["securityContext"]["procMount"] = "Unmasked"
-    assert helm.pod_security_violations(pod, "baseline") == []
-    assert [p for p in helm.pod_security_violations(pod, "restricted") if "procMount" in p]
-    assert not [p for p in helm.pod_security_violations(pod, "restricted") if "runAs" in p]
+    assert pod_security.pod_security_violations(pod, "baseline") == []
+    assert [p for p in pod_security.pod_security_violations(pod, "restricted") if "procMount" in p]
+    assert not [p for p in pod_security.pod_security_violations(pod, "restricted") if "runAs" in p]
 
 
 def test_an_unknown_level_is_an_error():
     with pytest.raises(ValueError, match="unknown Pod Security level"):
-        helm.pod_security_violations(restricted_pod(), "strict")
+        pod_security.pod_security_violations(restricted_pod(), "strict")

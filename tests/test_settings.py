@@ -133,6 +133,12 @@ BAD_CONFIGS = [
     ("empty-list", {"ams:network.apiServer.ports": []}, {"ams:network.apiServer.ports": "must list at least one entry"}),
     # Staging and prod name their cluster: the current kubeconfig context would deploy wherever a laptop points.
     ("no-cluster", {"ams:cluster": None}, {"ams:cluster.context": "required in prod: name the stack's cluster"}),
+    ("unknown-observer", {"ams:access.observers": ["opps"]}, {"ams:access.observers": "opps names no group in access.groups"}),
+    (
+        "host-network-without-nodes",
+        {"ams:network.ingressControllerHostNetwork": True},
+        {"ams:network.nodeCidrs": "must list the nodes' subnets when ingressControllerHostNetwork is true"},
+    ),
     ("cluster-uid", {"ams:cluster.uid": "kube-system"}, {"ams:cluster.uid": "must be a Kubernetes UID"}),
     (
         "whole-internet-api-server",

@@ -77,15 +77,6 @@ def quantity(value) -> Decimal:
     return parse_quantity(str(value)) if value not in (None, "") else _ZERO
 
 
-def dig(obj, *path: str):
-    """obj[path[0]][path[1]]...; None where a level is missing or not a mapping."""
-    for key in path:
-        if not isinstance(obj, dict):
-            return None
-        obj = obj.get(key)
-    return obj
-
-
 # --- which pods run -------------------------------------------------------------------------------
 
 
@@ -200,10 +191,10 @@ def cnpg_instance_pod(cluster: dict, objects: Iterable[dict]) -> dict:
         if o.get("kind") == "ObjectStore" and o["metadata"].get("namespace", "") == namespace
     }
     for plugin in spec.get("plugins") or []:
-        store_name = dig(plugin, "parameters", "barmanObjectName")
+        store_name = helm.get_path(plugin, "parameters", "barmanObjectName")
         if plugin.get("name") != BARMAN_PLUGIN or plugin.get("enabled") is False or not store_name:
             continue
-        sidecar = dig(stores.get(store_name), "spec", "instanceSidecarConfiguration", "resources") or {}
+        sidecar = helm.get_path(stores.get(store_name), "spec", "instanceSidecarConfiguration", "resources") or {}
         init.append({"name": "plugin-barman-cloud", "restartPolicy": "Always", "resources": copy.deepcopy(sidecar)})
     return {"initContainers": init, "containers": [{"name": "postgres", "resources": copy.deepcopy(resources)}]}
 
@@ -229,7 +220,7 @@ def envoy_proxies(program_objects: list[dict], chart_objects: list[dict]) -> lis
         return []
     gateway_config = yaml.safe_load((config.get("data") or {}).get("envoy-gateway.yaml") or "") or {}
     controller = (gateway_config.get("gateway") or {}).get("controllerName", ENVOY_GATEWAY_CONTROLLER)
-    deploy_type = dig(gateway_config, "provider", "kubernetes", "deploy", "type")
+    deploy_type = helm.get_path(gateway_config, "provider", "kubernetes", "deploy", "type")
     classes = {c["metadata"]["name"]: c for c in program_objects if c.get("kind") == "GatewayClass"}
     classes = {name: c for name, c in classes.items() if c["spec"].get("controllerName") == controller}
     proxies = {
@@ -245,11 +236,11 @@ def envoy_proxies(program_objects: list[dict], chart_objects: list[dict]) -> lis
         proxy = proxies.get((namespace, ref.get("name"))) if ref.get("kind") == "EnvoyProxy" else None
         if proxy is None and (class_ref := gateway_class["spec"].get("parametersRef") or {}).get("kind") == "EnvoyProxy":
             proxy = proxies.get((class_ref.get("namespace", ""), class_ref.get("name")))
-        deployment = dig(proxy, "spec", "provider", "kubernetes", "envoyDeployment") or {}
-        resources = dig(deployment, "container", "resources") or ENVOY_DEFAULT_RESOURCES
+        deployment = helm.get_path(proxy, "spec", "provider", "kubernetes", "envoyDeployment") or {}
+        resources = helm.get_path(deployment, "container", "resources") or ENVOY_DEFAULT_RESOURCES
         # A strategic merge patch of the Deployment (envoyDeployment.patch) may size the shutdown-manager: containers merge
         # by name, and `resources` replaces the default.
-        patched = dig(deployment, "patch", "value", "spec", "template", "spec", "containers") or []
+        patched = helm.get_path(deployment, "patch", "value", "spec", "template", "spec", "containers") or []
         shutdown = next((c.get("resources") for c in patched if c.get("name") == "shutdown-manager"), None)
         pod = {
             "containers": [
@@ -258,7 +249,9 @@ def envoy_proxies(program_objects: list[dict], chart_objects: list[dict]) -> lis
             ]
         }
         replicas = int(
-            (dig(proxy, "spec", "provider", "kubernetes", "envoyHpa") or {}).get("minReplicas", deployment.get("replicas", 1))
+            (helm.get_path(proxy, "spec", "provider", "kubernetes", "envoyHpa") or {}).get(
+                "minReplicas", deployment.get("replicas", 1)
+            )
         )
         where = namespace if deploy_type == "GatewayNamespace" else config["metadata"]["namespace"]
         name = f"envoy-{namespace}-{gateway['metadata']['name']}"
@@ -275,11 +268,11 @@ def claims(objects: list[dict], *, source: str = "program") -> list[Claim]:
         kind, meta, spec = obj.get("kind"), obj.get("metadata") or {}, obj.get("spec") or {}
         name, namespace, api = meta.get("name", ""), meta.get("namespace", ""), obj.get("apiVersion", "")
         if kind == "PersistentVolumeClaim":
-            found.append(Claim(source, namespace, name, 1, quantity(dig(spec, "resources", "requests", "storage"))))
+            found.append(Claim(source, namespace, name, 1, quantity(helm.get_path(spec, "resources", "requests", "storage"))))
         elif kind == "StatefulSet":
             for template in spec.get("volumeClaimTemplates") or []:
-                size = quantity(dig(template, "spec", "resources", "requests", "storage"))
-                claim = f"{dig(template, 'metadata', 'name')}-{name}"
+                size = quantity(helm.get_path(template, "spec", "resources", "requests", "storage"))
+                claim = f"{helm.get_path(template, 'metadata', 'name')}-{name}"
                 found.append(Claim(source, namespace, claim, int(spec.get("replicas", 1)), size))
         elif kind == "Cluster" and api.startswith("postgresql.cnpg.io/"):
             instances = int(spec.get("instances", 1))
@@ -290,7 +283,7 @@ def claims(objects: list[dict], *, source: str = "program") -> list[Claim]:
             template = (spec.get("storage") or {}).get("volumeClaimTemplate")
             if template:
                 count = int(spec.get("replicas", 1)) * (int(spec.get("shards", 1)) if kind == "Prometheus" else 1)
-                size = quantity(dig(template, "spec", "resources", "requests", "storage"))
+                size = quantity(helm.get_path(template, "spec", "resources", "requests", "storage"))
                 found.append(Claim(source, namespace, f"{kind} {name}", count, size))
     return found
 
@@ -422,17 +415,17 @@ def pod_resources(pod: dict) -> dict[str, Decimal]:
     result: dict[str, Decimal] = {}
     for section in ("requests", "limits"):
         for resource in COMPUTE:
-            total = sum((quantity(dig(c, "resources", section, resource)) for c in pod.get("containers") or []), _ZERO)
+            total = sum((quantity(helm.get_path(c, "resources", section, resource)) for c in pod.get("containers") or []), _ZERO)
             sidecars, init_peak = _ZERO, _ZERO
             for container in pod.get("initContainers") or []:
-                amount = quantity(dig(container, "resources", section, resource))
+                amount = quantity(helm.get_path(container, "resources", section, resource))
                 if container.get("restartPolicy") == "Always":
                     sidecars += amount
                     total += amount
                     init_peak = max(init_peak, sidecars)
                 else:
                     init_peak = max(init_peak, amount + sidecars)
-            pod_level = dig(pod, "resources", section, resource)
+            pod_level = helm.get_path(pod, "resources", section, resource)
             result[f"{section}.{resource}"] = quantity(pod_level) if pod_level is not None else max(total, init_peak)
     return result
 

@@ -30,7 +30,8 @@ class AccessSettings(Model):
         message = f"names no group in access.groups ({', '.join(self.groups)})"
         problems = {f"bindings.{alias}": alias not in self.groups and message for alias in self.bindings}
         unknown = [alias for alias in self.observers if alias not in self.groups]
-        problems["observers"] = unknown and f"{', '.join(unknown)} {message}"
+        if unknown:
+            problems["observers"] = f"{', '.join(unknown)} {message}"
         return problems
 
 
