@@ -18,18 +18,18 @@ import yaml
 
 from .. import k8s as kb
 from ..settings import NetworkSettings
+from .log_shipper import FLUENT_BIT_PORT, LOG_SHIPPER, LogShipper, log_shipper
 from .observers import observer_access
 from .settings import MonitoringSettings
 
 DATA_DIR = Path(__file__).parent
 RULES_FILE = DATA_DIR / "rules" / "ams-alerts.yaml"
 DASHBOARDS_DIR = DATA_DIR / "dashboards"
-FLUENT_BIT_CONFIG = DATA_DIR / "fluent-bit.conf"
 
 KPS_CHART = kb.Chart("kube-prometheus-stack", "88.6.4", "https://prometheus-community.github.io/helm-charts", timeout=900)
 LOKI_CHART = kb.Chart("loki", "18.11.3", "https://grafana-community.github.io/helm-charts", timeout=600)
-GRAFANA_ADMIN, ALERTMANAGER_CONFIG, LOG_SHIPPER = "ams-grafana-admin", "ams-alertmanager", "ams-log-shipper"
-LOKI_PORT, FLUENT_BIT_PORT = 3100, 2020
+GRAFANA_ADMIN, ALERTMANAGER_CONFIG = "ams-grafana-admin", "ams-alertmanager"
+LOKI_PORT = 3100
 PROMETHEUS_PODS = kb.PROMETHEUS_PODS
 # The chart's operator keeps its chart-derived name under fullnameOverride (templates/_helpers.tpl).
 KPS_OPERATOR_NAME = "kube-prometheus-stack-prometheus-operator"
@@ -42,7 +42,6 @@ NODE_SCRAPE_PORTS = (10250, 9100)  # kubelet, node-exporter
 # metrics, kube-controller-manager, kube-scheduler (the chart's values.yaml service ports).
 CONTROL_PLANE = ("kubeControllerManager", "kubeScheduler", "kubeProxy", "kubeEtcd")
 CONTROL_PLANE_PORTS = (10249, 2381, 10257, 10259)
-POD_SECURITY_EXCEPTION = "ams.suresoft.com/pod-security-exception"
 MAX_CLIENT_CONN_RULE = "ams:pgbouncer_max_client_conn"
 
 
@@ -110,7 +109,18 @@ class MonitoringTier(pulumi.ComponentResource):
         stack = self._kube_prometheus_stack()
         self.ready = [stack]
         loki = self._loki()
-        self._log_shipper(loki)
+        log_shipper(
+            self._name,
+            LogShipper(
+                settings=self._mon.log_shipper,
+                namespace=self._ns,
+                stack=args.stack,
+                loki_host=self._loki_host,
+                loki_port=LOKI_PORT,
+            ),
+            loki,
+            self._opts(),
+        )
         self._app_monitors(stack)
         self._alert_rules(stack)
         self._dashboards()
@@ -294,88 +304,6 @@ class MonitoringTier(pulumi.ComponentResource):
             "resultsCache": {"enabled": False},
         }
         return self._release("loki", LOKI_CHART, values)
-
-    # --- log shipper -------------------------------------------------------------------------------
-
-    def _log_shipper(self, loki: pulumi.Resource) -> None:
-        """Fluent Bit on every node: tails every container's log file and sends it to Loki."""
-        mon, ns = self._mon, self._ns
-        config = k8s.core.v1.ConfigMap(
-            f"{self._name}-log-shipper-config",
-            metadata=kb.metadata(LOG_SHIPPER, ns, "logging"),
-            data={"fluent-bit.conf": FLUENT_BIT_CONFIG.read_text()},
-            opts=self._opts(),
-        )
-        account = k8s.core.v1.ServiceAccount(
-            f"{self._name}-log-shipper-sa", metadata=kb.metadata(LOG_SHIPPER, ns, "logging"), opts=self._opts()
-        )
-        # The kubernetes filter reads pod and namespace metadata to label each log line.
-        k8s.rbac.v1.ClusterRole(
-            f"{self._name}-log-shipper-role",
-            metadata={"name": f"{LOG_SHIPPER}-{self._args.stack}", "labels": kb.part_of_labels()},
-            rules=[{"apiGroups": [""], "resources": ["pods", "namespaces"], "verbs": ["get", "list", "watch"]}],
-            opts=self._opts(),
-        )
-        binding = k8s.rbac.v1.ClusterRoleBinding(
-            f"{self._name}-log-shipper-binding",
-            metadata={"name": f"{LOG_SHIPPER}-{self._args.stack}", "labels": kb.part_of_labels()},
-            role_ref={
-                "apiGroup": "rbac.authorization.k8s.io",
-                "kind": "ClusterRole",
-                "name": f"{LOG_SHIPPER}-{self._args.stack}",
-            },
-            subjects=[{"kind": "ServiceAccount", "name": LOG_SHIPPER, "namespace": ns}],
-            opts=self._opts(),
-        )
-        container = kb.container(
-            "fluent-bit",
-            mon.log_shipper.image,
-            mon.log_shipper.resources.as_k8s(),
-            command=["/fluent-bit/bin/fluent-bit", "-c", "/fluent-bit/etc/fluent-bit.conf"],
-            env=[{"name": "LOKI_HOST", "value": self._loki_host}, {"name": "LOKI_PORT", "value": str(LOKI_PORT)}],
-            ports=[("http", FLUENT_BIT_PORT)],
-            liveness=kb.http_probe("/", FLUENT_BIT_PORT, initial_delay=10, period=20),
-            readiness=kb.http_probe("/api/v1/health", FLUENT_BIT_PORT, initial_delay=5, period=10),
-        )
-        # Container log files on the node belong to root (mode 0640): only root can read them. No
-        # capability is needed for that, so all stay dropped; the root filesystem stays read-only.
-        container["securityContext"].update({"runAsNonRoot": False, "runAsUser": 0, "runAsGroup": 0})
-        container["volumeMounts"] += [
-            {"name": "varlog", "mountPath": "/var/log", "readOnly": True},
-            {"name": "state", "mountPath": "/var/lib/fluent-bit"},
-            {"name": "config", "mountPath": "/fluent-bit/etc", "readOnly": True},
-        ]
-        pod = kb.pod_spec(LOG_SHIPPER, [container])
-        pod["automountServiceAccountToken"] = True
-        pod["securityContext"] = {"seccompProfile": {"type": "RuntimeDefault"}}
-        pod["tolerations"] = [{"operator": "Exists"}]  # every node, control plane included
-        pod["nodeSelector"] = {"kubernetes.io/os": "linux"}  # but a Windows node: the image and its paths are Linux's
-        pod["volumes"] += [
-            {"name": "varlog", "hostPath": {"path": "/var/log", "type": "Directory"}},
-            {"name": "state", "hostPath": {"path": f"/var/lib/fluent-bit/{self._args.stack}", "type": "DirectoryOrCreate"}},
-            {"name": "config", "configMap": {"name": LOG_SHIPPER}},
-        ]
-        reason = "reads root-owned container log files from the node's /var/log"
-        skips = {
-            **kb.image_skips(mon.log_shipper.image),
-            "CKV_K8S_23": f"root is required: {reason}",
-            "CKV_K8S_40": f"UID 0 is required: {reason}",
-            "CKV_K8S_38": "the kubernetes filter reads pod metadata from the API (read-only ClusterRole)",
-        }
-        annotations = {**kb.checkov_skips(skips), POD_SECURITY_EXCEPTION: reason}
-        k8s.apps.v1.DaemonSet(
-            f"{self._name}-log-shipper",
-            metadata=kb.metadata(LOG_SHIPPER, ns, "logging", annotations),
-            spec={
-                "selector": {"matchLabels": kb.selector_labels(LOG_SHIPPER)},
-                "updateStrategy": {"type": "RollingUpdate", "rollingUpdate": {"maxUnavailable": 1}},
-                "template": kb.pod_template(
-                    kb.labels(LOG_SHIPPER, "logging"), kb.content_hash(FLUENT_BIT_CONFIG.read_text()), pod
-                ),
-            },
-            # Its pods read the config, and the API through the binding, from their first start.
-            opts=self._opts(depends_on=[loki, config, account, binding]),
-        )
 
     # --- network ------------------------------------------------------------------------------------
 
