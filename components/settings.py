@@ -96,7 +96,10 @@ class SecretsSettings(Model):
     install_operator: bool
     operator_resources: OperatorSizes
     vault: Vault
-    external = property(lambda self: self.mode == "externalSecrets")
+
+    @property
+    def external(self) -> bool:
+        return self.mode == "externalSecrets"
 
     def rules(self):
         unset = self.external and "must be set when mode is externalSecrets"
@@ -125,7 +128,10 @@ class StackSettings(Model):  # the `ams:` keys Pulumi.yaml declares, over the en
     jwt_refresh_secret: Secret = None
     alert_receiver_url: Secret = None
     registry_password: Secret = None
-    is_prod = property(lambda self: self.environment == "prod")
+
+    @property
+    def is_prod(self) -> bool:
+        return self.environment == "prod"
 
     def rules(self):
         receiver, how = self.monitoring.alerting.receiver, "(pulumi config set --secret)"
@@ -162,8 +168,11 @@ class StackSettings(Model):  # the `ams:` keys Pulumi.yaml declares, over the en
 def load() -> StackSettings:
     """Read and validate the current stack's configuration; raise SettingsError listing every problem."""
     problems: list[str] = []
-    stack, raw = pulumi.get_stack(), _raw_config(problems)
-    environment, choices, key = raw.get("environment") or stack, ", ".join(ENVIRONMENTS), f"{NAMESPACE}:environment"
+    stack = pulumi.get_stack()
+    raw = _raw_config(problems)
+    environment = raw.get("environment") or stack
+    choices = ", ".join(ENVIRONMENTS)
+    key = f"{NAMESPACE}:environment"
     if environment not in ENVIRONMENTS:  # Pulumi.yaml declares the default "": the stack's name decides
         unset = f"not set, so it defaults to the stack name {stack!r}, which is not one of {choices}: set it"
         how = f"(pulumi config set {key} <{'|'.join(ENVIRONMENTS)}>)"

@@ -82,13 +82,20 @@ def not_above(lows: dict, highs: dict, low: str, high: str) -> dict:  # {low.<ke
     return {f"{low}.{k}": message and f"must be <= {high}.{k} {message}" for k, message in above.items()}
 
 
-def _raise(message: str | None) -> None:
+def refuse_if(message: str | None) -> None:
+    """Raise the validation error `message` names; nothing when it is empty or None."""
     if message:
         raise ValueError(message)
 
 
-def refuse(problem) -> AfterValidator:  # refuse a value for which problem(value) is a message
-    return AfterValidator(lambda value: _raise(problem(value)) or value)
+def refuse(problem) -> AfterValidator:
+    """A validator that refuses a value for which `problem(value)` is a message, and keeps any other."""
+
+    def check(value: Any) -> Any:
+        refuse_if(problem(value))
+        return value
+
+    return AfterValidator(check)
 
 
 def matching(pattern: str, expected: str, **constraints) -> Any:  # a string; otherwise "must be <expected>, got '...'"
@@ -96,28 +103,41 @@ def matching(pattern: str, expected: str, **constraints) -> Any:  # a string; ot
     return Annotated[str, Field(pattern=pattern, **constraints)]
 
 
-def list_of(item: Any, what: str, **constraints) -> Any:  # a YAML list, kept as a tuple
-    wrong = f"must be a list of {what}, got "
-    as_tuple = BeforeValidator(lambda v: _raise(not isinstance(v, list) and wrong + describe(v)) or tuple(v))
-    return Annotated[tuple[item, ...], as_tuple, Field(**constraints)]
+def list_of(item: Any, what: str, **constraints) -> Any:
+    """A YAML list of `item`, kept as a tuple; anything else is refused as not a list of `what`."""
+
+    def as_tuple(value: Any) -> tuple:
+        if not isinstance(value, list):
+            raise ValueError(f"must be a list of {what}, got {describe(value)}")
+        return tuple(value)
+
+    return Annotated[tuple[item, ...], BeforeValidator(as_tuple), Field(**constraints)]
 
 
 def _cidr_problem(value: str) -> str | None:
     try:
-        return ipaddress.ip_network(value, strict=True) and None
+        ipaddress.ip_network(value, strict=True)
     except ValueError:
         return f"must be a CIDR range like 10.20.0.0/16, got {value!r}"
+    return None
 
 
 def _as_text(value: Any) -> Any:  # a quantity as written; a YAML number becomes its text
     if isinstance(value, int | float) and not isinstance(value, bool):
         return str(value)
-    return _raise(not isinstance(value, str) and f"must be a Kubernetes quantity, got {describe(value)}") or value
+    if not isinstance(value, str):
+        raise ValueError(f"must be a Kubernetes quantity, got {describe(value)}")
+    return value
 
 
-NonEmpty, Port = Annotated[str, Field(min_length=1)], Annotated[int, Field(ge=1, le=65535)]
-Quantity = Annotated[matching(_QUANTITY, "a Kubernetes quantity such as 250m or 512Mi"), BeforeValidator(_as_text)]
-Quantity = Annotated[Quantity, WithJsonSchema({"type": ["string", "number"], "pattern": _QUANTITY})]
+NonEmpty = Annotated[str, Field(min_length=1)]
+Port = Annotated[int, Field(ge=1, le=65535)]
+# Written as text or as a YAML number (the JSON Schema says both); validated as text.
+Quantity = Annotated[
+    matching(_QUANTITY, "a Kubernetes quantity such as 250m or 512Mi"),
+    BeforeValidator(_as_text),
+    WithJsonSchema({"type": ["string", "number"], "pattern": _QUANTITY}),
+]
 Image = Annotated[NonEmpty, refuse(image_problem), WithJsonSchema({"type": "string", "pattern": _PINNED})]
 OptionalImage = Annotated[
     str, refuse(lambda v: v and image_problem(v)), WithJsonSchema({"type": "string", "pattern": f"^$|{_PINNED}"})

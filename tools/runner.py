@@ -163,7 +163,12 @@ class _RecordingMocks(pulumi_mocks.Mocks):
     def new_resource(self, args: pulumi_mocks.MockResourceArgs):
         if args.resource_id:  # a read of an existing object (`Resource.get`)
             return args.resource_id, self.cluster.read(args.typ, args.resource_id)
-        resource_id = f"{args.name}-id-{len(self.inputs_by_id)}"
+        # Derived from the type and name, not the registration order: resources that become ready together register
+        # in whichever order the event loop picks, and an ID other inputs reference must not change with it.
+        digest = hashlib.sha256(f"{args.typ}::{args.name}".encode()).hexdigest()[:8]
+        resource_id = f"{args.name}-id-{digest}"
+        while resource_id in self.inputs_by_id:  # the same type and name under another parent
+            resource_id += "-again"
         self.inputs_by_id[resource_id] = args.inputs
         state = dict(args.inputs)
         if args.typ.startswith("random:"):

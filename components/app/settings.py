@@ -5,7 +5,7 @@ from typing import Annotated, Literal
 
 from pydantic import Field, ValidationInfo, field_validator
 
-from ..validation import Image, Model, NonEmpty, OptionalImage, Port, Resources, SortedDict, Strs, _raise
+from ..validation import Image, Model, NonEmpty, OptionalImage, Port, Resources, SortedDict, Strs
 
 
 class Autoscaling(Model):
@@ -66,9 +66,14 @@ class DeliverySettings(Model):
         @field_validator("tag")
         @classmethod
         def _commit(cls, tag: str, info: ValidationInfo) -> str:
-            tag = tag or (os.environ.get("GITHUB_SHA", "")[:12] if info.data.get("enabled") else "")  # CI passes the commit
-            _raise(info.data.get("enabled") and not tag and "must be set (or GITHUB_SHA exported) when builds are enabled")
-            return _raise(tag == "latest" and "must not be 'latest': tag images with the commit") or tag
+            enabled = info.data.get("enabled")
+            if not tag and enabled:
+                tag = os.environ.get("GITHUB_SHA", "")[:12]  # CI passes the commit
+            if enabled and not tag:
+                raise ValueError("must be set (or GITHUB_SHA exported) when builds are enabled")
+            if tag == "latest":
+                raise ValueError("must not be 'latest': tag images with the commit")
+            return tag
 
     strategy: Literal["rolling", "blueGreen", "canary"]
     images: ImagePair  # rolling, the canary's stable track, and the worker in every strategy

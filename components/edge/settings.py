@@ -56,7 +56,10 @@ class EdgeSettings(Model):
     proxy: ProxySettings
     cert_manager: CertManagerSizes
     envoy_gateway: EnvoyGatewaySizes
-    url = property(lambda self: f"https://{self.host}")
+
+    @property
+    def url(self) -> str:
+        return f"https://{self.host}"
 
     @field_validator("controller_namespace")
     @classmethod
