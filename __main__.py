@@ -59,7 +59,8 @@ def on_docker(settings: stack_settings.StackSettings) -> None:
 
 def named_storage_classes(settings: stack_settings.StackSettings) -> tuple[str, ...]:
     """The StorageClasses the stack's volumes name ("" is the cluster's default, which cannot be read by name)."""
-    data, monitoring = settings.data, settings.monitoring
+    data = settings.data
+    monitoring = settings.monitoring
     volumes = [data.postgres.storage, data.redis.storage]
     if data.object_storage.mode != "external":
         volumes.append(data.object_storage.storage)

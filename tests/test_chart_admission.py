@@ -31,7 +31,7 @@ from decimal import Decimal
 import pytest
 
 from tests.conftest import PROJECT_DIR, RENDERS, VARIANTS, render_stack
-from tools import admission, footprint, helm
+from tools import admission, footprint, helm, workloads
 
 GI = Decimal(1 << 30)
 MI = Decimal(1 << 20)
@@ -344,7 +344,7 @@ def test_rolling_update_surge(strategy, replicas, surge):
                   "spec": {"replicas": replicas, "template": {"spec": {"containers": [container()]}}}}  # fmt: skip
     if strategy is not None:
         deployment["spec"]["strategy"] = strategy
-    [workload] = admission.workloads([deployment], nodes=3)
+    [workload] = workloads.workloads([deployment], nodes=3)
     assert (workload.replicas, workload.surge) == (replicas, surge)
 
 
@@ -357,7 +357,7 @@ def test_workloads_count_daemon_sets_per_node_jobs_at_install_and_hpa_minimums()
         {"kind": "HorizontalPodAutoscaler", "metadata": {"name": "api", "namespace": "n"},
          "spec": {"scaleTargetRef": {"name": "api"}, "minReplicas": 3}},
     ]  # fmt: skip
-    found = {w.kind: w for w in admission.workloads(objects, nodes=7)}
+    found = {w.kind: w for w in workloads.workloads(objects, nodes=7)}
     assert (found["DaemonSet"].replicas, found["DaemonSet"].surge, found["DaemonSet"].during) == (7, 0, "always")
     assert (found["Job"].replicas, found["Job"].during) == (2, "install")
     assert (found["Deployment"].replicas, found["Deployment"].surge) == (3, 1)
@@ -381,11 +381,11 @@ def test_cloudnative_pg_instances_carry_the_barman_plugin_sidecar():
     }
     store = {"kind": "ObjectStore", "metadata": {"name": "store", "namespace": "n"},
              "spec": {"instanceSidecarConfiguration": {"resources": {"requests": {"memory": "128Mi"}}}}}  # fmt: skip
-    [workload] = admission.workloads([cluster], nodes=3, context=[store])
+    [workload] = workloads.workloads([cluster], nodes=3, context=[store])
     assert workload.replicas == 3
     assert [c["name"] for c in helm.containers(workload.spec)] == ["bootstrap-controller", "plugin-barman-cloud", "postgres"]
     assert admission.pod_resources(workload.spec)["requests.memory"] == GI + 128 * MI
-    assert admission.claims([cluster]) == [admission.Claim("program", "n", "db storage", 3, 10 * GI)]
+    assert workloads.claims([cluster]) == [workloads.Claim("program", "n", "db storage", 3, 10 * GI)]
 
 
 # --- the footprint the render prints --------------------------------------------------------------
@@ -412,7 +412,7 @@ def test_footprint_counts_what_the_releases_deploy(records, chart_objects):
     # operator, Loki; Jobs are not part of the footprint.
     assert monitoring.pods == 36 and alone["ams-monitoring"].pods == 1
     # Grafana's claim, and one per replica of Prometheus's and Loki's claim templates.
-    claimed = [c for c in admission.claims(chart_objects) if c.namespace == "ams-monitoring"]
+    claimed = [c for c in workloads.claims(chart_objects) if c.namespace == "ams-monitoring"]
     assert {c.name: c.count for c in claimed} == {
         "storage-kube-prometheus-stack-grafana": 1,
         "Prometheus kps-prometheus": 1,

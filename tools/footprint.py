@@ -22,8 +22,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
 
-from components.validation import parse_quantity
-from tools import admission, helm
+from tools import admission, helm, workloads
 
 _ZERO = Decimal(0)
 
@@ -45,10 +44,10 @@ class Footprint:
         for container in containers:
             resources = container.get("resources") or {}
             requests, limits = resources.get("requests") or {}, resources.get("limits") or {}
-            self.cpu_request += replicas * _q(requests.get("cpu"))
-            self.memory_request += replicas * _q(requests.get("memory"))
-            self.cpu_limit += replicas * _q(limits.get("cpu"))
-            self.memory_limit += replicas * _q(limits.get("memory"))
+            self.cpu_request += replicas * workloads.quantity(requests.get("cpu"))
+            self.memory_request += replicas * workloads.quantity(requests.get("memory"))
+            self.cpu_limit += replicas * workloads.quantity(limits.get("cpu"))
+            self.memory_limit += replicas * workloads.quantity(limits.get("memory"))
         self.pods += replicas
 
     def add_pod(self, charged: dict, replicas: int) -> None:
@@ -63,10 +62,6 @@ class Footprint:
         for name in ("cpu_request", "cpu_limit", "memory_request", "memory_limit", "storage", "pods", "defaulted", "unsized"):
             setattr(self, name, getattr(self, name) + getattr(other, name))
         return self
-
-
-def _q(value) -> Decimal:
-    return parse_quantity(str(value)) if value not in (None, "") else _ZERO
 
 
 def _pod_containers(pod_spec: dict) -> list:
@@ -85,15 +80,15 @@ def per_namespace(objects: list[dict]) -> dict[str, Footprint]:
             replicas = 1 if kind == "DaemonSet" else int(spec.get("replicas", 1))
             fp.add_containers(_pod_containers(spec["template"]["spec"]), replicas)
             for claim in spec.get("volumeClaimTemplates") or []:
-                fp.storage += replicas * _q(claim["spec"]["resources"]["requests"]["storage"])
+                fp.storage += replicas * workloads.quantity(claim["spec"]["resources"]["requests"]["storage"])
         elif kind == "PersistentVolumeClaim":
-            fp.storage += _q(spec["resources"]["requests"]["storage"])
+            fp.storage += workloads.quantity(spec["resources"]["requests"]["storage"])
         elif kind == "Cluster" and obj["apiVersion"].startswith("postgresql.cnpg.io/"):
             instances = int(spec.get("instances", 1))
             fp.add_containers([{"resources": spec.get("resources") or {}}], instances)
             for volume in ("storage", "walStorage"):
                 if spec.get(volume):
-                    fp.storage += instances * _q(spec[volume].get("size"))
+                    fp.storage += instances * workloads.quantity(spec[volume].get("size"))
         elif kind == "Pooler" and obj["apiVersion"].startswith("postgresql.cnpg.io/"):
             template = (spec.get("template") or {}).get("spec") or {}
             fp.add_containers(_pod_containers(template), int(spec.get("instances", 1)))

@@ -5,8 +5,10 @@ Secret, so `edit` there would be cluster-wide. `view` can neither port-forward n
 grants `pods/portforward` on exactly the three pods by name, which their StatefulSets keep fixed (prometheus-operator
 pkg/prometheus/server/statefulset.go and pkg/alertmanager/statefulset.go name them `prometheus-<name>-<ordinal>` and
 `alertmanager-<name>-<ordinal>`; Grafana runs as a StatefulSet, `useStatefulSet`, for the same reason). A port-forward
-enters the pod's own network namespace through the kubelet, so the NetworkPolicies that keep every other pod away from
-Grafana stay in force; Grafana shows its dashboards to anonymous viewers, who can only be those port-forwarders.
+connects to 127.0.0.1 inside the pod's own network namespace, through the kubelet and the container runtime's streaming
+server (kubernetes/kubernetes pkg/kubelet/server/streaming/server.go; issues 72488 and 72597), not through the pod
+network: the NetworkPolicies that keep every other pod away from Grafana stay in force, and Grafana shows its dashboards
+to anonymous viewers, who can only be Prometheus (its one admitted peer) and those port-forwarders.
 """
 
 from __future__ import annotations
