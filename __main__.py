@@ -9,7 +9,8 @@ from components.app.tier import CLIENT_PODS, METRICS_ENDPOINTS, WEB_CONTAINER_PO
 from components.data.tier import DataTier, DataTierArgs
 from components.edge.certificates import Certificates, CertificatesArgs
 from components.edge.ingress import ACME_SOLVER_PORT, GatewayController, GatewayControllerArgs, Ingress, IngressArgs
-from components.local.stack import Backend, Data, LocalStack, LocalStackArgs, Web, checkout
+from components.local.settings import missing_registry_logins
+from components.local.stack import Backend, Data, LocalStack, LocalStackArgs, Web, checkout, host_user
 from components.monitoring.tier import MetricsEndpoint, MonitoringTier, MonitoringTierArgs
 from components.operator_namespace import ClusterNetwork, OperatorPlacement
 from components.platform import digests, protection
@@ -22,6 +23,17 @@ from components.validation import PROJECT_DIR
 def on_docker(settings: stack_settings.StackSettings) -> None:
     """The local environment: the whole system on the developer's Docker engine."""
     local, app, data = settings.local, settings.app, settings.data
+    backend_source = checkout(PROJECT_DIR, local.sources.backend)
+    web_source = checkout(PROJECT_DIR, local.sources.frontend)
+    # The app's release images run only where no checkout is; they are private, so pulling them needs a login.
+    pulled = {}
+    if backend_source is None:
+        pulled["api"] = settings.delivery.images.api
+    if web_source is None:
+        pulled["web"] = settings.delivery.images.web
+    problems = missing_registry_logins(pulled, pulumi.Config("docker").get_object("registryAuth"))
+    if problems:
+        raise stack_settings.SettingsError(problems)
     stack = LocalStack(
         "ams-local",
         LocalStackArgs(
@@ -29,13 +41,13 @@ def on_docker(settings: stack_settings.StackSettings) -> None:
             stack=pulumi.get_stack(),
             backend=Backend(
                 release_image=settings.delivery.images.api,
-                source=checkout(PROJECT_DIR, local.sources.backend),
+                source=backend_source,
                 api_port=app.api.port,
                 worker_command=app.worker.command,
                 worker_health_port=app.worker.health_port,
                 migration_command=app.migration.command,
             ),
-            web=Web(release_image=settings.delivery.images.web, source=checkout(PROJECT_DIR, local.sources.frontend)),
+            web=Web(release_image=settings.delivery.images.web, source=web_source),
             data=Data(
                 redis_image=data.redis.image,
                 object_storage_image=data.object_storage.image,
@@ -47,6 +59,7 @@ def on_docker(settings: stack_settings.StackSettings) -> None:
             body_size=settings.edge.body_size,
             jwt_access_secret=settings.jwt_access_secret,
             jwt_refresh_secret=settings.jwt_refresh_secret,
+            developer=host_user(),
         ),
     )
     pulumi.export("environment", settings.environment)

@@ -46,6 +46,52 @@ class LocalSettings(Model):
     images: Images
 
 
+def pull_registry(image: str) -> str:
+    """The registry a pull of ``image`` authenticates against, as the provider finds it: the first path component
+    when the reference has more than two or it looks like a host (a dot, a port, localhost); "" for Docker Hub
+    (kreuzwerker/terraform-provider-docker internal/provider/resource_docker_image_funcs.go `parseImageOptions`)."""
+    first, slash, _ = image.partition("/")
+    if not slash:
+        return ""
+    if image.count("/") > 1 or "." in first or ":" in first or first == "localhost":
+        return first
+    return ""
+
+
+def _entry_host(entry: object) -> str:
+    """The host a `docker:registryAuth` entry is stored under: its address without scheme or path (provider.go
+    `providerSetToRegistryAuth`, `convertToHostname`)."""
+    address = entry.get("address", "") if isinstance(entry, dict) else ""
+    address = address.removeprefix("https://").removeprefix("http://")
+    return address.split("/", 1)[0]
+
+
+def missing_registry_logins(pulled: dict[str, str], registry_auth: object) -> list[str]:
+    """One problem per registry the stack pulls app images from that `docker:registryAuth` has no entry for.
+
+    The provider sends credentials only for registries listed there; an entry with an address alone reads them from
+    the Docker CLI's config file (`~/.docker/config.json` or $DOCKER_CONFIG), where `docker login` put them
+    (kreuzwerker/terraform-provider-docker internal/provider/provider.go `providerSetToRegistryAuth`;
+    resource_docker_image_funcs.go `pullImage` looks the entry up by the image's registry). The app's images are
+    private, so without an entry the pull is refused, after the data containers were created."""
+    entries = registry_auth if isinstance(registry_auth, list) else []
+    logged_in = {_entry_host(entry) for entry in entries}
+    images_by_registry: dict[str, list[str]] = {}
+    for component, image in sorted(pulled.items()):
+        registry = pull_registry(image)
+        if registry not in logged_in:
+            images_by_registry.setdefault(registry, []).append(f"ams:delivery.images.{component} ({image})")
+    problems = []
+    for registry, images in sorted(images_by_registry.items()):
+        shown = registry or "docker.io"
+        login = f"docker login {shown}, then pulumi config set --path 'docker:registryAuth[0].address' {shown}"
+        problems.append(
+            f"docker:registryAuth: no entry for {shown}, the registry of {' and '.join(images)}, pulled because no "
+            f"checkout is beside the project (ams:local.sources): run {login} (README: Local development)"
+        )
+    return problems
+
+
 def refused_keys(raw: dict, environment: str) -> dict[str, str]:
     """``{key path: reason}`` for what the stack sets that its environment does not read."""
     if environment != "local":

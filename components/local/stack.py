@@ -16,6 +16,12 @@ uploads' `owner` and `group` (pulumi_docker ContainerUploadArgs):
 - Port `ip` is the host address the port is bound to (`portBinding.HostIP`), so 127.0.0.1 keeps them local.
 - Delete stops a container with `destroy_grace_seconds` as the timeout, 0 when unset (`resourceDockerContainerDelete`):
   a kill. Long-running services get STOP_GRACE_SECONDS to shut down cleanly on a replace or a destroy.
+- `image`, `user` and `volumes` replace a container; a volume's `name` replaces the volume. An input unknown at preview
+  is planned as a change, so a preview is truthful only when the image ID is known then (BUILD_ON_PREVIEW).
+
+pulumi/pulumi-docker's own `Image` (provider/provider.go `Check`, `canPreview`; provider/image.go `dockerBuild`): the
+context's digest is an input, so any edit of a checkout updates the image; with `buildOnPreview` the preview builds it
+(from the layer cache) and reports the local image ID as `repoDigest`, otherwise the ID stays unknown until `up`.
 """
 
 from __future__ import annotations
@@ -23,6 +29,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+
+import os
 
 import pulumi
 import pulumi_docker as docker
@@ -44,6 +52,9 @@ WORKER_DEV_COMMAND = ["npm", "run", "worker:dev"]
 POSTGRES_UID, REDIS_UID, SEAWEEDFS_UID = "70", "999", "1000"
 DROP_ALL = {"drops": ["ALL"]}
 STOP_GRACE_SECONDS = 30  # PostgreSQL's fast shutdown, Redis's AOF fsync and SeaweedFS closing its volumes
+# A source edit updates the development image; built at preview, its ID is known there, so the preview shows the
+# containers and the node_modules volume unchanged when the ID did not change (see the module docstring).
+BUILD_ON_PREVIEW = True
 
 
 @dataclass(frozen=True)
@@ -85,6 +96,17 @@ class LocalStackArgs:
     # From `pulumi config set --secret ams:jwtAccessSecret ...`; None means generate one.
     jwt_access_secret: pulumi.Output[str] | None = None
     jwt_refresh_secret: pulumi.Output[str] | None = None
+    # "uid:gid" the development containers run as, so that they write into the mounted checkout as its owner does;
+    # None keeps the images' `node` user (1000).
+    developer: str | None = None
+
+
+def host_user() -> str | None:
+    """The developer's "uid:gid" where the OS has them (Linux, macOS); None on Windows, where Docker Desktop owns
+    bind mounts for any container user."""
+    if not hasattr(os, "getuid"):
+        return None
+    return f"{os.getuid()}:{os.getgid()}"
 
 
 def checkout(project_dir: Path, relative: str) -> Path | None:
@@ -299,6 +321,7 @@ class LocalStack(pulumi.ComponentResource):
             command=list(backend.migration_command),
             envs=[pulumi.Output.concat("DATABASE_URL=", self._database_url(f"postgres:{POSTGRES_PORT}"))],
             volumes=self._source_mounts("api", backend.source, image),
+            user=self._mount_owner(backend.source),
             after=[postgres],
         )
         return succeeded(f"{self._prefix}-migrate", job)
@@ -315,6 +338,7 @@ class LocalStack(pulumi.ComponentResource):
                 pulumi.Output.concat("JWT_REFRESH_SECRET=", self._passwords["jwt-refresh"]),
             ],
             volumes=self._source_mounts("api", backend.source, image),
+            user=self._mount_owner(backend.source),
             health=["CMD", "wget", "-q", "-O", "/dev/null", f"http://127.0.0.1:{backend.api_port}/health/ready"],
             wait_timeout=300,
             after=data,
@@ -330,6 +354,7 @@ class LocalStack(pulumi.ComponentResource):
             command=WORKER_DEV_COMMAND if backend.source else list(backend.worker_command),
             envs=self._backend_env(),
             volumes=self._source_mounts("api", backend.source, image),
+            user=self._mount_owner(backend.source),
             health=["CMD", "wget", "-q", "-O", "/dev/null", f"http://127.0.0.1:{backend.worker_health_port}/health"],
             wait=False,
             after=data,
@@ -348,6 +373,7 @@ class LocalStack(pulumi.ComponentResource):
             image,
             envs=["VITE_API_URL=/api"] if web.source else [],
             volumes=self._source_mounts("web", web.source, image),
+            user=self._mount_owner(web.source),
             capabilities=DROP_ALL,
         )
         return container, port
@@ -401,6 +427,7 @@ class LocalStack(pulumi.ComponentResource):
             image_name=f"{self._prefix}-{component}:development",
             build={"context": str(source), "dockerfile": str(DOCKERFILES[component]), "target": "development"},
             skip_push=True,
+            build_on_preview=BUILD_ON_PREVIEW,
             opts=self._opts(),
         )
         # With skip_push the provider reports the local image ID here (pulumi-docker provider/image.go `dockerBuild`).
@@ -423,6 +450,15 @@ class LocalStack(pulumi.ComponentResource):
             modules = self._volume(suffix, "/app/node_modules", name)
             self._mounts[component] = [{"host_path": str(source), "container_path": "/app"}, modules]
         return self._mounts[component]
+
+    def _mount_owner(self, source: Path | None) -> str | None:
+        """Who a container with the checkout mounted runs as: the checkout's owner, so that the app's watcher can write
+        its build output there (a bind mount keeps the host's uids). The development images need no user of their
+        own: HOME and npm's cache point at /tmp, and what the dev servers write under node_modules is open to any uid
+        (docker/api/Dockerfile, docker/web/Dockerfile, target `development`)."""
+        if source is None:
+            return None
+        return self._args.developer
 
     def _secret_file(self, path: str, content: pulumi.Input[str], owner: str) -> dict:
         return {"file": path, "content": pulumi.Output.secret(content), "owner": owner, "group": owner, "permissions": "0400"}
