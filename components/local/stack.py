@@ -26,11 +26,10 @@ context's digest is an input, so any edit of a checkout updates the image; with 
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-
-import os
 
 import pulumi
 import pulumi_docker as docker
