@@ -19,8 +19,8 @@ import pytest
 import yaml
 
 from tests.conftest import PROJECT_DIR, STACKS, render_stack, stack_config, with_overrides
-from tools import preview_diff, runner
 from tools import render as render_cli
+from tools import runner, update_plan
 
 RECORDED = "6f1c2d3e-0000-4000-8000-00000000a001"  # test data: a UID "recorded" by the stack
 OTHER = "6f1c2d3e-0000-4000-8000-00000000b002"  # test data: the UID of another cluster
@@ -127,7 +127,7 @@ def before_the_explicit_provider(records: list[dict]) -> list[dict]:
 
 def test_moving_every_resource_onto_the_explicit_provider_replaces_nothing():
     new = render_cli.resource_records(render_stack("prod"))
-    steps = preview_diff.plan(before_the_explicit_provider(new), new, secret_mutable=True)
+    steps = update_plan.plan(before_the_explicit_provider(new), new, secret_mutable=True)
     assert [s.name for s in steps if s.op in ("replace", "delete")] == []
     assert {s.type for s in steps if s.op == "create"} == {"ams:index:Cluster", PROVIDER}
     moved = [s for s in steps if s.op == "same" and s.type.startswith("kubernetes:")]
@@ -141,7 +141,7 @@ def test_a_provider_whose_context_is_unknown_would_replace_everything_it_serves(
     for record in planted:
         if record["type"] == PROVIDER and record["name"] == "ams-cluster":
             record["inputs"]["context"] = runner.UNKNOWN
-    steps = preview_diff.plan(old, planted, secret_mutable=True)
+    steps = update_plan.plan(old, planted, secret_mutable=True)
     replaced = [s for s in steps if s.op == "replace"]
     assert len(replaced) > 90
     assert all("DiffConfig replaces" in s.reasons[0] for s in replaced)
@@ -167,14 +167,14 @@ def test_a_destroyed_dev_comes_back_with_one_up(tmp_path):
 
 def test_without_upserts_the_retained_namespaces_would_stop_the_next_up():
     records = render_cli.resource_records(render_stack("dev"))
-    survivors = preview_diff.survivors_of_destroy(records)
+    survivors = update_plan.survivors_of_destroy(records)
     assert sorted(identity[3] for identity in survivors) == ["ams-dev-data", "ams-dev-storage"]
     planted = copy.deepcopy(records)
     for record in planted:
         if record["type"] == PROVIDER and record["name"] == "ams-cluster":
             record["inputs"].pop("upsertExistingObjects")
-    steps = preview_diff.plan([], planted)
-    conflicts = preview_diff.already_existing(survivors, planted, steps)
+    steps = update_plan.plan([], planted)
+    conflicts = update_plan.already_existing(survivors, planted, steps)
     assert [conflict.split(": ", 1)[1].split(" survived")[0] for conflict in conflicts] == [
         "Namespace 'ams-dev-data'",
         "Namespace 'ams-dev-storage'",

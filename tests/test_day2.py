@@ -1,9 +1,9 @@
 """Day 2: every documented setting has a working path on a deployed prod stack.
 
 Each row of README's configuration table is changed on prod (`tests/data/day2.yaml`) and the offline preview
-(`tools/preview_diff.py`, pulumi-kubernetes' replace rules) compares the result with prod as it is: the change
-must be an in-place update of everything protected, or be refused by `protect` with a runbook in README's
-"Day 2" section. Also: pods roll on what they read, credentials keep their URNs.
+(`tools/update_plan.py`, pulumi-kubernetes' replace rules in `tools/replace_rules.py`) compares the result with
+prod as it is: the change must be an in-place update of everything protected, or be refused by `protect` with a
+runbook in README's "Day 2" section. Also: pods roll on what they read, credentials keep their URNs.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ import yaml
 from components.platform import protection
 from components.settings import SettingsError
 from tests.conftest import PROJECT_DIR, render_stack, stack_config, with_overrides
-from tools import preview_diff, runner
+from tools import preview_diff, runner, update_plan
 from tools import render as render_cli
 
 CHANGES = yaml.safe_load((Path(__file__).parent / "data" / "day2.yaml").read_text())
@@ -56,14 +56,14 @@ def test_a_change_on_prod_applies_in_place_or_is_refused_with_a_runbook(row):
         assert case["runbook"] in day2_section()
         return
     changed = runner.run("prod", with_overrides(stack_config("prod"), case["set"]))
-    steps = preview_diff.plan(baseline(), render_cli.resource_records(changed), secret_mutable=True)
-    refused = preview_diff.refusals(steps)
+    steps = update_plan.plan(baseline(), render_cli.resource_records(changed), secret_mutable=True)
+    refused = update_plan.refusals(steps)
     if case["expect"] == "refused":
         assert refused, f"{row}: expected protect to refuse it"
         assert case["runbook"] in day2_section(), f"{row}: README's Day 2 section needs the runbook"
         return
     assert refused == [], preview_diff.render_plan(refused)
-    assert preview_diff.name_conflicts(baseline(), render_cli.resource_records(changed), steps) == []
+    assert update_plan.name_conflicts(baseline(), render_cli.resource_records(changed), steps) == []
     protected_replaced = [s for s in steps if s.op in ("replace", "delete") and protection.is_protected(s.type)]
     assert protected_replaced == []
     changes = [s for s in steps if s.op != "same"]
@@ -203,5 +203,5 @@ def test_release_procedures_never_create_a_job_under_a_name_the_old_one_holds(re
     one is deleted: its Kubernetes name must differ, or the API server refuses it (AlreadyExists)."""
     before, after = (runner.run("prod", with_overrides(stack_config("prod"), o)) for o in RELEASES[release])
     old, new = render_cli.resource_records(before), render_cli.resource_records(after)
-    steps = preview_diff.plan(old, new, secret_mutable=True)
-    assert preview_diff.name_conflicts(old, new, steps) == []
+    steps = update_plan.plan(old, new, secret_mutable=True)
+    assert update_plan.name_conflicts(old, new, steps) == []

@@ -21,7 +21,7 @@ from pathlib import Path
 import yaml
 
 from components.settings import SettingsError
-from tools import footprint, preview_diff, runner
+from tools import footprint, preview_diff, runner, update_plan
 
 EXIT_INVALID_CONFIG = 2
 # With --compare: a protected resource would be replaced or deleted, which `pulumi up` refuses, or an object
@@ -174,25 +174,26 @@ def main(argv: list[str] | None = None) -> int:
     if args.compare and args.after_destroy:
         return _compare_after_destroy(args.compare, resource_records(render), stack_file)
     if args.compare:
-        old, new = preview_diff.load(args.compare), resource_records(render)
-        steps = preview_diff.plan(old, new, **preview_diff.provider_flags(stack_file))
+        old = preview_diff.load(args.compare)
+        new = resource_records(render)
+        steps = update_plan.plan(old, new, **preview_diff.provider_flags(stack_file))
         print(f"\nCompared with {args.compare} (what `pulumi preview --diff` would do):")
         print(preview_diff.render_plan(steps))
-        conflicts = preview_diff.name_conflicts(old, new, steps)
+        conflicts = update_plan.name_conflicts(old, new, steps)
         for conflict in conflicts:
             print(f"error: `pulumi up` would fail with AlreadyExists: {conflict}", file=sys.stderr)
-        if preview_diff.refusals(steps) or conflicts:
+        if update_plan.refusals(steps) or conflicts:
             return EXIT_REFUSED
     return 0
 
 
 def _compare_after_destroy(destroyed: Path, new: list[dict], stack_file: Path) -> int:
     """`pulumi up` of a destroyed stack: an empty state, and in the cluster what the destroy retained."""
-    survivors = preview_diff.survivors_of_destroy(preview_diff.load(destroyed))
-    steps = preview_diff.plan([], new, **preview_diff.provider_flags(stack_file))
+    survivors = update_plan.survivors_of_destroy(preview_diff.load(destroyed))
+    steps = update_plan.plan([], new, **preview_diff.provider_flags(stack_file))
     print(f"\nAfter destroying the stack of {destroyed} ({len(survivors)} retained objects left in the cluster):")
     print(preview_diff.render_plan(steps))
-    conflicts = preview_diff.already_existing(survivors, new, steps)
+    conflicts = update_plan.already_existing(survivors, new, steps)
     for conflict in conflicts:
         print(f"error: `pulumi up` would fail with AlreadyExists: {conflict}", file=sys.stderr)
     return EXIT_REFUSED if conflicts else 0
