@@ -13,6 +13,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from pulumi.runtime.sync_await import _sync_await
 
 from components.local import stack as local
 from components.local.stack import Backend, Data, LocalStack, LocalStackArgs, Web
@@ -208,17 +209,25 @@ def test_credentials_are_generated_and_reach_data_containers_as_files(release):
     assert "POSTGRES_PASSWORD_FILE=/etc/postgres-password" in postgres["envs"]
     assert not any(env.startswith("POSTGRES_PASSWORD=") for env in postgres["envs"])
     uploads = {
-        (name, u["file"]): (u["owner"], u["permissions"], u["content"])
+        (name, u["file"]): (u["owner"], u["permissions"])
         for name, c in found.items()
         for u in c.inputs.get("uploads") or []
         if name != "ams-mine-proxy"
     }
     assert uploads == {
-        ("ams-mine-postgres", "/etc/postgres-password"): ("70", "0400", "<secret>"),
-        ("ams-mine-redis", "/etc/redis.conf"): ("999", "0400", "<secret>"),
-        ("ams-mine-s3", "/etc/seaweedfs/s3.json"): ("1000", "0400", "<secret>"),
-        ("ams-mine-buckets", "/aws/credentials"): ("0", "0400", "<secret>"),
+        ("ams-mine-postgres", "/etc/postgres-password"): ("70", "0400"),
+        ("ams-mine-redis", "/etc/redis.conf"): ("999", "0400"),
+        ("ams-mine-s3", "/etc/seaweedfs/s3.json"): ("1000", "0400"),
+        ("ams-mine-buckets", "/aws/credentials"): ("0", "0400"),
     }
+    # Each file holds its credentials where the image reads them; the render masks the generated values alone.
+    contents = {u["file"]: u["content"] for c in found.values() for u in c.inputs.get("uploads") or []}
+    assert contents["/etc/postgres-password"] == "<secret>"
+    assert "requirepass <secret>" in contents["/etc/redis.conf"].splitlines()
+    assert json.loads(contents["/etc/seaweedfs/s3.json"])["identities"][0]["credentials"] == [
+        {"accessKey": "<secret>", "secretKey": "<secret>"}
+    ]
+    assert contents["/aws/credentials"] == "[default]\naws_access_key_id = <secret>\naws_secret_access_key = <secret>\n"
     assert found["ams-mine-redis"].inputs["command"] == ["/etc/redis.conf"]
     seaweedfs = found["ams-mine-s3"].inputs
     assert "-s3.config=/etc/seaweedfs/s3.json" in seaweedfs["command"]
@@ -273,7 +282,7 @@ def test_release_images_run_without_checkouts(release):
     backend_image = next(r for r in release.by_type("docker:index/remoteImage:RemoteImage") if r.name == "dev-box-backend-image")
     for name in ("ams-mine-api", "ams-mine-worker", "ams-mine-migrate"):
         assert backend_image.urn in found[name].dependencies and found[name].inputs.get("volumes") == [], name
-    assert "NODE_ENV=<secret>" in found["ams-mine-api"].inputs["envs"]
+    assert "NODE_ENV=production" in found["ams-mine-api"].inputs["envs"]
 
 
 def test_checkouts_are_built_for_development_and_mounted(checkouts):
@@ -345,5 +354,14 @@ def test_outputs_name_localhost_and_keep_credentials_secret():
     _, stack = build(lambda: LocalStack("x", args))
     assert runner._resolve(stack.url) == f"http://localhost:{SETTINGS.ports.proxy}"
     assert runner._resolve(stack.api_url) == f"http://localhost:{SETTINGS.ports.proxy}/api"
+    assert runner._resolve(stack.database_url) == "postgresql://ams:<secret>@localhost:5432/ams"
+    assert runner._resolve(stack.redis_url) == "redis://:<secret>@localhost:6379/0"
+    assert runner._resolve(stack.object_storage) == {
+        "endpoint": "http://localhost:8333",
+        "bucket": "team-assets",
+        "region": "eu-west-1",
+        "accessKeyId": "<secret>",
+        "secretAccessKey": "<secret>",
+    }
     for secret in (stack.database_url, stack.redis_url, stack.object_storage):
-        assert runner._resolve(secret) == runner.SECRET
+        assert _sync_await(secret.is_secret())

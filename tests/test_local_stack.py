@@ -46,7 +46,16 @@ def test_the_local_stack_runs_on_docker_only(rendered):
     assert types == {"ams", "docker", "random"} and rendered.objects == []
     assert rendered.outputs["environment"] == "local"
     assert rendered.outputs["url"] == "http://localhost:8080" and rendered.outputs["apiUrl"] == "http://localhost:8080/api"
-    assert {rendered.outputs[key] for key in ("databaseUrl", "redisUrl", "objectStorage")} == {runner.SECRET}
+    # Secret outputs: the generated credentials masked, the addresses a developer connects to shown.
+    assert rendered.outputs["databaseUrl"] == "postgresql://ams:<secret>@localhost:5432/ams"
+    assert rendered.outputs["redisUrl"] == "redis://:<secret>@localhost:6379/0"
+    assert rendered.outputs["objectStorage"] == {
+        "endpoint": "http://localhost:8333",
+        "bucket": "ams-assets",
+        "region": "us-east-1",
+        "accessKeyId": "<secret>",
+        "secretAccessKey": "<secret>",
+    }
 
 
 def test_no_credential_appears_in_the_render(rendered, tmp_path):

@@ -2,19 +2,21 @@
 
 The program (``__main__.py``) runs exactly as ``pulumi up`` would run it, but every resource
 registration is answered by a recording mock instead of a provider. What was registered, with its
-inputs, becomes the render: Kubernetes objects, other resources, and the stack outputs, with every
-secret replaced by a placeholder. Tests, the benchmark and ``python -m tools.render`` all use this.
+inputs, becomes the render: Kubernetes objects, other resources, and the stack outputs, with the secret
+material in secrets replaced by a placeholder (`sanitize`). Tests, the benchmark and ``python -m tools.render`` all
+use this.
 """
 
 from __future__ import annotations
 
 import asyncio
 import atexit
+import base64
+import binascii
 import contextvars
 import hashlib
 import json
 import logging
-import re
 import runpy
 import sys
 import weakref
@@ -39,6 +41,9 @@ SECRET = "<secret>"
 UNKNOWN = "<unknown>"
 # What the mock "generates" for random resources; tests assert it never appears in a render.
 MOCK_RANDOM_PREFIX = "mock-random-value-"
+# Every value the mock generated in this process: the secret material that `sanitize` masks inside secrets. Values are
+# derived from the resource's name, so one generated in an earlier run is the same secret wherever it appears.
+GENERATED: set[str] = set()
 
 
 @dataclass
@@ -172,7 +177,9 @@ class _RecordingMocks(pulumi_mocks.Mocks):
         self.inputs_by_id[resource_id] = args.inputs
         state = dict(args.inputs)
         if args.typ.startswith("random:"):
-            state["result"] = f"{MOCK_RANDOM_PREFIX}{args.name}"
+            generated = f"{MOCK_RANDOM_PREFIX}{args.name}"
+            GENERATED.add(generated)
+            state["result"] = generated
         if args.typ == "docker:index/image:Image":
             # What a push would report: the repository with a (here: derived) content digest. Without a push, the
             # local image ID (pulumi/pulumi-docker provider/image.go, `dockerBuild`).
@@ -379,9 +386,8 @@ def _run(
 
 def _resolve(value: Any) -> Any:
     output = pulumi.Output.from_input(value)
-    if _sync_await(output.is_secret()):
-        return SECRET
-    return sanitize(_sync_await(output.future(with_unknowns=True)))
+    secret = _sync_await(output.is_secret())
+    return sanitize(_sync_await(output.future(with_unknowns=True)), secret=secret)
 
 
 def _redacted(registration: Registration) -> Registration:
@@ -389,28 +395,32 @@ def _redacted(registration: Registration) -> Registration:
     return registration
 
 
-def sanitize(value: Any, key: str = "") -> Any:
-    """Replace secrets and unknowns by placeholders, resources by their URN, integral floats by ints.
+def sanitize(value: Any, secret: bool = False) -> Any:
+    """Replace unknowns by a placeholder, resources by their URN, integral floats by ints, and inside a secret every
+    piece of secret material by SECRET.
 
-    A Docker container's `envs` and `uploads` are secret as a whole as soon as one value in them is (the SDK resolves
-    an input list or map as one Output): there the variable names and the files' paths, owners and modes stay readable.
+    Offline, the runner knows all the secret material a program can hold: what its mock generated (GENERATED) and the
+    stack's secret config, which the program already reads as SECRET (engine_config). Inside a secret only that
+    material is masked, so a connection string keeps its user, host, port and database, a generated config file its
+    other lines, and a Docker container's `envs` and `uploads` (secret as a whole as soon as one value in them is: the
+    SDK resolves an input list as one Output) their names, plain values, paths and modes. A secret that is nothing but
+    generated material is SECRET; one that still holds material in another form is SECRET whole (_masked_text).
     """
     if isinstance(value, dict):
         signature = value.get(rpc._special_sig_key)
         if signature == rpc._special_secret_sig:
-            revealed = {"envs": _env_name, "uploads": _upload_metadata}.get(key)
-            if revealed and isinstance(value.get("value"), list):
-                return [revealed(item) for item in value["value"]]
-            return _masked(value.get("value"))
+            return sanitize(value.get("value"), secret=True)
         if signature == rpc._special_resource_sig:
             return value.get("urn", UNKNOWN)
-        return {k: sanitize(v, k) for k, v in value.items()}
+        return {k: sanitize(v, secret) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
-        return [sanitize(v) for v in value]
+        return [sanitize(v, secret) for v in value]
     if isinstance(value, float) and value.is_integer():
         return int(value)
     if isinstance(value, str) and value == rpc.UNKNOWN:
         return UNKNOWN
+    if isinstance(value, str) and secret:
+        return _masked_text(value)
     if isinstance(value, pulumi.Resource):
         return getattr(value, "_name", UNKNOWN)
     if value is None or isinstance(value, (str, int, float, bool)):
@@ -418,24 +428,27 @@ def sanitize(value: Any, key: str = "") -> Any:
     return UNKNOWN
 
 
-def _env_name(variable: Any) -> Any:
-    name, equals, _ = variable.partition("=") if isinstance(variable, str) else ("", "", "")
-    return f"{name}={SECRET}" if equals and re.fullmatch(r"[A-Z_][A-Z0-9_]*", name) else _masked(variable)
+def _masked_text(text: str) -> str:
+    """A secret string with each generated value in it replaced by SECRET (the longest first, so that a value that
+    begins another is not masked inside it). SECRET whole when material is still there after that: a generated value
+    the mock did not record, or the whole string as base64 of text that holds one (a Kubernetes Secret's `data`, a
+    Docker upload's `contentBase64`)."""
+    shown = text
+    for material in sorted(GENERATED, key=len, reverse=True):
+        shown = shown.replace(material, SECRET)
+    if MOCK_RANDOM_PREFIX in shown:
+        return SECRET
+    if MOCK_RANDOM_PREFIX in _base64_decoded(shown):
+        return SECRET
+    return shown
 
 
-def _upload_metadata(upload: Any) -> Any:
-    if not isinstance(upload, dict):
-        return _masked(upload)
-    return {k: _masked(v) if k in ("content", "contentBase64") else sanitize(v) for k, v in upload.items()}
-
-
-def _masked(value: Any) -> Any:
-    """A secret's shape without its content: keys of a secret map stay, every value becomes SECRET."""
-    if isinstance(value, dict) and rpc._special_sig_key not in value:
-        return {k: _masked(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_masked(v) for v in value]
-    return SECRET
+def _base64_decoded(text: str) -> str:
+    """The text `text` encodes as base64, or "" when it is not base64 of UTF-8 text."""
+    try:
+        return base64.b64decode(text, validate=True).decode()
+    except (binascii.Error, UnicodeDecodeError):
+        return ""
 
 
 _KIND_RANK = {
