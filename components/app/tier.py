@@ -402,7 +402,7 @@ class AppTier(pulumi.ComponentResource):
         Kubernetes name, because pulumi-kubernetes creates an object before it deletes the one a removed
         resource held (the engine deletes last; provider.go Diff replaces delete-first only within one
         resource): when a strategy change moves an image to another variant, the new Job must not need
-        the old one's name (tools/preview_diff.py `name_conflicts`). The one that runs again is harmless.
+        the old one's name (tools/update_plan.py `name_conflicts`). The one that runs again is harmless.
         """
         key = image if isinstance(image, str) else id(image)
         if key in self._migrations:
