@@ -10,9 +10,20 @@ from tools import runner
 CNPG = "postgresql.cnpg.io/v1"
 
 
+def data_tier_urns(rendered) -> set[str]:
+    """Every resource registered below the DataTier, directly or in one of its child components."""
+    below = set()
+    frontier = {r.urn for r in rendered.resources if r.type == "ams:index:DataTier"}
+    while frontier:
+        frontier = {r.urn for r in rendered.resources if r.parent in frontier}
+        below |= frontier
+    return below
+
+
 def data_charts(rendered) -> dict:
     releases = rendered.by_type("kubernetes:helm.sh/v3:Release")
-    return {r.inputs["chart"]: r.inputs["version"] for r in releases if r.parent.endswith("DataTier::ams-data")}
+    below = data_tier_urns(rendered)
+    return {r.inputs["chart"]: r.inputs["version"] for r in releases if r.urn in below}
 
 
 def spec(rendered, kind: str, name: str) -> dict:
@@ -177,7 +188,8 @@ def test_prod_protects_data_bearing_resources():
         "kubernetes:apps/v1:StatefulSet",
         "random:index/randomPassword:RandomPassword",
     )
-    data = [r for r in prod.resources if r.type in data_types and r.parent.endswith("DataTier::ams-data")]
+    below = data_tier_urns(prod)
+    data = [r for r in prod.resources if r.type in data_types and r.urn in below]
     assert len(data) >= 4  # cluster, redis, and the database and redis passwords
     assert all(r.protect and r.retain_on_delete for r in data), [r.name for r in data if not r.protect]
     assert not any(r.protect for r in render_stack("dev").resources)

@@ -8,15 +8,15 @@ import pytest
 import yaml
 
 from components import secret_store
-from components.data import tier as data_tier
+from components.data import operators as data_operators
 from components.edge import certificates, ingress
 from components.monitoring import tier as monitoring_tier
 from tests.conftest import PROJECT_DIR
 
 CHARTS = [
     certificates.CERT_MANAGER_CHART,
-    data_tier.CNPG_CHART,
-    data_tier.BARMAN_CHART,
+    data_operators.CNPG_CHART,
+    data_operators.BARMAN_CHART,
     secret_store.ESO_CHART,
     ingress.ENVOY_GATEWAY_CHART,
     monitoring_tier.KPS_CHART,
