@@ -33,7 +33,7 @@ class World:
 
 
 def load_render(name: str, directory: Path) -> tuple[list[dict], list[dict], dict, dict]:
-    objects = [o for o in yaml.safe_load_all((directory / "manifests.yaml").read_text()) if o]
+    objects = [o for o in yaml.load_all((directory / "manifests.yaml").read_text(), Loader=yaml.CSafeLoader) if o]
     resources = json.loads((directory / "resources.json").read_text())
     outputs = json.loads((directory / "outputs.json").read_text())
     stack, overrides = VARIANTS.get(name, (name, {}))
