@@ -42,6 +42,7 @@ class Command:
     path: bool
     secret: bool
     line: str
+    stack: str | None = None  # named with --stack; otherwise the selected stack
 
 
 def parse_path(text: str) -> list:
@@ -113,6 +114,11 @@ def apply(config: dict, command: Command) -> None:
 def parse_command(line: str) -> Command:
     words = shlex.split(line)
     verb = words[2]
+    stack = None
+    if "--stack" in words:
+        position = words.index("--stack")
+        stack = words[position + 1]
+        del words[position : position + 2]
     flags = {w for w in words[3:] if w.startswith("--")}
     unsupported = flags - {"--path", "--secret"}
     assert not unsupported, f"README command uses flags this test does not model: {unsupported}: {line}"
@@ -122,7 +128,7 @@ def parse_command(line: str) -> Command:
         for placeholder, example in PLACEHOLDERS.items():
             value = value.replace(placeholder, example)
         value = re.sub(r"\$\(.*\)", "0123456789abcdef", value)
-    return Command(verb, args[0], value, "--path" in flags, "--secret" in flags, line)
+    return Command(verb, args[0], value, "--path" in flags, "--secret" in flags, line, stack)
 
 
 def readme_scripts() -> list[tuple[str, list]]:
@@ -148,7 +154,8 @@ def readme_scripts() -> list[tuple[str, list]]:
     outside_blocks = re.sub(r"```.*?```", "", text, flags=re.S)
     for span in re.findall(r"`(pulumi config (?:set|rm) [^`]+)`", outside_blocks):
         if len([w for w in shlex.split(span)[3:] if not w.startswith("--")]) >= 1:
-            scripts.append(("prod", [parse_command(span)]))
+            command = parse_command(span)
+            scripts.append((command.stack or "prod", [command]))
     return scripts
 
 
