@@ -33,7 +33,7 @@ from pulumi.runtime.config import set_all_config
 from pulumi.runtime.stack import run_pulumi_func
 from pulumi.runtime.sync_await import _ensure_event_loop, _sync_await
 
-from tools import project_config
+from tools import project_config, provider_checks
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 PROJECT = "ams"
@@ -168,6 +168,8 @@ class _RecordingMocks(pulumi_mocks.Mocks):
     def new_resource(self, args: pulumi_mocks.MockResourceArgs):
         if args.resource_id:  # a read of an existing object (`Resource.get`)
             return args.resource_id, self.cluster.read(args.typ, args.resource_id)
+        # What the provider refuses at preview fails the render (tools/provider_checks.py).
+        provider_checks.check(args.typ, args.name, args.inputs)
         # Derived from the type and name, not the registration order: resources that become ready together register
         # in whichever order the event loop picks, and an ID other inputs reference must not change with it.
         digest = hashlib.sha256(f"{args.typ}::{args.name}".encode()).hexdigest()[:8]
