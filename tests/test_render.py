@@ -69,6 +69,19 @@ def test_bad_config_exits_2_without_traceback(tmp_path):
     assert not (tmp_path / "out").exists()
 
 
+def test_an_input_a_provider_refuses_exits_4_with_its_error_line(tmp_path, monkeypatch, capsys):
+    """The refusal itself is modelled and tested in tests/test_provider_checks.py; here, how the command reports it."""
+    from tools import provider_checks, render, runner
+
+    def refused(stack_file):
+        raise provider_checks.ProviderCheckError("docker:index/container:Container resource 'x' has a problem: bad")
+
+    monkeypatch.setattr(runner, "run_stack_file", refused)
+    assert render.main(["--stack", "local", "--out", str(tmp_path / "out")]) == 4
+    assert capsys.readouterr().err == "error: docker:index/container:Container resource 'x' has a problem: bad\n"
+    assert not (tmp_path / "out").exists()
+
+
 def test_unreadable_stack_file_exits_2(tmp_path):
     result = render("--stack-file", str(tmp_path / "Pulumi.missing.yaml"), "--out", str(tmp_path / "out"))
     assert result.returncode == 2 and result.stderr.startswith("error: cannot read")

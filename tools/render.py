@@ -7,7 +7,8 @@
 Writes DIR/manifests.yaml (every Kubernetes object), DIR/resources.json (every registered
 resource) and DIR/outputs.json (the stack outputs), secrets replaced by placeholders; without
 --out, only prints the plan. Invalid configuration: one `error:` line per problem on stderr,
-exit status 2, nothing written.
+exit status 2, nothing written. An input a provider's own validation refuses (tools/provider_checks.py):
+its `error:` line, exit status 4, nothing written.
 """
 
 from __future__ import annotations
@@ -21,12 +22,14 @@ from pathlib import Path
 import yaml
 
 from components.settings import SettingsError
-from tools import footprint, preview_diff, runner, update_plan
+from tools import footprint, preview_diff, provider_checks, runner, update_plan
 
 EXIT_INVALID_CONFIG = 2
 # With --compare: a protected resource would be replaced or deleted, which `pulumi up` refuses, or an object
 # created under a name a deleted resource still holds, which the API server refuses.
 EXIT_REFUSED = 3
+# A provider's own validation refused an input (tools/provider_checks.py), as `pulumi preview` would fail.
+EXIT_PROVIDER_REFUSED = 4
 
 
 def write(render: runner.Render, out: Path) -> None:
@@ -167,6 +170,10 @@ def main(argv: list[str] | None = None) -> int:
         return _refuse(exc.problems)
     except SettingsError as exc:
         return _refuse(exc.problems)
+    except provider_checks.ProviderCheckError as exc:
+        # The engine stops the preview at a provider's Check failure and prints its message as an error.
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_PROVIDER_REFUSED
     for warning in render.warnings:
         print(f"warning: {warning}", file=sys.stderr)
     if args.out:
