@@ -151,3 +151,39 @@ def test_vites_dependency_cache_is_writable_by_any_uid():
     pre-bundled dependencies to node_modules/.vite (its default cacheDir), so that directory is open to every uid."""
     stage = development_stage("web")
     assert re.search(r"mkdir -p node_modules/\.vite\s*\\?\s*&& chmod 1777 node_modules/\.vite", stage), stage
+
+
+# --- a preview after a source edit ----------------------------------------------------------------------------------
+
+
+def test_a_preview_after_a_source_edit_shows_the_containers_and_volumes_as_the_update_leaves_them(tmp_path):
+    """An edit of a checkout changes only the build context, which pulumi-docker digests itself (provider.go `Check`),
+    so the program's inputs are those of the last `up`. What differs at preview is what is unknown there: built during
+    the preview (buildOnPreview), the development image's ID is known, so every container (`image` replaces one) and
+    the node_modules volumes (named after the ID; `name` replaces a volume) come out exactly as the update leaves
+    them: unchanged. Without it they would read `<unknown>`, which the engine plans as a replace."""
+    sources = {"backend": checkout(tmp_path / "backend"), "frontend": checkout(tmp_path / "frontend")}
+    config = with_overrides(stack_config("local"), {"ams:local.sources": sources})
+    applied = runner.run("local", config)
+    previewed = runner.run("local", config, preview=True)
+    builds = previewed.by_type("docker:index/image:Image")
+    assert [build.inputs["buildOnPreview"] for build in builds] == [True, True]
+    for type_token in (CONTAINER, "docker:index/volume:Volume"):
+        before = {r.name: r.inputs for r in applied.by_type(type_token)}
+        after = {r.name: r.inputs for r in previewed.by_type(type_token)}
+        assert after == before, type_token
+    volume_names = {r.inputs["name"] for r in previewed.by_type("docker:index/volume:Volume")}
+    assert runner.UNKNOWN not in volume_names and len([n for n in volume_names if "node-modules" in n]) == 2
+
+
+def test_the_runner_models_an_image_not_built_at_preview_as_unknown(tmp_path, monkeypatch):
+    """The other side of the rule above, so that the test above can fail: without buildOnPreview the preview cannot
+    know the ID, and the containers' image and the volumes' names are unknown (provider.go `canPreview`)."""
+    from components.local import stack as local
+
+    monkeypatch.setattr(local, "BUILD_ON_PREVIEW", False)
+    sources = {"backend": checkout(tmp_path / "backend"), "frontend": ""}
+    config = with_overrides(stack_config("local"), {"ams:local.sources": sources})
+    previewed = runner.run("local", config, preview=True)
+    api = next(r for r in previewed.by_type(CONTAINER) if r.inputs["name"] == "ams-local-api")
+    assert api.inputs["image"] == runner.UNKNOWN

@@ -27,13 +27,17 @@ from typing import Any
 
 import pulumi
 from pulumi.runtime import mocks as pulumi_mocks
+from pulumi.runtime import resource as pulumi_resource
 from pulumi.runtime import rpc
 from pulumi.runtime import settings as pulumi_settings
 from pulumi.runtime.config import set_all_config
+from pulumi.runtime.proto import source_pb2
 from pulumi.runtime.stack import run_pulumi_func
 from pulumi.runtime.sync_await import _ensure_event_loop, _sync_await
 
 from tools import project_config, provider_checks
+from tools.simulated_cluster import SimulatedCluster
+from tools.urns import make_urn
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 PROJECT = "ams"
@@ -125,45 +129,11 @@ def _close_thread_loops() -> None:
             loop.close()
 
 
-@dataclass(frozen=True)
-class SimulatedCluster:
-    """What the program reads from its cluster (``Resource.get``), answered offline. Addresses are RFC 5737
-    documentation addresses; the UID is the one the stack recorded, so a render reaches the stack's own cluster
-    unless a test says otherwise."""
-
-    kube_system_uid: str = "00000000-0000-4000-8000-000000000000"
-    api_server_addresses: tuple[str, ...] = ("192.0.2.1",)
-    load_balancer_address: str = "192.0.2.80"
-    # StorageClasses that exist, and whether each allows volume expansion; any other name reads as expandable.
-    storage_classes: tuple[tuple[str, bool], ...] = ()
-    node_ports: tuple[tuple[int, int], ...] = ((80, 30080), (443, 30443))
-
-    @classmethod
-    def recorded_by(cls, values: dict) -> SimulatedCluster:
-        cluster = values.get("ams:cluster") or {}
-        uid = cluster.get("uid") if isinstance(cluster, dict) else ""
-        return cls(kube_system_uid=uid) if uid else cls()
-
-    def read(self, type_token: str, resource_id: str) -> dict:
-        """The live object's state for a read of ``type_token`` by ID; {} for objects this cluster does not model."""
-        if type_token == "kubernetes:core/v1:Namespace" and resource_id == "kube-system":
-            return {"metadata": {"name": "kube-system", "uid": self.kube_system_uid}}
-        if type_token == "kubernetes:discovery.k8s.io/v1:EndpointSlice" and resource_id == "default/kubernetes":
-            return {"addressType": "IPv4", "endpoints": [{"addresses": [address]} for address in self.api_server_addresses]}
-        if type_token == "kubernetes:storage.k8s.io/v1:StorageClass":
-            expansion = dict(self.storage_classes).get(resource_id, True)
-            return {"metadata": {"name": resource_id}, "provisioner": "example.com/csi", "allowVolumeExpansion": expansion}
-        if type_token == "kubernetes:core/v1:Service":
-            ports = [{"port": port, "nodePort": node_port} for port, node_port in self.node_ports]
-            load_balancer = {"ingress": [{"ip": self.load_balancer_address}]}
-            return {"spec": {"ports": ports}, "status": {"loadBalancer": load_balancer}}
-        return {}
-
-
 class _RecordingMocks(pulumi_mocks.Mocks):
-    def __init__(self, cluster: SimulatedCluster) -> None:
+    def __init__(self, cluster: SimulatedCluster, preview: bool = False) -> None:
         self.inputs_by_id: dict[str, dict] = {}
         self.cluster = cluster
+        self.preview = preview
 
     def new_resource(self, args: pulumi_mocks.MockResourceArgs):
         if args.resource_id:  # a read of an existing object (`Resource.get`)
@@ -184,7 +154,11 @@ class _RecordingMocks(pulumi_mocks.Mocks):
             state["result"] = generated
         if args.typ == "docker:index/image:Image":
             # What a push would report: the repository with a (here: derived) content digest. Without a push, the
-            # local image ID (pulumi/pulumi-docker provider/image.go, `dockerBuild`).
+            # local image ID (pulumi/pulumi-docker provider/image.go, `dockerBuild`). A preview builds only with
+            # buildOnPreview (provider/provider.go `canPreview`); otherwise the digest stays unknown until `up`.
+            if self.preview and not args.inputs.get("buildOnPreview"):
+                state.pop("repoDigest", None)
+                return resource_id, state
             digest = f"sha256:{hashlib.sha256(args.inputs['imageName'].encode()).hexdigest()}"
             repository = args.inputs["imageName"].rsplit(":", 1)[0]
             state["repoDigest"] = digest if args.inputs.get("skipPush") else f"{repository}@{digest}"
@@ -213,6 +187,10 @@ class _RecordingMonitor(pulumi_mocks.MockMonitor):
         self.recording_mocks = mocks
         self.registrations: list[Registration] = registrations
         self.urns: set[str] = set()
+
+    def make_urn(self, parent: str, type_: str, name: str) -> str:
+        # The engine's URNs, not the SDK mock's (which keeps only the parent's last type, and the root stack's).
+        return make_urn(pulumi.get_stack(), pulumi.get_project(), type_, name, parent)
 
     def RegisterResource(self, request):  # noqa: N802 - the engine's RPC name
         response = super().RegisterResource(request)
@@ -320,6 +298,7 @@ def run(
     *,
     cli_rules: bool = True,
     cluster: SimulatedCluster | None = None,
+    preview: bool = False,
 ) -> Render:
     """Run the program for one stack under mocks; exceptions from the program propagate.
 
@@ -327,7 +306,8 @@ def run(
     project-config rules apply first and may raise ConfigError; without them the program sees the
     config as written, as under ``pulumi up --skip-config-validation`` (no defaults filled in).
     ``registered``, if given, receives every registration as it happens, so a caller can see what
-    was registered even when the program fails.
+    was registered even when the program fails. ``preview`` runs it as ``pulumi preview`` does: outputs a provider
+    computes only when it acts are unknown.
     """
     if cli_rules:
         values, warnings = cli_config(stack, config)
@@ -337,7 +317,7 @@ def run(
     if str(program.parent) not in sys.path:
         sys.path.insert(0, str(program.parent))
     reached = cluster or SimulatedCluster.recorded_by(values)
-    return contextvars.copy_context().run(_run, stack, values, warnings, body, registered, reached)
+    return contextvars.copy_context().run(_run, stack, values, warnings, body, registered, reached, preview)
 
 
 def run_components(build: Callable[[], None], stack: str = "test", config: dict | None = None) -> Render:
@@ -369,16 +349,25 @@ def _run(
     body: Callable[[], Any],
     registered: list | None,
     cluster: SimulatedCluster,
+    preview: bool = False,
 ) -> Render:
     encoded, secret_keys = engine_config(values)
     set_all_config(encoded, secret_keys)
     pulumi_settings.ROOT.set(None)
-    monitor = _RecordingMonitor(_RecordingMocks(cluster), registered if registered is not None else [])
+    monitor = _RecordingMonitor(_RecordingMocks(cluster, preview), registered if registered is not None else [])
     logger = logging.getLogger(f"ams.render.{stack}")
     logger.propagate = False
     logger.handlers = [_WarningLog(warnings := list(warnings))]
-    pulumi.runtime.set_mocks(monitor.recording_mocks, project=PROJECT, stack=stack, preview=False, logger=logger, monitor=monitor)
-    _sync_await(run_pulumi_func(body))
+    mocks = monitor.recording_mocks
+    pulumi.runtime.set_mocks(mocks, project=PROJECT, stack=stack, preview=preview, logger=logger, monitor=monitor)
+    # The SDK walks the Python stack at every registration to tell the engine where the resource was declared; the
+    # mock monitor drops that, and the walk was a quarter of a render (issue 21), so it is skipped here.
+    collect_stack_trace = pulumi_resource._get_stack_trace
+    pulumi_resource._get_stack_trace = source_pb2.StackTrace
+    try:
+        _sync_await(run_pulumi_func(body))
+    finally:
+        pulumi_resource._get_stack_trace = collect_stack_trace
 
     root = pulumi_settings.get_root_resource()
     outputs = {name: _resolve(value) for name, value in sorted(root.outputs.items())}

@@ -1,10 +1,11 @@
 """URNs and aliases: which old resource each new resource continues.
 
-URNs are the mock engine's (``pulumi.runtime.mocks.MockMonitor.make_urn``, used by tools/runner.py):
-``urn:pulumi:<stack>::<project>::<parent type>$<type>::<name>`` where the parent type is the last ``$``-segment
-of the third ``::`` field of the parent URN. An alias spec resolves to that URN first and, where it differs, to
-the one with the parent's whole third field (the real engine chains every ancestor's type, though it also
-leaves out the root stack's).
+URNs are the engine's, which tools/runner.py's mock monitor gives too (`make_urn`):
+``urn:pulumi:<stack>::<project>::<qualified type>::<name>``, where the qualified type is the parent's qualified
+type (every ancestor's type, ``$``-joined), ``$``, the resource's type, and the root stack's type is left out
+(pulumi/pulumi pkg/resource/deploy/deployment.go ``generateURN``). The SDK's own mock monitor differs
+(``pulumi.runtime.mocks.MockMonitor.make_urn`` keeps only the parent's last type, and the root stack's), so its
+URNs would fail in ``--target`` and ``pulumi state unprotect``.
 
 Source, read at this commit: pulumi/pulumi 1b5949891b3cefcb9974752b24a5ecef0acc86c8
 ``pkg/resource/deploy/step_generator.go``: ``getOldResource``/``generateAliases``/``collapseAliasToUrn``/
@@ -26,23 +27,22 @@ def urn_fields(urn: str) -> tuple[str, str, str, str]:
     return head.removeprefix("urn:pulumi:"), project, qualified_type, name
 
 
-def make_urn(stack: str, project: str, type_: str, name: str, parent: str = "", *, chained: bool = False) -> str:
-    """The URN the mock engine gives a resource (pulumi.runtime.mocks.MockMonitor.make_urn).
+ROOT_STACK_TYPE = "pulumi:pulumi:Stack"
 
-    With ``chained``, the parent's whole qualified type (the third ``::`` field of its URN) prefixes the
-    type instead of its last ``$``-segment, as the real engine chains the types of the ancestors.
-    """
+
+def make_urn(stack: str, project: str, type_: str, name: str, parent: str = "") -> str:
+    """The URN the engine gives a resource of ``type_`` named ``name`` under ``parent`` (a URN, "" for none)."""
+    parent_type = ""
     if parent:
-        parent_type = urn_fields(parent)[2]
-        type_ = (parent_type if chained else parent_type.split("$")[-1]) + "$" + type_
-    return "urn:pulumi:" + "::".join([stack, project, type_, name])
+        qualified_type = urn_fields(parent)[2]
+        if qualified_type != ROOT_STACK_TYPE:
+            parent_type = qualified_type
+    qualified = f"{parent_type}${type_}" if parent_type else type_
+    return "urn:pulumi:" + "::".join([stack, project, qualified, name])
 
 
 def _alias_urns(alias: str, resource: dict, old_urn_of: dict[str, str]) -> list[str]:
-    """collapseAliasToUrn: an alias URN as is; a spec's missing fields taken from the resource itself.
-
-    A spec gives the mock engine's URN first, then (if it differs) the one with the parent's chained type.
-    """
+    """collapseAliasToUrn: an alias URN as is; a spec's missing fields taken from the resource itself."""
     if not alias.lstrip().startswith("{"):
         return [alias]
     spec = json.loads(alias)
@@ -53,7 +53,7 @@ def _alias_urns(alias: str, resource: dict, old_urn_of: dict[str, str]) -> list[
         parent = resource.get("parent") or ""
     fields = (spec.get("stack") or stack, spec.get("project") or project, spec.get("type") or resource["type"])
     name = spec.get("name") or resource["name"]
-    return list(dict.fromkeys(make_urn(*fields, name, parent, chained=chained) for chained in (False, True)))
+    return [make_urn(*fields, name, parent)]
 
 
 def _candidate_aliases(resource: dict, by_urn: dict[str, dict], old_urn_of: dict[str, str]) -> list[str]:
