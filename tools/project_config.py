@@ -32,6 +32,8 @@ from typing import Any
 
 import yaml
 
+YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
 TYPES = ("string", "integer", "boolean", "array", "object")
 DECLARATION_ATTRIBUTES = ("type", "items", "description", "secret", "default", "value")
 
@@ -350,7 +352,8 @@ def _and_list(keys: list[str]) -> str:
 
 def _read_yaml(path: Path) -> Any:
     try:
-        return yaml.safe_load(path.read_text())
+        # libyaml's loader where PyYAML has it: the pure-Python one took a tenth of a render for three small files.
+        return yaml.load(path.read_text(), Loader=YAML_LOADER)
     except (OSError, yaml.YAMLError) as exc:
         raise ProjectConfigError([f"cannot read {path}: {exc}"]) from exc
 

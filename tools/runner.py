@@ -14,6 +14,7 @@ import atexit
 import base64
 import binascii
 import contextvars
+import gc
 import hashlib
 import json
 import logging
@@ -364,10 +365,16 @@ def _run(
     # mock monitor drops that, and the walk was a quarter of a render (issue 21), so it is skipped here.
     collect_stack_trace = pulumi_resource._get_stack_trace
     pulumi_resource._get_stack_trace = source_pb2.StackTrace
+    # A run allocates many short-lived objects in cycles (Outputs, futures, tasks); the cyclic collector's passes
+    # over them were a third of a render. A render is short, so the collector waits until it is done.
+    collecting = gc.isenabled()
+    gc.disable()
     try:
         _sync_await(run_pulumi_func(body))
     finally:
         pulumi_resource._get_stack_trace = collect_stack_trace
+        if collecting:
+            gc.enable()
 
     root = pulumi_settings.get_root_resource()
     outputs = {name: _resolve(value) for name, value in sorted(root.outputs.items())}

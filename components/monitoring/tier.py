@@ -74,7 +74,9 @@ class MonitoringTierArgs:
 
 def alert_groups(max_client_connections: int) -> list[dict]:
     """The rule file's groups, with PgBouncer's client limit (no exporter publishes it) set per stack."""
-    groups = yaml.safe_load(RULES_FILE.read_text())["groups"]
+    # libyaml's loader where PyYAML has it (its wheels do): the rule file is read on every run.
+    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+    groups = yaml.load(RULES_FILE.read_text(), Loader=loader)["groups"]
     for group in groups:
         for rule in group["rules"]:
             if rule.get("record") == MAX_CLIENT_CONN_RULE:
