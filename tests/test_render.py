@@ -87,17 +87,29 @@ def test_unreadable_stack_file_exits_2(tmp_path):
     assert result.returncode == 2 and result.stderr.startswith("error: cannot read")
 
 
-def test_compare_prints_the_preview_and_refuses_protected_replacements(tmp_path):
-    assert render("--stack", "prod", "--out", str(tmp_path / "before")).returncode == 0
+def render_here(capsys, *args: str) -> tuple[int, str]:
+    """The render command in this process (the subprocess tests above cover it as a command): status and stdout."""
+    from tools import render as render_cli
+
+    status = render_cli.main(list(args))
+    return status, capsys.readouterr().out
+
+
+def test_compare_prints_the_preview_and_refuses_protected_replacements(tmp_path, capsys):
+    assert render_here(capsys, "--stack", "prod", "--out", str(tmp_path / "before"))[0] == 0
     stack_file = tmp_path / "Pulumi.prod.yaml"
     config = yaml.safe_load((PROJECT_DIR / "Pulumi.prod.yaml").read_text())
     config["config"]["ams:data"]["postgres"]["instances"] = 4
     stack_file.write_text(yaml.safe_dump(config))
-    grown = render("--stack-file", str(stack_file), "--out", str(tmp_path / "grown"), "--compare", str(tmp_path / "before"))
-    assert grown.returncode == 0, grown.stderr
-    assert "~ kubernetes:postgresql.cnpg.io/v1:Cluster" in grown.stdout and "spec.instances" in grown.stdout
+    status, grown = render_here(
+        capsys, "--stack-file", str(stack_file), "--out", str(tmp_path / "grown"), "--compare", str(tmp_path / "before")
+    )
+    assert status == 0
+    assert "~ kubernetes:postgresql.cnpg.io/v1:Cluster" in grown and "spec.instances" in grown
     config["config"]["ams:namespaces"]["data"] = "ams-data-2"
     stack_file.write_text(yaml.safe_dump(config))
-    renamed = render("--stack-file", str(stack_file), "--out", str(tmp_path / "renamed"), "--compare", str(tmp_path / "before"))
-    assert renamed.returncode == 3
-    assert "[protected: refused]" in renamed.stdout
+    status, renamed = render_here(
+        capsys, "--stack-file", str(stack_file), "--out", str(tmp_path / "renamed"), "--compare", str(tmp_path / "before")
+    )
+    assert status == 3
+    assert "[protected: refused]" in renamed

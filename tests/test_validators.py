@@ -87,6 +87,7 @@ def checkov_results(render_dirs) -> dict[str, dict[str, list]]:
     return by_render
 
 
+@pytest.mark.xdist_group("checkov")  # one worker runs checkov once (scripts/test.sh: --dist loadgroup)
 @pytest.mark.parametrize("stack", RENDERS)
 def test_checkov_finds_nothing(checkov_results, stack):
     results = checkov_results[stack]
