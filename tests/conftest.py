@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import copy
+import fcntl
 import json
 import os
 import shutil
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -114,6 +117,27 @@ def render_dirs(tmp_path_factory) -> dict[str, Path]:
     return dirs
 
 
+@contextmanager
+def one_worker_at_a_time(tmp_path_factory, name: str) -> Iterator[Path]:
+    """Hold a lock shared by every pytest-xdist worker of this run (their base temporary directories share a parent);
+    yields that shared directory. Without xdist, the lock is uncontended."""
+    shared = tmp_path_factory.getbasetemp().parent
+    with open(shared / f"{name}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        yield shared
+
+
+def once_for_all_workers(tmp_path_factory, name: str, compute: Callable[[], object]) -> object:
+    """What `compute()` returns (JSON), computed by the first worker that asks and read from disk by the others."""
+    with one_worker_at_a_time(tmp_path_factory, name) as shared:
+        result_file = shared / f"{name}.json"
+        if result_file.is_file():
+            return json.loads(result_file.read_text())
+        result = compute()
+        result_file.write_text(json.dumps(result))
+        return result
+
+
 def tool(name: str, *candidates: Path) -> str:
     """Find an external validator. In CI (CI=true) a missing tool fails the test instead of skipping it."""
     for candidate in candidates:
@@ -158,9 +182,14 @@ def records(render_dirs) -> dict[str, list[dict]]:
     return {name: json.loads((render_dirs[name] / "resources.json").read_text()) for name in RENDERS}
 
 
+ChartRender = list[dict] | helm.HelmError  # what `helm template` made of a release, or why it could not
+
+
 @pytest.fixture(scope="session")
-def chart_objects(records, helm_bin, charts) -> dict[str, list[tuple[helm.Release, list[dict] | helm.HelmError]]]:
-    """Per render, each release with what `helm template` made of it (or the error); all renders in one parallel batch."""
+def chart_objects(records, helm_bin, charts, tmp_path_factory) -> dict[str, list[tuple[helm.Release, ChartRender]]]:
+    """Per render, each release with what `helm template` made of it (or the error); all renders in one parallel batch.
+    One worker at a time: the first renders (tools/helm.py keeps each render on disk), the others read those."""
     wanted = {name: [(release, helm.api_versions(recs)) for release in helm.releases(recs)] for name, recs in records.items()}
-    done = helm.render_all([pair for pairs in wanted.values() for pair in pairs], helm=helm_bin, charts=charts)
+    with one_worker_at_a_time(tmp_path_factory, "helm"):
+        done = helm.render_all([pair for pairs in wanted.values() for pair in pairs], helm=helm_bin, charts=charts)
     return {name: [(release, done[(release, tuple(sorted(apis)))]) for release, apis in pairs] for name, pairs in wanted.items()}

@@ -33,9 +33,6 @@ import pytest
 from tests.conftest import PROJECT_DIR, RENDERS, VARIANTS, render_stack
 from tools import admission, footprint, helm, workloads
 
-# One pytest worker renders the charts (scripts/test.sh: --dist loadgroup); the others never wait for helm.
-pytestmark = pytest.mark.xdist_group("charts")
-
 GI = Decimal(1 << 30)
 MI = Decimal(1 << 20)
 

@@ -30,9 +30,6 @@ import pytest
 from tests.conftest import PROJECT_DIR, RENDERS, render_stack
 from tools import helm, pod_security
 
-# One pytest worker renders the charts (scripts/test.sh: --dist loadgroup); the others never wait for helm.
-pytestmark = pytest.mark.xdist_group("charts")
-
 OPERATOR_NAMESPACES = ("cert-manager", "cnpg-system", "envoy-gateway-system", "external-secrets")
 ENFORCE = "pod-security.kubernetes.io/enforce"
 

@@ -20,9 +20,6 @@ from tests.conftest import RENDERS, VARIANTS, stack_config, with_overrides
 from tests.netpol import Cluster, Endpoint
 from tools import helm
 
-# One pytest worker renders the charts (scripts/test.sh: --dist loadgroup); the others never wait for helm.
-pytestmark = pytest.mark.xdist_group("charts")
-
 FLOWS = yaml.safe_load((Path(__file__).parent / "data" / "flows.yaml").read_text())
 ENVIRONMENTS = yaml.safe_load((Path(__file__).parent.parent / "components" / "environments.yaml").read_text())
 POD_TEMPLATES = {"Deployment", "StatefulSet", "DaemonSet", "Job"}

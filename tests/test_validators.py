@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.conftest import PROJECT_DIR, RENDERS, tool
+from tests.conftest import PROJECT_DIR, RENDERS, once_for_all_workers, tool
 
 KUBERNETES_VERSIONS = ("1.35.0", "1.37.0")
 
@@ -65,10 +65,14 @@ def test_strict_validation_finds_a_field_the_api_does_not_have(version):
 
 
 @pytest.fixture(scope="session")
-def checkov_results(render_dirs) -> dict[str, dict[str, list]]:
-    """One checkov run over every render (its start-up is most of a run): each render's passed, failed and skipped
-    checks, by the render's name."""
+def checkov_results(render_dirs, tmp_path_factory) -> dict[str, dict[str, list]]:
+    """One checkov run over every render (its start-up is most of a run), for every pytest worker: each render's
+    passed, failed and skipped checks, by the render's name (the renders are byte-identical in every worker)."""
     checkov = tool("checkov", PROJECT_DIR / ".venv-checkov/bin/checkov")
+    return once_for_all_workers(tmp_path_factory, "checkov", lambda: run_checkov(checkov, render_dirs))
+
+
+def run_checkov(checkov: str, render_dirs: dict[str, Path]) -> dict[str, dict[str, list]]:
     files = {str(directory / "manifests.yaml"): name for name, directory in render_dirs.items()}
     result = subprocess.run(
         [checkov, "--framework", "kubernetes", "--skip-download", "-o", "json", "-f", *files],
@@ -87,7 +91,6 @@ def checkov_results(render_dirs) -> dict[str, dict[str, list]]:
     return by_render
 
 
-@pytest.mark.xdist_group("checkov")  # one worker runs checkov once (scripts/test.sh: --dist loadgroup)
 @pytest.mark.parametrize("stack", RENDERS)
 def test_checkov_finds_nothing(checkov_results, stack):
     results = checkov_results[stack]
