@@ -9,8 +9,9 @@ from components.app.tier import CLIENT_PODS, METRICS_ENDPOINTS, WEB_CONTAINER_PO
 from components.data.tier import DataTier, DataTierArgs
 from components.edge.certificates import Certificates, CertificatesArgs
 from components.edge.ingress import ACME_SOLVER_PORT, GatewayController, GatewayControllerArgs, Ingress, IngressArgs
+from components.local.args import Backend, Data, LocalStackArgs, Web, checkout, host_user
 from components.local.settings import missing_registry_logins
-from components.local.stack import Backend, Data, LocalStack, LocalStackArgs, Web, checkout, host_user
+from components.local.stack import LocalStack
 from components.monitoring.tier import MetricsEndpoint, MonitoringTier, MonitoringTierArgs
 from components.operator_namespace import ClusterNetwork, OperatorPlacement
 from components.platform import digests, protection

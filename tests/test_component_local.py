@@ -15,8 +15,10 @@ from pathlib import Path
 import pytest
 from pulumi.runtime.sync_await import _sync_await
 
+from components.local import args as local_args
 from components.local import stack as local
-from components.local.stack import Backend, Data, LocalStack, LocalStackArgs, Web
+from components.local.args import Backend, Data, LocalStackArgs, Web
+from components.local.stack import LocalStack
 from components.validation import image_problem
 from tests.components import build, changed, settings_of
 from tests.conftest import PROJECT_DIR
@@ -342,11 +344,11 @@ def test_a_new_development_image_gets_a_fresh_node_modules_volume(checkouts, mon
 
 def test_a_checkout_is_a_directory_with_a_package_json(checkouts, tmp_path):
     backend_dir, _ = checkouts
-    assert local.checkout(tmp_path, "backend") == backend_dir
-    assert local.checkout(tmp_path, "missing") is None
-    assert local.checkout(tmp_path, "") is None
+    assert local_args.checkout(tmp_path, "backend") == backend_dir
+    assert local_args.checkout(tmp_path, "missing") is None
+    assert local_args.checkout(tmp_path, "") is None
     (tmp_path / "empty").mkdir()
-    assert local.checkout(tmp_path, "empty") is None
+    assert local_args.checkout(tmp_path, "empty") is None
 
 
 def test_outputs_name_localhost_and_keep_credentials_secret():
