@@ -23,7 +23,9 @@ from components.validation import PROJECT_DIR
 
 def on_docker(settings: stack_settings.StackSettings) -> None:
     """The local environment: the whole system on the developer's Docker engine."""
-    local, app, data = settings.local, settings.app, settings.data
+    local = settings.local
+    app = settings.app
+    data = settings.data
     backend_source = checkout(PROJECT_DIR, local.sources.backend)
     web_source = checkout(PROJECT_DIR, local.sources.frontend)
     # The app's release images run only where no checkout is; they are private, so pulling them needs a login.

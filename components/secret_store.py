@@ -24,7 +24,8 @@ ESO_CHART = kb.Chart("external-secrets", "2.10.0", "https://charts.external-secr
 # ExternalSecret on the cluster and the Secrets they own. Helm leaves a resource with this annotation in place
 # (external-secrets hack/helm.generate.sh puts crds.annotations on every CRD).
 ESO_VALUES = {"installCRDs": True, "crds": {"annotations": {"helm.sh/resource-policy": "keep"}}}
-STORE_NAME, STORE_ACCOUNT = "vault-backend", "ams-external-secrets"
+STORE_NAME = "vault-backend"
+STORE_ACCOUNT = "ams-external-secrets"
 ESO_NAMESPACE = "external-secrets"
 ESO_WEBHOOK_PORT = 10250
 ESO_METRICS_PORT = 8080

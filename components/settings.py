@@ -136,7 +136,8 @@ class StackSettings(Model):  # the `ams:` keys Pulumi.yaml declares, over the en
         return self.environment == "prod"
 
     def rules(self):
-        receiver, how = self.monitoring.alerting.receiver, "(pulumi config set --secret)"
+        receiver = self.monitoring.alerting.receiver
+        how = "(pulumi config set --secret)"
         alert = receiver != "none" and self.alert_receiver_url is None and f"ams:monitoring.alerting.receiver is {receiver}"
         registry = self.delivery.build.enabled and self.registry_password is None and "ams:delivery.build.enabled is true"
         rules = {"alertReceiverUrl": alert, "registryPassword": registry}

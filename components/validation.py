@@ -21,7 +21,8 @@ _SUFFIX = {"": 1, "m": Decimal("0.001"), **{s: Decimal(10) ** (3 * i) for i, s i
 _SUFFIX |= {f"{s}i": Decimal(2) ** (10 * i) for i, s in enumerate("KMGTPE", 1)}
 _LABEL = r"[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?"
 _NAME = r"[a-z0-9]+(?:[._-][a-z0-9]+)*(?::[0-9]+)?(?:/[a-z0-9]+(?:[._-]+[a-z0-9]+)*)*"  # name[:tag][@digest]: a registry port
-_TAG, _DIGEST = r"[\w][\w.-]{0,127}", r"sha256:[a-f0-9]{64}"
+_TAG = r"[\w][\w.-]{0,127}"
+_DIGEST = r"sha256:[a-f0-9]{64}"
 _IMAGE = re.compile(rf"^(?P<name>{_NAME})(?::(?P<tag>{_TAG}))?(?:@(?P<digest>{_DIGEST}))?$", re.ASCII)
 _EXPECTED: dict[str, str] = {}  # pattern -> what a value must be, for the message when it does not match
 _PINNED = rf"^{_NAME}(:(?!latest(@|$)){_TAG}(@{_DIGEST})?|@{_DIGEST})$"  # for the JSON Schema (an ECMA regex)
@@ -32,7 +33,8 @@ def parse_quantity(text: str) -> Decimal:
     match = re.match(_QUANTITY, text.strip()) if isinstance(text, str) else None
     if not match:
         raise ValueError(f"not a Kubernetes quantity: {text!r}")
-    number, suffix = match.group(1), match.group(2) or ""
+    number = match.group(1)
+    suffix = match.group(2) or ""
     return Decimal(number + suffix) if suffix[:1] in ("e", "E") else Decimal(number) * _SUFFIX[suffix]
 
 
@@ -58,7 +60,8 @@ class Model(pydantic.BaseModel):
         # Unknown keys are set aside (extra="forbid" would stop there) so that the fields and the rules report theirs too.
         known = sorted(field.alias for field in cls.model_fields.values())
         unknown = [key for key in data if key not in known] if type(data) is dict else []
-        problems, errors = {key: f"unknown key (known keys: {', '.join(known)})" for key in unknown}, []
+        problems = {key: f"unknown key (known keys: {', '.join(known)})" for key in unknown}
+        errors = []
         try:
             model = handler({key: value for key, value in data.items() if key not in unknown} if unknown else data)
             problems |= getattr(model, "rules", dict)()
@@ -199,18 +202,21 @@ _MESSAGES = {
 
 def problem_lines(errors: list[dict], prefix: str) -> list[str]:
     """``<prefix><key path>: <message>`` for each of pydantic's errors (``ValidationError.errors()``)."""
-    lines, unknown = [], ()  # below an unknown key of a map, nothing is reported
+    lines = []
+    unknown = ()  # below an unknown key of a map, nothing is reported
     for err in errors:
         path = [str(part) for part in err["loc"] if not isinstance(part, int)]
         item = "".join(f" (item {part + 1})" for part in err["loc"][-1:] if isinstance(part, int))
-        ctx, value = err.get("ctx", {}), err["input"]
+        ctx = err.get("ctx", {})
+        value = err["input"]
         choices = re.findall(r"'([^']*)'", str(ctx.get("expected", "")))
         shown = repr(value) if isinstance(value, str) else describe(value)
         fields = {**ctx, "got": describe(value), "shown": shown, "input": value, "choices": ", ".join(choices)}
         fields["expected"] = _EXPECTED.get(ctx.get("pattern"))
         message = _MESSAGES[err["type"]].format_map(fields) if err["type"] in _MESSAGES else err["msg"]
         if path[-1:] == ["[key]"]:
-            path, message = path[:-1], f"unknown key (known keys: {', '.join(sorted(choices))})"
+            path = path[:-1]
+            message = f"unknown key (known keys: {', '.join(sorted(choices))})"
             unknown += (f"{prefix}{'.'.join(path)}.",)
         lines.append(f"{prefix}{'.'.join(path)}: {message}{item}")
     return [line for line in lines if not line.startswith(unknown)]

@@ -85,7 +85,8 @@ def limit_range_items(limit_ranges: Iterable[dict]) -> list[tuple[str, dict]]:
         for item in (limit_range.get("spec") or {}).get("limits") or []:
             item = copy.deepcopy(item)
             if item.get("type") == "Container":
-                default, default_request = item.setdefault("default", {}), item.setdefault("defaultRequest", {})
+                default = item.setdefault("default", {})
+                default_request = item.setdefault("defaultRequest", {})
                 for key, value in (item.get("max") or {}).items():
                     default.setdefault(key, value)
                 for key, value in default.items():
@@ -118,7 +119,8 @@ def admit(spec: dict, limit_ranges: Iterable[dict] = ()) -> tuple[dict, list[str
         kind = item.get("type")
         if kind == "Container":
             for where, container in _containers(pod):
-                requests, limits = container["resources"]["requests"], container["resources"]["limits"]
+                requests = container["resources"]["requests"]
+                limits = container["resources"]["limits"]
                 problems = _bounds(item, requests, limits, "Container")
                 refused += [f"{where} {container.get('name')}: {problem} (LimitRange {name})" for problem in problems]
         elif kind == "Pod":
@@ -128,7 +130,8 @@ def admit(spec: dict, limit_ranges: Iterable[dict] = ()) -> tuple[dict, list[str
             refused += [f"pod: {p} (LimitRange {name})" for p in _bounds(item, requests, limits, "Pod")]
         # PersistentVolumeClaim items bound claims, not pods (`unevaluated_limit_range_items` reports them).
     for where, container in _containers(pod):  # ValidateResourceRequirements
-        requests, limits = container["resources"]["requests"], container["resources"]["limits"]
+        requests = container["resources"]["requests"]
+        limits = container["resources"]["limits"]
         for key in sorted(set(requests) & set(limits)):
             if quantity(requests[key]) > quantity(limits[key]):
                 refused.append(f"{where} {container.get('name')}: {key} request {requests[key]} is above its limit {limits[key]}")
@@ -158,7 +161,8 @@ def _bounds(item: dict, requests: dict, limits: dict, kind: str) -> list[str]:
             request = text(key, requests[key]) if key in requests else "-"
             problems.append(f"maximum {key} per {kind} is {bound}, request {request}, limit {text(key, limits[key])}")
     for key, ratio in (item.get("maxLimitRequestRatio") or {}).items():
-        request, limit = number(requests.get(key) or _ZERO), number(limits.get(key) or _ZERO)
+        request = number(requests.get(key) or _ZERO)
+        limit = number(limits.get(key) or _ZERO)
         if not request or not limit:
             problems.append(f"{key} max limit to request ratio per {kind} is {ratio}, request or limit is missing or 0")
         elif limit / request > quantity(ratio):
@@ -237,7 +241,8 @@ class Usage:
         if key == "persistentvolumeclaims":
             return ", ".join(f"{c.name} {c.count}x" for c in self.claims) or "no claims"
         key = {"cpu": "requests.cpu", "memory": "requests.memory"}.get(key, key)
-        steady, jobs = show(key, self.steady.get(key, _ZERO)), show(key, self.jobs.get(key, _ZERO))
+        steady = show(key, self.steady.get(key, _ZERO))
+        jobs = show(key, self.jobs.get(key, _ZERO))
         surge = f"surge {show(key, self.surge.get(key, _ZERO))}"
         if self.surge_of.get(key):
             surge += f" ({self.surge_of[key]})"
@@ -330,7 +335,9 @@ def admit_render(program_objects: list[dict], releases: Iterable[tuple[str, list
             limit_ranges.setdefault(obj["metadata"].get("namespace", ""), []).append(obj)
         elif obj.get("kind") == "ResourceQuota":
             quotas.setdefault(obj["metadata"].get("namespace", ""), []).append(obj)
-    admitted, lr_refusals, q_refusals = [], [], []
+    admitted = []
+    lr_refusals = []
+    q_refusals = []
     for workload in found:
         pod, refused = admit(workload.spec, limit_ranges.get(workload.namespace, []))
         admitted.append((workload, pod))

@@ -219,7 +219,8 @@ def critical_steps(records: list[dict]) -> list[Step]:
     urn = min(finish, key=lambda u: (-finish[u], u))
     chain: list[Step] = []
     while True:
-        record, edges = by_urn[urn], waits[urn]
+        record = by_urn[urn]
+        edges = waits[urn]
         best = min(edges, key=lambda edge: (-finish[edge[0]], edge[0]), default=None)
         if best is not None and finish[best[0]] == 0:
             best = None  # what it waits for is done at once: the chain starts here

@@ -43,7 +43,8 @@ class Footprint:
     def add_containers(self, containers: list, replicas: int) -> None:
         for container in containers:
             resources = container.get("resources") or {}
-            requests, limits = resources.get("requests") or {}, resources.get("limits") or {}
+            requests = resources.get("requests") or {}
+            limits = resources.get("limits") or {}
             self.cpu_request += replicas * workloads.quantity(requests.get("cpu"))
             self.memory_request += replicas * workloads.quantity(requests.get("memory"))
             self.cpu_limit += replicas * workloads.quantity(limits.get("cpu"))
@@ -73,7 +74,8 @@ def _pod_containers(pod_spec: dict) -> list:
 def per_namespace(objects: list[dict]) -> dict[str, Footprint]:
     result: dict[str, Footprint] = {}
     for obj in objects:
-        kind, spec = obj["kind"], obj.get("spec") or {}
+        kind = obj["kind"]
+        spec = obj.get("spec") or {}
         namespace = (obj.get("metadata") or {}).get("namespace") or "(cluster)"
         fp = result.setdefault(namespace, Footprint())
         if kind in ("Deployment", "StatefulSet", "DaemonSet"):

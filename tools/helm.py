@@ -334,13 +334,15 @@ def pod_specs(objects: list[dict]) -> list[ChartPod]:
     resources (whose StatefulSets prometheus-operator makes; see `operator_pod`)."""
     pods = []
     for obj in objects:
-        kind, meta = obj.get("kind"), obj.get("metadata") or {}
+        kind = obj.get("kind")
+        meta = obj.get("metadata") or {}
         if kind in TEMPLATE_PATHS:
             template = get_path(obj, *TEMPLATE_PATHS[kind]) or {}
             labels = get_path(template, "metadata", "labels") or {}
             pods.append(ChartPod(kind, meta.get("name", ""), meta.get("namespace", ""), labels, template.get("spec") or {}))
         elif kind == "Pod":
-            labels, spec = meta.get("labels") or {}, obj.get("spec") or {}
+            labels = meta.get("labels") or {}
+            spec = obj.get("spec") or {}
             pods.append(ChartPod(kind, meta.get("name", ""), meta.get("namespace", ""), labels, spec))
         elif kind in OPERATOR_APPS and obj.get("apiVersion", "").startswith("monitoring.coreos.com/"):
             labels, spec = operator_pod(obj, reloader_resources(objects))
@@ -374,7 +376,9 @@ def operator_pod(resource: dict, reloader: dict) -> tuple[dict, dict]:
     containers in the spec with the same name are merged over them. The pod labels are the selector labels plus
     `spec.podMetadata.labels` (its annotations and probes are left out).
     """
-    kind, name, spec = resource["kind"], resource["metadata"]["name"], resource.get("spec") or {}
+    kind = resource["kind"]
+    name = resource["metadata"]["name"]
+    spec = resource.get("spec") or {}
     app = OPERATOR_APPS[kind]
     labels = {**(get_path(spec, "podMetadata", "labels") or {})}
     labels |= {

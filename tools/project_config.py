@@ -130,7 +130,9 @@ def read_stack_document(path: Path) -> dict:
 
 def namespaced(project: Project, config: dict) -> StackConfig:
     """Keys as the engine sees them: namespaced, parsed by ``ParseKey``; null values warned about."""
-    problems, warnings, values = [], [], {}
+    problems = []
+    warnings = []
+    values = {}
     for key, value in config.items():
         key = str(key)
         full_key = key if ":" in key else f"{project.name}:{key}"

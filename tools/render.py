@@ -70,7 +70,8 @@ def resource_records(render: runner.Render) -> list[dict]:
 
 def tier_of(registration: runner.Registration, by_urn: dict) -> str:
     """The outermost ams component above a resource, or '(stack)' for top-level resources."""
-    tier, current = "(stack)", registration
+    tier = "(stack)"
+    current = registration
     while current is not None:
         if current.type.startswith("ams:"):
             tier = f"{current.name} ({current.type.rsplit(':', 1)[-1]})"
@@ -109,7 +110,9 @@ def plan(render: runner.Render) -> str:
     return "\n".join(lines)
 
 
-CONTAINER, VOLUME, NETWORK = "docker:index/container:Container", "docker:index/volume:Volume", "docker:index/network:Network"
+CONTAINER = "docker:index/container:Container"
+VOLUME = "docker:index/volume:Volume"
+NETWORK = "docker:index/network:Network"
 IMAGES = {"docker:index/remoteImage:RemoteImage": "name", "docker:index/image:Image": "imageName"}
 
 
@@ -122,7 +125,8 @@ def docker_plan(render: runner.Render, by_urn: dict) -> list[str]:
 
     lines = ["Containers, in start order (each after those it waits for):"]
     for container in sorted(containers.values(), key=lambda r: (depth(r.urn), r.inputs["name"])):
-        inputs, needs = container.inputs, [by_urn[urn] for urn in container.dependencies if urn in by_urn]
+        inputs = container.inputs
+        needs = [by_urn[urn] for urn in container.dependencies if urn in by_urn]
         images = [f"{need.inputs[IMAGES[need.type]]}{' (built)' if need.type.endswith('/image:Image') else ''}"
                   for need in needs if need.type in IMAGES]  # fmt: skip
         runs = "once" if inputs.get("attach") else "until healthy" if inputs.get("wait") else "service"

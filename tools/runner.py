@@ -260,7 +260,8 @@ def engine_config(values: dict[str, Any]) -> tuple[dict[str, str], list[str]]:
     Scalars become strings, structured values JSON, and ``secure:`` values (which only the stack's
     secrets provider could decrypt) become a placeholder marked secret.
     """
-    encoded, secret_keys = {}, []
+    encoded = {}
+    secret_keys = []
 
     def unwrap(value: Any, key: str) -> Any:
         if isinstance(value, project_config.Secure):
@@ -313,7 +314,8 @@ def run(
     if cli_rules:
         values, warnings = cli_config(stack, config)
     else:
-        values, warnings = project_config.namespaced(project_config.load_project(PROJECT_DIR / "Pulumi.yaml"), config).values, []
+        values = project_config.namespaced(project_config.load_project(PROJECT_DIR / "Pulumi.yaml"), config).values
+        warnings = []
     body = lambda: runpy.run_path(str(program), run_name="__main__")  # noqa: E731 - the program, as Pulumi runs it
     if str(program.parent) not in sys.path:
         sys.path.insert(0, str(program.parent))

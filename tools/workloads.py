@@ -135,7 +135,8 @@ BARMAN_PLUGIN = "barman-cloud.cloudnative-pg.io"
 
 def cnpg_instance_pod(cluster: dict, objects: Iterable[dict]) -> dict:
     """The pod spec of one CloudNativePG instance of the Cluster (`objects`: where its ObjectStore is)."""
-    spec, namespace = cluster.get("spec") or {}, cluster["metadata"].get("namespace", "")
+    spec = cluster.get("spec") or {}
+    namespace = cluster["metadata"].get("namespace", "")
     resources = spec.get("resources") or {}
     init = [{"name": "bootstrap-controller", "resources": copy.deepcopy(spec.get("initContainerResources") or resources)}]
     stores = {
@@ -221,7 +222,9 @@ def claims(objects: list[dict], *, source: str = "program") -> list[Claim]:
         kind = obj.get("kind")
         meta = obj.get("metadata") or {}
         spec = obj.get("spec") or {}
-        name, namespace, api = meta.get("name", ""), meta.get("namespace", ""), obj.get("apiVersion", "")
+        name = meta.get("name", "")
+        namespace = meta.get("namespace", "")
+        api = obj.get("apiVersion", "")
         if kind == "PersistentVolumeClaim":
             found.append(Claim(source, namespace, name, 1, quantity(helm.get_path(spec, "resources", "requests", "storage"))))
         elif kind == "StatefulSet":

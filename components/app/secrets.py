@@ -17,7 +17,8 @@ from ..secret_store import SecretSource, Value
 from ..settings import SecretsSettings
 
 SECRET_NAME = "ams-jwt"
-ACCESS_KEY, REFRESH_KEY = "jwt-access-secret", "jwt-refresh-secret"
+ACCESS_KEY = "jwt-access-secret"
+REFRESH_KEY = "jwt-refresh-secret"
 
 
 @dataclass(frozen=True)

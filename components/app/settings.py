@@ -85,7 +85,8 @@ class DeliverySettings(Model):
     build: Build
 
     def rules(self):
-        active, unset = self.active_color, self.strategy == "canary" and "must be set with the canary strategy"
+        active = self.active_color
+        unset = self.strategy == "canary" and "must be set with the canary strategy"
         missing = self.strategy == "blueGreen" and active not in self.colors and f"must be set: it is the activeColor ({active})"
         canary = {f"canary.{key}": not getattr(self.canary, key) and unset for key in ("api", "web")}
         return {f"colors.{active}": missing, **canary}

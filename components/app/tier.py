@@ -15,17 +15,26 @@ from ..validation import Resources
 from . import canary
 from .settings import AppSettings, Autoscaling, DeliverySettings
 
-API_NAME, WEB_NAME, WORKER_NAME, MIGRATE_NAME = "ams-api", "ams-web", "ams-worker", "ams-db-migrate"
-API_SERVICE, WEB_SERVICE = "ams-api-service", "ams-web-service"
-WEB_PORT, WEB_CONTAINER_PORT = 80, 8080
+API_NAME = "ams-api"
+WEB_NAME = "ams-web"
+WORKER_NAME = "ams-worker"
+MIGRATE_NAME = "ams-db-migrate"
+API_SERVICE = "ams-api-service"
+WEB_SERVICE = "ams-web-service"
+WEB_PORT = 80
+WEB_CONTAINER_PORT = 8080
 # nginx's stub_status listens on localhost only (docker/web/nginx.conf); the exporter serves 9113.
-WEB_STATUS_PORT, WEB_METRICS_PORT = 8081, 9113
+WEB_STATUS_PORT = 8081
+WEB_METRICS_PORT = 9113
 # The app's metrics endpoints (workload, container port name), for the monitoring tier's PodMonitors.
 METRICS_ENDPOINTS = [(API_NAME, "http"), (WORKER_NAME, "http"), (WEB_NAME, "metrics")]
 # The app's pods that connect to the data services: the data tier admits exactly these.
 CLIENT_PODS = [kb.selector_labels(name) for name in (API_NAME, WORKER_NAME, MIGRATE_NAME)]
-COLOR_LABEL, TRACK_LABEL = "ams.suresoft.com/color", "ams.suresoft.com/track"
-ISTIO_NAMESPACE, ISTIOD_XDS_PORT, ISTIO_METRICS_PORT = "istio-system", 15012, 15020
+COLOR_LABEL = "ams.suresoft.com/color"
+TRACK_LABEL = "ams.suresoft.com/track"
+ISTIO_NAMESPACE = "istio-system"
+ISTIOD_XDS_PORT = 15012
+ISTIO_METRICS_PORT = 15020
 
 
 @dataclass(frozen=True)
@@ -147,7 +156,8 @@ class AppTier(pulumi.ComponentResource):
     # --- release strategies -----------------------------------------------------------------------
 
     def _variants(self) -> list[Variant]:
-        delivery, images = self._args.delivery, self._args.images
+        delivery = self._args.delivery
+        images = self._args.images
         if delivery.strategy == "blueGreen":
             return [Variant(color, {COLOR_LABEL: color}, pair.api, pair.web) for color, pair in sorted(delivery.colors.items())]
         stable = Variant("", {TRACK_LABEL: "stable"}, images.api, images.web)
@@ -158,7 +168,8 @@ class AppTier(pulumi.ComponentResource):
 
     def _canary_routing(self) -> dict:
         """Track Services for the edge's weighted routes, and Istio routing for traffic inside the mesh."""
-        app, delivery = self._args.app, self._args.delivery
+        app = self._args.app
+        delivery = self._args.delivery
         services = {}
         for component, workload, service, port, target in (
             ("web", WEB_NAME, WEB_SERVICE, WEB_PORT, WEB_CONTAINER_PORT),
@@ -229,7 +240,8 @@ class AppTier(pulumi.ComponentResource):
 
     def _worker(self) -> None:
         """One worker in every strategy, on the stable api image: a color flip must not restart it."""
-        app, image = self._args.app, self._args.images.api
+        app = self._args.app
+        image = self._args.images.api
         worker = kb.container(
             "worker",
             image,
@@ -442,10 +454,12 @@ class AppTier(pulumi.ComponentResource):
 
     def _network_policies(self) -> list[k8s.networking.v1.NetworkPolicy]:
         """Default deny for the namespace, then only the flows the tiers need."""
-        args, network = self._args, self._args.network
+        args = self._args
+        network = args.network
         controller = kb.edge_peers(args.controller_namespace, network)
         to_data = list(args.data_egress)
-        api_port, worker_port = args.app.api.port, args.app.worker.health_port
+        api_port = args.app.api.port
+        worker_port = args.app.worker.health_port
 
         def scrape(port: int) -> list:
             if args.scraping is None:

@@ -33,9 +33,14 @@ class DataSettings(Model):
         backup: Backup
 
         def rules(self):
-            n, size, budget = self.pooler.instances, self.pooler.default_pool_size, self.max_connections - RESERVED_CONNECTIONS
-            message = f"instances x defaultPoolSize ({n} x {size} = {n * size}) must be <= postgres.maxConnections"
-            return {"pooler.defaultPoolSize": n * size > budget and f"{message} - {RESERVED_CONNECTIONS} ({budget})"}
+            instances = self.pooler.instances
+            pool_size = self.pooler.default_pool_size
+            budget = self.max_connections - RESERVED_CONNECTIONS
+            connections = instances * pool_size
+            message = (
+                f"instances x defaultPoolSize ({instances} x {pool_size} = {connections}) must be <= postgres.maxConnections"
+            )
+            return {"pooler.defaultPoolSize": connections > budget and f"{message} - {RESERVED_CONNECTIONS} ({budget})"}
 
     class Redis(Model):
         image: Image

@@ -72,7 +72,9 @@ class Certificates(pulumi.ComponentResource):
 
     def __init__(self, name: str, args: CertificatesArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("ams:index:Certificates", name, None, opts)
-        self._name, self._args, self._edge = name, args, args.edge
+        self._name = name
+        self._args = args
+        self._edge = args.edge
         self.ready = self._cert_manager()
         if self._edge.create_issuers:
             self._cluster_issuers()

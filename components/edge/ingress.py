@@ -20,7 +20,9 @@ from .settings import EdgeSettings, EnvoyGatewaySizes, ProxySettings
 
 ENVOY_GATEWAY_CHART = kb.Chart("oci://docker.io/envoyproxy/gateway-helm", "v1.8.2", release="envoy-gateway")
 ENVOY_CONTROLLER = "gateway.envoyproxy.io/gatewayclass-controller"
-INGRESS_NAME, GATEWAY_NAME, ROUTE_NAME = "ams-ingress", "ams-gateway", "ams"
+INGRESS_NAME = "ams-ingress"
+GATEWAY_NAME = "ams-gateway"
+ROUTE_NAME = "ams"
 # What a canary splits by weight: the api, as the seed's canary (its VirtualService `ams-api`, 90/10 and the
 # `canary: true` header). The web is reached by the header only: both the Ingress canary and weighted backendRefs
 # choose per request (ingress-nginx balancer.lua, no stickiness without affinity), so a page from one track would
@@ -80,7 +82,9 @@ class Ingress(pulumi.ComponentResource):
 
     def __init__(self, name: str, args: IngressArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("ams:index:Ingress", name, None, opts)
-        self._name, self._args, self._edge = name, args, args.edge
+        self._name = name
+        self._args = args
+        self._edge = args.edge
         if self._edge.mode == "ingress":
             self.entry = self._ingress()
         else:
@@ -121,8 +125,8 @@ class Ingress(pulumi.ComponentResource):
 
     def _canary_backends(self) -> list[tuple[str, str, str, pulumi.Input[int]]]:
         """(path, stable Service, canary Service, port) per route, during a canary release."""
-        services, args = self._args.canary_services, self._args
-        return [("/api", *services["api"], args.api_port), ("/", *services["web"], args.web_port)]
+        services = self._args.canary_services
+        return [("/api", *services["api"], self._args.api_port), ("/", *services["web"], self._args.web_port)]
 
     @property
     def _canary_weight(self) -> int:

@@ -28,7 +28,8 @@ class LocalSettings(Model):
         object_storage: Port
 
         def rules(self):
-            ports, first = self.model_dump(by_alias=True), {}
+            ports = self.model_dump(by_alias=True)
+            first = {}
             for key, port in ports.items():
                 first.setdefault(port, key)
             return {key: first[port] != key and f"must differ from {first[port]} ({port})" for key, port in ports.items()}

@@ -37,7 +37,9 @@ from .args import LocalStackArgs
 
 HERE = Path(__file__).resolve().parent
 DB_NAME = DB_USER = "ams"
-POSTGRES_PORT, REDIS_PORT, S3_PORT = 5432, 6379, 8333
+POSTGRES_PORT = 5432
+REDIS_PORT = 6379
+S3_PORT = 8333
 PROXY_PORT = 8080  # nginx-unprivileged listens on 8080 (nginx/docker-nginx-unprivileged stable/alpine Dockerfile)
 WEB_PORTS = {"release": 8080, "development": 3000}  # the release image's nginx; the Vite dev server (docker/web)
 # The seed's development commands for the worker (docker-compose `worker`); the api's and the web's are their
@@ -45,7 +47,9 @@ WEB_PORTS = {"release": 8080, "development": 3000}  # the release image's nginx;
 WORKER_DEV_COMMAND = ["npm", "run", "worker:dev"]
 # Uploaded secrets: readable by the user each image's entrypoint drops to (docker-library/postgres
 # 17/alpine3.23/Dockerfile: uid 70; redis alpine: uid 999; seaweedfs docker/Dockerfile.go_build: uid 1000).
-POSTGRES_UID, REDIS_UID, SEAWEEDFS_UID = "70", "999", "1000"
+POSTGRES_UID = "70"
+REDIS_UID = "999"
+SEAWEEDFS_UID = "1000"
 DROP_ALL = {"drops": ["ALL"]}
 STOP_GRACE_SECONDS = 30  # PostgreSQL's fast shutdown, Redis's AOF fsync and SeaweedFS closing its volumes
 # A source edit updates the development image; built at preview, its ID is known there, so the preview shows the
@@ -86,7 +90,9 @@ class LocalStack(pulumi.ComponentResource):
 
     def __init__(self, name: str, args: LocalStackArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("ams:index:LocalStack", name, None, opts)
-        self._name, self._args, self._prefix = name, args, f"ams-{args.stack}"
+        self._name = name
+        self._args = args
+        self._prefix = f"ams-{args.stack}"
         self._mounts: dict[str, list[dict]] = {}
         self._network = docker.Network(f"{name}-network", name=self._prefix, driver="bridge", opts=self._opts())
         self._passwords = {
@@ -101,7 +107,9 @@ class LocalStack(pulumi.ComponentResource):
             f"{name}-s3-access-key", length=20, special=False, lower=False, opts=self._opts(additional_secret_outputs=["result"])
         )
         self._s3_access_key = pulumi.Output.secret(access_key.result)
-        postgres, redis, storage = self._postgres(), self._redis(), self._object_storage()
+        postgres = self._postgres()
+        redis = self._redis()
+        storage = self._object_storage()
         buckets = self._buckets(storage)
         backend = self._backend_image()
         migration = self._migration(backend, postgres)
@@ -303,9 +311,11 @@ class LocalStack(pulumi.ComponentResource):
     def _web(self) -> tuple[docker.Container, int]:
         web = self._args.web
         if web.source:
-            image, port = self._development_build("web", web.source), WEB_PORTS["development"]
+            image = self._development_build("web", web.source)
+            port = WEB_PORTS["development"]
         else:
-            image, port = self._remote_image("web", web.release_image), WEB_PORTS["release"]
+            image = self._remote_image("web", web.release_image)
+            port = WEB_PORTS["release"]
         container = self._service(
             "web",
             image,

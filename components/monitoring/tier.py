@@ -28,13 +28,20 @@ DASHBOARDS_DIR = DATA_DIR / "dashboards"
 
 KPS_CHART = kb.Chart("kube-prometheus-stack", "88.6.4", "https://prometheus-community.github.io/helm-charts", timeout=900)
 LOKI_CHART = kb.Chart("loki", "18.11.3", "https://grafana-community.github.io/helm-charts", timeout=600)
-GRAFANA_ADMIN, ALERTMANAGER_CONFIG = "ams-grafana-admin", "ams-alertmanager"
+GRAFANA_ADMIN = "ams-grafana-admin"
+ALERTMANAGER_CONFIG = "ams-alertmanager"
 LOKI_PORT = 3100
 PROMETHEUS_PODS = kb.PROMETHEUS_PODS
 # The chart's operator keeps its chart-derived name under fullnameOverride (templates/_helpers.tpl).
 KPS_OPERATOR_NAME = "kube-prometheus-stack-prometheus-operator"
-PROMETHEUS_PORT, ALERTMANAGER_PORT, GRAFANA_PORT, OPERATOR_PORT, CONFIG_RELOADER_PORT = 9090, 9093, 3000, 10250, 8080
-LOKI_GRPC_PORT, LOKI_MEMBERLIST_PORT, LOKI_CANARY_PORT = 9095, 7946, 3500
+PROMETHEUS_PORT = 9090
+ALERTMANAGER_PORT = 9093
+GRAFANA_PORT = 3000
+OPERATOR_PORT = 10250
+CONFIG_RELOADER_PORT = 8080
+LOKI_GRPC_PORT = 9095
+LOKI_MEMBERLIST_PORT = 7946
+LOKI_CANARY_PORT = 3500
 CRD_UPGRADE_PODS = {"app.kubernetes.io/name": KPS_OPERATOR_NAME, "app.kubernetes.io/component": "crds-upgrade"}
 NODE_SCRAPE_PORTS = (10250, 9100)  # kubelet, node-exporter
 # kube-prometheus-stack's control-plane scrapes and their alerts (each rule file is gated by `<component>.enabled`,
@@ -99,7 +106,8 @@ class MonitoringTier(pulumi.ComponentResource):
 
     def __init__(self, name: str, args: MonitoringTierArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("ams:index:MonitoringTier", name, None, opts)
-        self._name, self._args = name, args
+        self._name = name
+        self._args = args
         self._mon = args.monitoring
         self._ns = args.namespace
         self._loki_host = f"loki.{args.namespace_name}.svc.cluster.local"
@@ -150,7 +158,8 @@ class MonitoringTier(pulumi.ComponentResource):
 
     def _alertmanager_config(self) -> None:
         """Alertmanager's whole configuration, in a Secret: the receiver URL is a credential."""
-        alerting, url = self._mon.alerting, self._args.alert_receiver_url
+        alerting = self._mon.alerting
+        url = self._args.alert_receiver_url
 
         def render(secret_url: str | None) -> str:
             default: dict = {"name": "default"}
@@ -317,9 +326,11 @@ class MonitoringTier(pulumi.ComponentResource):
         prometheus-community charts/kube-state-metrics, grafana-community charts/loki/templates/_pod.tpl and
         loki-canary/daemonset.yaml. node-exporter runs on the host network, where policies do not apply.
         """
-        network, ns = self._args.network, self._ns
+        network = self._args.network
+        ns = self._ns
         api_server = kb.api_server_egress(self._args.api_server_cidrs, network.api_server.ports)
-        prometheus, grafana = PROMETHEUS_PODS, {"app.kubernetes.io/name": "grafana"}
+        prometheus = PROMETHEUS_PODS
+        grafana = {"app.kubernetes.io/name": "grafana"}
         alertmanager = {"app.kubernetes.io/name": "alertmanager"}
         operator = {"app.kubernetes.io/name": KPS_OPERATOR_NAME, "app.kubernetes.io/component": "prometheus-operator"}
         loki = {"app.kubernetes.io/name": "loki", "app.kubernetes.io/component": "single-binary"}
