@@ -23,6 +23,7 @@ import sys
 import weakref
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -406,6 +407,12 @@ def sanitize(value: Any, secret: bool = False) -> Any:
     SDK resolves an input list as one Output) their names, plain values, paths and modes. A secret that is nothing but
     generated material is SECRET; one that still holds material in another form is SECRET whole (_masked_text).
     """
+    if isinstance(value, str):  # the most common value, so checked first
+        if value == rpc.UNKNOWN:
+            return UNKNOWN
+        if secret:
+            return _masked_text(value)
+        return value
     if isinstance(value, dict):
         signature = value.get(rpc._special_sig_key)
         if signature == rpc._special_secret_sig:
@@ -417,10 +424,6 @@ def sanitize(value: Any, secret: bool = False) -> Any:
         return [sanitize(v, secret) for v in value]
     if isinstance(value, float) and value.is_integer():
         return int(value)
-    if isinstance(value, str) and value == rpc.UNKNOWN:
-        return UNKNOWN
-    if isinstance(value, str) and secret:
-        return _masked_text(value)
     if isinstance(value, pulumi.Resource):
         return getattr(value, "_name", UNKNOWN)
     if value is None or isinstance(value, (str, int, float, bool)):
@@ -434,13 +437,18 @@ def _masked_text(text: str) -> str:
     the mock did not record, or the whole string as base64 of text that holds one (a Kubernetes Secret's `data`, a
     Docker upload's `contentBase64`)."""
     shown = text
-    for material in sorted(GENERATED, key=len, reverse=True):
+    for material in _longest_first(frozenset(GENERATED)):
         shown = shown.replace(material, SECRET)
     if MOCK_RANDOM_PREFIX in shown:
         return SECRET
     if MOCK_RANDOM_PREFIX in _base64_decoded(shown):
         return SECRET
     return shown
+
+
+@cache
+def _longest_first(materials: frozenset[str]) -> list[str]:
+    return sorted(materials, key=len, reverse=True)
 
 
 def _base64_decoded(text: str) -> str:
