@@ -13,7 +13,7 @@ import pulumi_kubernetes as k8s
 
 from components.platform import digests
 from policy import ams_policies as ap
-from tests.test_policy import Reg, violations
+from tests.policy_args import Reg, violations
 from tools import runner
 
 WAIT = "registry.example/team/wait:1.0"
