@@ -5,6 +5,10 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
+# Python's default: bytecode cached in __pycache__ (ignored by git). Environments that switch it off (this project's
+# CI machines set PYTHONDONTWRITEBYTECODE) make every pytest worker and every command a test runs compile the program
+# and the SDK's lazily loaded modules again.
+unset PYTHONDONTWRITEBYTECODE
 .venv/bin/ruff check .
 .venv/bin/ruff format --check .
 # On every core (pytest-xdist: each worker renders the stacks it needs once; what is expensive and shared, such as the
