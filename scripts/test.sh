@@ -6,8 +6,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
 # Python's default: bytecode cached in __pycache__ (ignored by git). Environments that switch it off (this project's
-# CI machines set PYTHONDONTWRITEBYTECODE) make every pytest worker and every command a test runs compile the program
-# and the SDK's lazily loaded modules again.
+# CI machines set PYTHONDONTWRITEBYTECODE) make every pytest worker and every command a test runs compile this
+# project's modules again (pip installs the packages with theirs).
 unset PYTHONDONTWRITEBYTECODE
 .venv/bin/ruff check .
 .venv/bin/ruff format --check .
