@@ -85,7 +85,19 @@ def named_storage_classes(settings: stack_settings.StackSettings) -> tuple[str, 
     return tuple(sorted({volume.storage_class for volume in volumes if volume.storage_class}))
 
 
+def digest_record(settings: stack_settings.StackSettings) -> dict[str, str | None]:
+    """Prod's image digests from the repository's record; prod stops here, before registering anything, while an
+    image its settings name has none (components/platform/digests.py)."""
+    path = digests.record_path()
+    record = digests.load_record(path)
+    missing = digests.unrecorded(digests.settings_images(settings.model_dump(by_alias=True)), record)
+    if missing:
+        raise stack_settings.SettingsError([digests.refusal(missing, path)])
+    return record
+
+
 def on_kubernetes(settings: stack_settings.StackSettings) -> None:
+    record = digest_record(settings) if settings.is_prod else {}
     cluster = Cluster(
         "ams-cluster",
         ClusterArgs(
@@ -97,7 +109,7 @@ def on_kubernetes(settings: stack_settings.StackSettings) -> None:
     pulumi.runtime.register_stack_transformation(cluster.use_cluster)
     if settings.is_prod:
         pulumi.runtime.register_stack_transformation(protection.protect_in_prod)
-        pulumi.runtime.register_stack_transformation(digests.PinImagesByDigest())
+        pulumi.runtime.register_stack_transformation(digests.PinImagesByDigest(record))
     namespaces = create_namespaces(
         settings.namespaces,
         istio_sidecars=settings.delivery.istio_sidecars,

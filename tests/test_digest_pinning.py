@@ -1,9 +1,8 @@
 """Prod's digest pinning (components/platform/digests.py) and the policy that holds prod to it, on hand-made workloads.
 
 Every container list of a pod template is pinned: `containers` and `initContainers`, at any depth (a CronJob's pod
-template is under `jobTemplate`), and CloudNativePG's operand (`imageName`). The mock registry answers
-`getRegistryImage` with the SHA-256 of the reference (tools/runner.py `_RecordingMocks.call`): the digests below are
-those, written out.
+template is under `jobTemplate`), and CloudNativePG's operand (`imageName`), by the digests of the record the
+transformation is given: RECORD below (invented digests: the SHA-256 of each reference).
 """
 
 from __future__ import annotations
@@ -31,6 +30,15 @@ PINNED_REPORT = "registry.example/team/report:5.0@sha256:4af877d631923dd3b15a08e
 PINNED_POSTGRES = "registry.example/postgresql:17.6@sha256:aee809bb13d396031049d79024a3504a86eb29be5f02f0a8e566b8cf93b98768"
 
 
+RECORD = {
+    WAIT: "sha256:dbc3448809e5bb8755c90a1c83080f7585618678925d2fffc19e1bba523ba36d",
+    APP: "sha256:2fb46cc6e9cc6435b6c87bc91d78289ed502b0b97863255f92d67874ef3bd8c9",
+    MIGRATE: "sha256:88edcaa6421952b043780ecc848a180eff6a4138090b6241a2de833abec23cdb",
+    REPORT: "sha256:4af877d631923dd3b15a08ebe96a6f8dec549e8cc28f53fa42068eb1ce024121",
+    POSTGRES: "sha256:aee809bb13d396031049d79024a3504a86eb29be5f02f0a8e566b8cf93b98768",
+}
+
+
 def pod(init_image: str, image: str) -> dict:
     return {
         "initContainers": [{"name": "wait", "image": init_image}],
@@ -39,7 +47,7 @@ def pod(init_image: str, image: str) -> dict:
 
 
 def workloads() -> None:
-    pulumi.runtime.register_stack_transformation(digests.PinImagesByDigest())
+    pulumi.runtime.register_stack_transformation(digests.PinImagesByDigest(RECORD))
     skip = {"checkov.io/skip1": "CKV_K8S_43=tag-pinned until prod resolves it", "team": "a"}
     k8s.apps.v1.Deployment(
         "app",
