@@ -4,8 +4,9 @@ import pulumi
 
 from components import settings as stack_settings
 from components.app.images import Images, ImagesArgs
+from components.app.names import CLIENT_PODS, METRICS_ENDPOINTS, WEB_CONTAINER_PORT
 from components.app.secrets import AppSecrets, AppSecretsArgs
-from components.app.tier import CLIENT_PODS, METRICS_ENDPOINTS, WEB_CONTAINER_PORT, AppTier, AppTierArgs, Scraping
+from components.app.tier import AppTier, AppTierArgs, Scraping
 from components.data.tier import DataTier, DataTierArgs
 from components.edge.certificates import Certificates, CertificatesArgs
 from components.edge.ingress import ACME_SOLVER_PORT, GatewayController, GatewayControllerArgs, Ingress, IngressArgs

@@ -13,28 +13,22 @@ from .. import k8s as kb
 from ..settings import NetworkSettings
 from ..validation import Resources
 from . import canary
+from .names import (
+    API_NAME,
+    API_SERVICE,
+    COLOR_LABEL,
+    MIGRATE_NAME,
+    TRACK_LABEL,
+    WEB_CONTAINER_PORT,
+    WEB_METRICS_PORT,
+    WEB_NAME,
+    WEB_PORT,
+    WEB_SERVICE,
+    WEB_STATUS_PORT,
+    WORKER_NAME,
+)
+from .policies import network_policies
 from .settings import AppSettings, Autoscaling, DeliverySettings
-
-API_NAME = "ams-api"
-WEB_NAME = "ams-web"
-WORKER_NAME = "ams-worker"
-MIGRATE_NAME = "ams-db-migrate"
-API_SERVICE = "ams-api-service"
-WEB_SERVICE = "ams-web-service"
-WEB_PORT = 80
-WEB_CONTAINER_PORT = 8080
-# nginx's stub_status listens on localhost only (docker/web/nginx.conf); the exporter serves 9113.
-WEB_STATUS_PORT = 8081
-WEB_METRICS_PORT = 9113
-# The app's metrics endpoints (workload, container port name), for the monitoring tier's PodMonitors.
-METRICS_ENDPOINTS = [(API_NAME, "http"), (WORKER_NAME, "http"), (WEB_NAME, "metrics")]
-# The app's pods that connect to the data services: the data tier admits exactly these.
-CLIENT_PODS = [kb.selector_labels(name) for name in (API_NAME, WORKER_NAME, MIGRATE_NAME)]
-COLOR_LABEL = "ams.suresoft.com/color"
-TRACK_LABEL = "ams.suresoft.com/track"
-ISTIO_NAMESPACE = "istio-system"
-ISTIOD_XDS_PORT = 15012
-ISTIO_METRICS_PORT = 15020
 
 
 @dataclass(frozen=True)
@@ -116,6 +110,8 @@ class AppTier(pulumi.ComponentResource):
         self._name = name
         self._args = args
         self._migrations: dict = {}
+        # Each Deployment with its pod labels: a Service depends on those its selector picks (`_service`).
+        self._deployments: list[tuple[dict, k8s.apps.v1.Deployment]] = []
         app = args.app
 
         self._accounts = {
@@ -128,7 +124,7 @@ class AppTier(pulumi.ComponentResource):
             )
         }
         # Policies first: a pod started before its namespace's policies exist races them.
-        self._policies = self._network_policies()
+        self._policies = network_policies(name, args, self._opts())
         for variant in self._variants():
             self._web(variant)
             self._api(variant)
@@ -340,7 +336,8 @@ class AppTier(pulumi.ComponentResource):
         # provider/pkg/await/await.go handleSSAIgnoreFields; issues 2491, 2569). Without ignoreChanges every
         # release would conflict with the HPA's scale subresource, and forcing would reset the count.
         ignore = ["spec.replicas"] if scaling else []
-        k8s.apps.v1.Deployment(
+        pod_labels = {**kb.labels(name, component), **variant_labels}
+        created = k8s.apps.v1.Deployment(
             resource,
             metadata=kb.metadata(deployment, namespace, component, kb.checkov_skips(skips or {})),
             spec={
@@ -349,10 +346,11 @@ class AppTier(pulumi.ComponentResource):
                 "selector": {"matchLabels": selector},
                 # Surge first, never drop below the desired capacity during a rollout.
                 "strategy": {"type": "RollingUpdate", "rollingUpdate": {"maxUnavailable": 0, "maxSurge": "25%"}},
-                "template": kb.pod_template({**kb.labels(name, component), **variant_labels}, self._config_hash(name), pod),
+                "template": kb.pod_template(pod_labels, self._config_hash(name), pod),
             },
             opts=self._opts(depends_on=[*self._pod_prerequisites(name), *depends_on], ignore_changes=ignore),
         )
+        self._deployments.append((pod_labels, created))
         if scaling:
             self._autoscaler(resource, deployment, component, scaling)
         if desired >= 2:
@@ -393,15 +391,20 @@ class AppTier(pulumi.ComponentResource):
     def _service(
         self, resource: str, service: str, workload: str, component: str, port: int, target_port: int, extra: dict
     ) -> None:
+        selector = {**kb.selector_labels(workload), **extra}
+        # A selector moves (a strategy change, a flip) only once the pods it will pick are ready: pulumi-kubernetes
+        # finishes a Deployment's update only when its rollout is available (provider/pkg/await/deployment.go), and
+        # the engine starts the Service's update only after its dependencies finish. tests/test_release_endpoints.py
+        selected = [deployment for labels, deployment in self._deployments if selector.items() <= labels.items()]
         k8s.core.v1.Service(
             self._child(resource),
             metadata=kb.metadata(service, self._args.namespace, component),
             spec={
                 "type": "ClusterIP",
-                "selector": {**kb.selector_labels(workload), **extra},
+                "selector": selector,
                 "ports": [{"name": "http", "protocol": "TCP", "port": port, "targetPort": target_port}],
             },
-            opts=self._opts(),
+            opts=self._opts(depends_on=selected),
         )
 
     def _migration_job(self, image: pulumi.Input[str], suffix: str) -> k8s.batch.v1.Job:
@@ -451,58 +454,3 @@ class AppTier(pulumi.ComponentResource):
         )
         self._migrations[key] = job
         return job
-
-    def _network_policies(self) -> list[k8s.networking.v1.NetworkPolicy]:
-        """Default deny for the namespace, then only the flows the tiers need."""
-        args = self._args
-        network = args.network
-        controller = kb.edge_peers(args.controller_namespace, network)
-        to_data = list(args.data_egress)
-        api_port = args.app.api.port
-        worker_port = args.app.worker.health_port
-
-        def scrape(port: int) -> list:
-            if args.scraping is None:
-                return []
-            return [{"from": [kb.prometheus_from(args.scraping.namespace)], "ports": kb.tcp_ports(port)}]
-
-        policies = kb.baseline_policies(self._name, self._args.namespace, self._opts(), network.dns_cidrs)
-        policies.append(
-            self._policy(
-                WEB_NAME, ingress=[{"from": controller, "ports": kb.tcp_ports(WEB_CONTAINER_PORT)}, *scrape(WEB_METRICS_PORT)]
-            )
-        )
-        policies.append(
-            self._policy(
-                API_NAME, ingress=[{"from": controller, "ports": kb.tcp_ports(api_port)}, *scrape(api_port)], egress=to_data
-            )
-        )
-        policies.append(self._policy(WORKER_NAME, ingress=scrape(worker_port), egress=to_data))
-        policies.append(self._policy(MIGRATE_NAME, egress=to_data))
-        if args.delivery.istio_sidecars:
-            # Sidecars fetch their configuration from istiod and serve merged metrics on 15020.
-            policies.append(
-                kb.network_policy(
-                    self._child("netpol-istio"),
-                    "allow-istio-sidecars",
-                    self._args.namespace,
-                    None,
-                    self._opts(),
-                    ingress=scrape(ISTIO_METRICS_PORT) or None,
-                    egress=[{"to": [kb.from_namespace(ISTIO_NAMESPACE)], "ports": kb.tcp_ports(ISTIOD_XDS_PORT)}],
-                )
-            )
-        return policies
-
-    def _policy(
-        self, workload: str, *, ingress: list | None = None, egress: list | None = None
-    ) -> k8s.networking.v1.NetworkPolicy:
-        return kb.network_policy(
-            self._child(f"netpol-{workload.removeprefix('ams-')}"),
-            workload,
-            self._args.namespace,
-            kb.selector_labels(workload),
-            self._opts(),
-            ingress=ingress,
-            egress=egress,
-        )
