@@ -265,7 +265,7 @@ def on_kubernetes(settings: stack_settings.StackSettings) -> None:
     pulumi.export("apiService", in_cluster(app.api_service, app.api_port))
     pulumi.export("webService", in_cluster(app.web_service, app.web_port))
     pulumi.export("databaseHost", data.database_host)
-    pulumi.export("images", {"api": images.refs.api, "web": images.refs.web})
+    pulumi.export("images", {"api": app.serving.api, "web": app.serving.web})
     pulumi.export("strategy", settings.delivery.strategy)
 
 

@@ -63,17 +63,28 @@ def test_blue_green_runs_both_colors_behind_the_active_selector(stack):
     assert {image_of({"spec": j["spec"]}) for j in migrations} == {BLUE["api"], GREEN["api"]}
 
 
-def test_flipping_the_color_changes_only_service_selectors():
-    blue, green = blue_green("prod", "blue"), blue_green("prod", "green")
+def test_flipping_the_color_moves_the_selectors_and_the_worker_to_the_new_color():
+    """The Services' selectors, and the worker's image: it follows the active color, so after a flip it never runs
+    code older than the schema the new color's migration left. The `images` output names what serves."""
+    blue = blue_green("prod", "blue")
+    green = blue_green("prod", "green")
     before = {(o["kind"], o["metadata"].get("namespace"), o["metadata"]["name"]): o for o in blue.objects}
     after = {(o["kind"], o["metadata"].get("namespace"), o["metadata"]["name"]): o for o in green.objects}
     assert set(before) == set(after)
     changed = sorted(key for key in before if before[key] != after[key])
-    assert changed == [("Service", "ams", "ams-api-service"), ("Service", "ams", "ams-web-service")]
-    for key in changed:
+    assert changed == [
+        ("Deployment", "ams", "ams-worker"),
+        ("Service", "ams", "ams-api-service"),
+        ("Service", "ams", "ams-web-service"),
+    ]
+    for key in changed[1:]:
         old, new = before[key], after[key]
         assert {**old["spec"], "selector": None} == {**new["spec"], "selector": None}
         assert new["spec"]["selector"]["ams.suresoft.com/color"] == "green"
+    worker = after[("Deployment", "ams", "ams-worker")]["spec"]["template"]["spec"]["containers"][0]["image"]
+    assert worker.startswith("ghcr.io/suresoft/ams-api:1.1.0@sha256:")  # green's api image (GREEN), pinned in prod
+    assert blue.outputs["images"] == BLUE
+    assert green.outputs["images"] == GREEN
     assert [r.urn for r in blue.resources] == [r.urn for r in green.resources]
 
 

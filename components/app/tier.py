@@ -98,6 +98,8 @@ class AppTier(pulumi.ComponentResource):
     services, what the migration waits for, the ingress controller's namespace, and Prometheus's (or None).
     """
 
+    # What serves now: in blue/green the active color's images (the worker runs its api image too), else the stable ones.
+    serving: ImageRefs
     api_service: pulumi.Output[str]
     api_port: pulumi.Output[int]
     web_service: pulumi.Output[str]
@@ -110,6 +112,7 @@ class AppTier(pulumi.ComponentResource):
         self._name = name
         self._args = args
         self._migrations: dict = {}
+        self.serving = self._serving_images()
         # Each Deployment with its pod labels: a Service depends on those its selector picks (`_service`).
         self._deployments: list[tuple[dict, k8s.apps.v1.Deployment]] = []
         app = args.app
@@ -234,10 +237,18 @@ class AppTier(pulumi.ComponentResource):
             depends_on=[self._migration_job(variant.api_image, variant.suffix), *self._args.database_clients],
         )
 
+    def _serving_images(self) -> ImageRefs:
+        delivery = self._args.delivery
+        if delivery.strategy == "blueGreen":
+            active = delivery.colors[delivery.active_color]
+            return ImageRefs(api=active.api, web=active.web)
+        return self._args.images
+
     def _worker(self) -> None:
-        """One worker in every strategy, on the stable api image: a color flip must not restart it."""
+        """One worker in every strategy, on the serving api image: in blue/green it follows the flip (a rolling update
+        that runs after the active color's migration), so it never runs code older than the schema it works on."""
         app = self._args.app
-        image = self._args.images.api
+        image = self.serving.api
         worker = kb.container(
             "worker",
             image,
