@@ -4,6 +4,7 @@
     .venv/bin/python scripts/refresh_digests.py --write    # record the digests not yet resolved (null)
     .venv/bin/python scripts/refresh_digests.py --write --all   # resolve every tag again (a tag was pushed again)
     .venv/bin/python scripts/refresh_digests.py --check    # exit 1 while any image has no digest recorded
+    .venv/bin/python scripts/refresh_digests.py --write --add ghcr.io/suresoft/ams-api:1.1.0   # record a new image
 
 Runs where the registries are reachable (the pipeline); prod itself never looks a digest up. A digest is what the
 registry answers for the tag's manifest (for a multi-platform image, its index): the `Docker-Content-Digest` header
@@ -117,8 +118,11 @@ def main(argv: list[str] | None = None) -> int:
     mode.add_argument("--write", action="store_true", help="record the digests that are not resolved yet")
     mode.add_argument("--check", action="store_true", help="exit 1 while an image has no digest recorded")
     parser.add_argument("--all", action="store_true", help="with --write: resolve every tag again")
+    parser.add_argument("--add", nargs="+", default=[], metavar="IMAGE", help="images (<repo>:<tag>) to record too")
     args = parser.parse_args(argv)
     record = load_record(args.record)
+    for image in args.add:
+        record.setdefault(image, None)
     unresolved = sorted(image for image, digest in record.items() if not digest)
     if args.check:
         for image in unresolved:

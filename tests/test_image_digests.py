@@ -191,3 +191,12 @@ def test_a_registry_that_gives_no_digest_fails_the_refresh_and_writes_nothing_fo
     record.write_text(f"digests:\n  {registry}/team/api:2.0: null\n")
     assert refresh_digests.main(["--record", str(record), "--write"]) == 1
     assert digests.load_record(record) == {f"{registry}/team/api:2.0": None}
+
+
+def test_a_new_image_is_added_to_the_record_and_resolved(registry, tmp_path):
+    """A promotion names images prod has not run yet: `--add` records them, and the refresh resolves them."""
+    record = tmp_path / "image-digests.yaml"
+    record.write_text("digests: {}\n")
+    image = f"{registry}/team/api:2.0"
+    assert refresh_digests.main(["--record", str(record), "--write", "--add", image]) == 0
+    assert digests.load_record(record) == {image: FakeRegistry.digest}
