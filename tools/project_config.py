@@ -11,9 +11,12 @@ mirrors pulumi/pulumi (read at pkg/v3.259.0-14, commit 1b5949891b3c):
   its default, another namespace's is its value); ``Project.Validate`` (not both default and value, a
   typed default must match its type, another namespace's key has only a value);
   ``ValidateConfigValue`` (integer accepts whole numbers and numeric strings, boolean "true"/"false").
-- ``sdk/go/common/workspace/loaders.go``: ``LoadProjectStackBytes`` (an empty file is an empty config,
-  the top level is a mapping, keys without a namespace get the project's), ``checkForEmptyConfig``
-  (a null value warns and counts as "").
+- ``sdk/go/common/workspace/loaders.go``: ``LoadProject``/``LoadProjectStackBytes`` read both files with
+  gopkg.in/yaml.v3 (tools/stack_yaml.py); an empty file is an empty config, the top level is a mapping, keys
+  without a namespace get the project's (``stackConfigNamespacedWithProject``: two spellings of one key are
+  refused, see ``namespaced``), ``checkForEmptyConfig`` (a null value warns and counts as "").
+- ``sdk/go/common/workspace/project.go``: ``ProjectStack.Environment``, the stack file's top-level
+  ``environment:``, imports Pulumi ESC environments, which the offline runner cannot open (``read_stack_document``).
 - ``sdk/go/common/resource/config/key.go``: ``ParseKey`` (``<namespace>:<name>``).
 - ``pkg/workspace/config.go``: ``mergeConfig`` / ``ValidateStackConfigAndApplyProjectConfig``: a
   project key without default or value must be set by the stack (one error listing all of them);
@@ -32,7 +35,7 @@ from typing import Any
 
 import yaml
 
-YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+from tools import stack_yaml
 
 TYPES = ("string", "integer", "boolean", "array", "object")
 DECLARATION_ATTRIBUTES = ("type", "items", "description", "secret", "default", "value")
@@ -120,6 +123,17 @@ def read_stack_document(path: Path) -> dict:
         return {}
     if not isinstance(document, dict):
         raise ProjectConfigError([f"{path}: the top level must be a mapping with a 'config:' key, got {_kind(document)}"])
+    if document.get("environment") not in (None, []):
+        # ProjectStack.Environment (sdk/go/common/workspace/project.go): Pulumi ESC environments, whose pulumiConfig the
+        # CLI merges under this file's config (pkg/workspace/config.go mergeConfig: this file's values win), opened
+        # from Pulumi Cloud (pkg/cmd/pulumi/config/io.go openStackEnv; another backend refuses the stack,
+        # errBackendNoEnvironments). None of it can be read offline, so the render would not be what `pulumi up` does.
+        raise ProjectConfigError(
+            [
+                f"{path}: top-level 'environment:' imports Pulumi ESC environments, which the offline render cannot open; "
+                "their pulumiConfig would change this stack's config (set those keys under 'config:' instead)"
+            ]
+        )
     config = document.get("config")
     if config is None:
         return {}
@@ -133,6 +147,7 @@ def namespaced(project: Project, config: dict) -> StackConfig:
     problems = []
     warnings = []
     values = {}
+    spelled: dict[str, str] = {}
     for key, value in config.items():
         key = str(key)
         full_key = key if ":" in key else f"{project.name}:{key}"
@@ -142,13 +157,24 @@ def namespaced(project: Project, config: dict) -> StackConfig:
                 "(configuration keys should be of the form `<namespace>:<name>`)"
             )
             continue
+        full_key = _compat_key(full_key)
+        if full_key in spelled:
+            # `environment` and `ams:environment` (or `ams:config:environment`) are one key, which the CLI fills from a
+            # Go map's iteration, random on every run: loaders.go stackConfigNamespacedWithProject (and config.Map's
+            # UnmarshalYAML in sdk/go/common/resource/config/map.go for the `:config:` form).
+            problems.append(
+                f"configuration key '{full_key}' is set twice, as '{spelled[full_key]}' and as '{key}': "
+                "the Pulumi CLI takes either one at random on each run; set it once"
+            )
+            continue
+        spelled[full_key] = key
         if value is None:
             warnings.append(
                 f'No value for configuration key "{key}". This is currently treated as an empty string `""`, '
                 'but will be treated as `null` in a future version of pulumi. Set the value to `""` to avoid this warning.'
             )
             value = ""
-        values[_compat_key(full_key)] = _decode(value)
+        values[full_key] = _decode(value)
     if problems:
         raise ProjectConfigError(problems)
     return StackConfig(values=values, warnings=warnings)
@@ -353,9 +379,11 @@ def _and_list(keys: list[str]) -> str:
 
 
 def _read_yaml(path: Path) -> Any:
+    """The file as the CLI's gopkg.in/yaml.v3 decodes it (tools/stack_yaml.py), or its refusal."""
     try:
-        # libyaml's loader where PyYAML has it: the pure-Python one took a tenth of a render for three small files.
-        return yaml.load(path.read_text(), Loader=YAML_LOADER)
+        return stack_yaml.load(path.read_text())
+    except stack_yaml.DuplicateKeyError as exc:
+        raise ProjectConfigError([f"cannot read {path}: {problem}" for problem in exc.problems]) from exc
     except (OSError, yaml.YAMLError) as exc:
         raise ProjectConfigError([f"cannot read {path}: {exc}"]) from exc
 
