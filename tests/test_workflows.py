@@ -89,8 +89,9 @@ def test_the_evaluator_follows_github_semantics():
 # --- every workflow -------------------------------------------------------------------------------
 
 
-def test_the_three_workflows_exist():
-    assert {p.name for p in WORKFLOW_FILES} >= {"pull-request.yml", "deploy.yml", "release.yml"}
+def test_the_workflows_exist():
+    expected = {"pull-request.yml", "deploy.yml", "release.yml", "promote.yml", "drift.yml"}
+    assert {p.name for p in WORKFLOW_FILES} >= expected
 
 
 @pytest.mark.parametrize("path", WORKFLOW_FILES, ids=lambda p: p.name)
@@ -114,6 +115,19 @@ def test_every_action_is_pinned_to_a_version(path):
             assert re.search(r"@[0-9a-f]{40} # v\d+\.\d+\.\d+$", line), f"{line.strip()}: add the version as a comment"
 
 
+# Every job that may write, and what: anything else reads. A reusable workflow's caller grants the ceiling ("can be
+# only downgraded (not elevated) by the called workflow": GitHub docs, Reusing workflow configurations), so
+# release.yml's calls carry deploy.yml's record job's `contents: write`, and deploy.yml's deploy job reads only.
+WRITES = {
+    ("pull-request.yml", "preview"): {"pull-requests"},  # its comment
+    ("release.yml", "dev"): {"contents"},  # ceilings of the deploy.yml calls
+    ("release.yml", "staging"): {"contents"},
+    ("release.yml", "prod"): {"contents"},
+    ("deploy.yml", "record"): {"contents"},  # moves deployed/<stack>
+    ("promote.yml", "promote"): {"contents", "pull-requests"},  # pushes a branch, opens a pull request
+}
+
+
 @pytest.mark.parametrize("path", WORKFLOW_FILES, ids=lambda p: p.name)
 def test_workflows_grant_read_only_contents_by_default(path):
     workflow = yaml.safe_load(path.read_text())
@@ -121,7 +135,143 @@ def test_workflows_grant_read_only_contents_by_default(path):
     for name, job in workflow["jobs"].items():
         granted = job.get("permissions", {})
         writes = {scope for scope, level in granted.items() if level == "write"}
-        assert writes <= {"pull-requests"}, f"{path.name}:{name} asks for {writes}"
+        assert writes == WRITES.get((path.name, name), set()), f"{path.name}:{name} asks for {writes}"
+
+
+def test_the_jobs_that_write_run_no_code_of_a_pull_request():
+    """No job that writes runs on a pull request, and the record job, the one write a deploy makes, checks out
+    nothing and uses no action: its steps are the `gh api` calls that move one branch."""
+    for path in WORKFLOW_FILES:
+        if "pull_request" in triggers(yaml.safe_load(path.read_text())) or "pull_request_target" in triggers(
+            yaml.safe_load(path.read_text())
+        ):
+            assert {job for file, job in WRITES if file == path.name} <= {"preview"}
+    record = load("deploy.yml")["jobs"]["record"]
+    assert all("uses" not in step for step in steps(record)) and "gh api" in run_text(record)
+    assert load("deploy.yml")["jobs"]["deploy"]["permissions"] == {"contents": "read"}
+
+
+def test_no_step_hides_a_failure_in_a_pipe():
+    """A `run:` without `shell:` runs as `bash -e {0}`, without pipefail (GitHub docs, Workflow syntax for GitHub
+    Actions: defaults.run.shell), so `command | tee` succeeds when the command fails. Such a step names its shell."""
+    for path in WORKFLOW_FILES:
+        for job in yaml.safe_load(path.read_text())["jobs"].values():
+            for step in steps(job):
+                if "shell" not in step:
+                    assert not re.search(r"(?<!\|)\|(?!\|)", step.get("run", "")), f"{path.name}: {step.get('name')}"
+
+
+# --- which job can see which secret ---------------------------------------------------------------
+
+DEPLOY_ENVIRONMENTS = set(STACKS)
+PREVIEW_ENVIRONMENTS = {f"{stack}-preview" for stack in STACKS}  # pull requests' previews
+DRIFT_ENVIRONMENTS = {f"{stack}-drift" for stack in STACKS}  # drift.yml, main only
+# Where each secret is kept: environment secrets, which "a job also cannot access ... until all the environment
+# protection rules pass", and only a job that references the environment (GitHub docs, Deployments and environments:
+# Environment secrets). No repository secret: one is readable by any workflow any branch of this repository runs.
+SECRET_HOMES = {
+    "PULUMI_ACCESS_TOKEN": DEPLOY_ENVIRONMENTS,  # the deploy token: updates its stack
+    "PULUMI_PREVIEW_TOKEN": PREVIEW_ENVIRONMENTS | DRIFT_ENVIRONMENTS,  # read access to its stack: previews only
+    "KUBECONFIG": DEPLOY_ENVIRONMENTS | PREVIEW_ENVIRONMENTS | DRIFT_ENVIRONMENTS,
+}
+_SECRET = re.compile(r"secrets\.([A-Za-z_]\w*)")
+
+
+def _strings(node):
+    if isinstance(node, dict):
+        for key, value in node.items():
+            yield from _strings(key)
+            yield from _strings(value)
+    elif isinstance(node, list):
+        for value in node:
+            yield from _strings(value)
+    elif isinstance(node, str):
+        yield node
+
+
+def secrets_read(job: dict) -> set[str]:
+    """Every `secrets.NAME` a job's YAML names (a step's env or with, a `secrets:` passed to a called workflow)."""
+    return {name for text in _strings(job) for name in _SECRET.findall(text)} - {"GITHUB_TOKEN"}
+
+
+def _stacks_callers_pass(workflow_file: str) -> set[str]:
+    return {
+        job["with"]["stack"]
+        for path in WORKFLOW_FILES
+        for job in yaml.safe_load(path.read_text())["jobs"].values()
+        if job.get("uses") == f"$/.github/workflows/{workflow_file}"
+    }
+
+
+def environments(workflow_file: str, job: dict) -> set[str]:
+    """The GitHub environments a job can run in: `matrix.stack` over its matrix, `inputs.stack` over what callers pass."""
+    environment = job.get("environment")
+    if environment is None:
+        return set()
+    name = environment["name"] if isinstance(environment, dict) else environment
+    expression = re.search(r"\$\{\{\s*([\w.]+)\s*\}\}", name)
+    if not expression:
+        return {name}
+    values = {
+        "matrix.stack": job.get("strategy", {}).get("matrix", {}).get("stack", []),
+        "inputs.stack": _stacks_callers_pass(workflow_file),
+    }[expression.group(1)]
+    return {name.replace(expression.group(0), value) for value in values}
+
+
+def test_every_secret_is_read_only_in_the_environments_that_keep_it():
+    """The deploy token only in jobs whose environment is dev, staging or prod; the preview token only in the
+    `-preview` and `-drift` environments. A job outside them (a caller passing a repository secret on) fails."""
+    read = set()
+    for path in WORKFLOW_FILES:
+        for name, job in yaml.safe_load(path.read_text())["jobs"].items():
+            for secret in secrets_read(job):
+                where = environments(path.name, job)
+                assert secret in SECRET_HOMES, f"{path.name}:{name} reads {secret}, kept nowhere this test knows"
+                assert where and where <= SECRET_HOMES[secret], f"{path.name}:{name} reads {secret} in {where or '-'}"
+                read.add((path.name, name, secret))
+    assert {
+        ("deploy.yml", "deploy", "PULUMI_ACCESS_TOKEN"),
+        ("pull-request.yml", "preview", "PULUMI_PREVIEW_TOKEN"),
+        ("drift.yml", "drift", "PULUMI_PREVIEW_TOKEN"),
+    } <= read
+    assert environments("deploy.yml", load("deploy.yml")["jobs"]["deploy"]) == DEPLOY_ENVIRONMENTS
+
+
+def test_jobs_that_run_pull_request_code_never_reach_the_deploy_token():
+    """Every job of a workflow a pull request starts runs the pull request's code (or could, once it edits the
+    workflow): none names the deploy token, a deploy environment, or the workflow that has both."""
+    checked = 0
+    for path in WORKFLOW_FILES:
+        workflow = yaml.safe_load(path.read_text())
+        if not {"pull_request", "pull_request_target"} & set(triggers(workflow)):
+            continue
+        for name, job in workflow["jobs"].items():
+            assert "PULUMI_ACCESS_TOKEN" not in secrets_read(job), f"{path.name}:{name}"
+            assert not environments(path.name, job) & DEPLOY_ENVIRONMENTS, f"{path.name}:{name}"
+            assert job.get("uses") != DEPLOY_WORKFLOW, f"{path.name}:{name}"
+            checked += 1
+    assert checked >= 3
+
+
+def test_no_workflow_passes_secrets_on():
+    """deploy.yml declares no secret input, so no caller can hand it a repository secret; and no job passes any."""
+    assert "secrets" not in triggers(load("deploy.yml"))["workflow_call"]
+    for path in WORKFLOW_FILES:
+        for name, job in yaml.safe_load(path.read_text())["jobs"].items():
+            assert "secrets" not in job, f"{path.name}:{name}"
+
+
+def test_previews_and_drift_get_preview_credentials_from_environments_of_their_own():
+    preview = load("pull-request.yml")["jobs"]["preview"]
+    drift = load("drift.yml")["jobs"]["drift"]
+    assert environments("pull-request.yml", preview) == PREVIEW_ENVIRONMENTS
+    assert environments("drift.yml", drift) == DRIFT_ENVIRONMENTS
+    for job in (preview, drift):
+        assert secrets_read(job) == {"PULUMI_PREVIEW_TOKEN", "KUBECONFIG"}
+        # Environment secrets and required reviewers, without a deployment record (GitHub docs, Deploying with GitHub
+        # Actions: Using environments without deployments: "Required reviewers still apply").
+        assert job["environment"]["deployment"] is False
 
 
 # --- pull requests --------------------------------------------------------------------------------
@@ -156,7 +306,8 @@ def test_pull_requests_preview_every_stack_with_a_comment():
     assert pulumi["with"]["stack-name"] == "${{ matrix.stack }}"
     assert pulumi["with"]["comment-on-pr"] is True
     assert pulumi["with"]["github-token"] == "${{ secrets.GITHUB_TOKEN }}"
-    assert pulumi["env"]["PULUMI_ACCESS_TOKEN"] == "${{ secrets.PULUMI_ACCESS_TOKEN }}"
+    # The CLI logs in with PULUMI_ACCESS_TOKEN; a preview gets the read-only token of its `-preview` environment.
+    assert pulumi["env"]["PULUMI_ACCESS_TOKEN"] == "${{ secrets.PULUMI_PREVIEW_TOKEN }}"
     assert pulumi["with"]["policyPacks"] == "policy"
     _writes_a_private_kubeconfig(preview)
 
@@ -194,8 +345,8 @@ def _deployed(context: dict) -> set[str]:
 def test_every_release_job_calls_the_deploy_workflow():
     for job in load("release.yml")["jobs"].values():
         assert job["uses"] == DEPLOY_WORKFLOW
-        # Only the secret deploy.yml declares, never `secrets: inherit` (zizmor: secrets-inherit).
-        assert job["secrets"] == {"PULUMI_ACCESS_TOKEN": "${{ secrets.PULUMI_ACCESS_TOKEN }}"}
+        # No secret is passed, `secrets: inherit` least of all: deploy.yml's job reads its stack's environment.
+        assert "secrets" not in job
         assert job["with"]["stack"] in STACKS
 
 
@@ -228,8 +379,8 @@ def test_any_stack_can_be_deployed_by_hand():
 def _deploy_job() -> dict:
     workflow = load("deploy.yml")
     assert triggers(workflow)["workflow_call"]["inputs"]["stack"]["required"] is True
-    (job,) = workflow["jobs"].values()
-    return job
+    assert set(workflow["jobs"]) == {"deploy", "record"}
+    return workflow["jobs"]["deploy"]
 
 
 def test_deploy_holds_a_per_stack_lock_and_never_cancels_an_update():
@@ -252,7 +403,8 @@ def test_deploy_runs_pulumi_up_for_the_stack():
     assert up["with"]["command"] == "up"
     assert up["with"]["stack-name"] == "${{ inputs.stack }}"
     assert up["with"]["policyPacks"] == "policy"
-    assert up["env"]["PULUMI_ACCESS_TOKEN"] == "${{ secrets.PULUMI_ACCESS_TOKEN }}"
+    assert up["env"]["PULUMI_ACCESS_TOKEN"] == "${{ secrets.PULUMI_ACCESS_TOKEN }}"  # the stack environment's
+    assert up["with"]["message"].endswith("${{ steps.source.outputs.commit }}"), "the commit deployed, not the caller's"
     _writes_a_private_kubeconfig(job)
 
 
