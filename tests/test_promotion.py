@@ -83,16 +83,23 @@ def _deploy() -> dict:
     return load("deploy.yml")["jobs"]["deploy"]
 
 
+def _source() -> dict:
+    return load("deploy.yml")["jobs"]["source"]
+
+
 def test_prod_deploys_deployed_staging_and_the_other_stacks_their_own_commit():
+    """The commit is chosen in a job of its own, before the deploy job asks prod's reviewers and takes the lock:
+    they approve a named commit, and a refusal stops the run before the update starts."""
     jobs = load("release.yml")["jobs"]
     assert jobs["prod"]["with"]["source-ref"] == "deployed/staging"
     assert "source-ref" not in jobs["dev"]["with"] and "source-ref" not in jobs["staging"]["with"]
-    deploy = _deploy()
-    names = [s.get("name") or s.get("uses", "").split("@")[0] for s in steps(deploy)]
-    choose, checkout, up = names.index("Choose the commit"), names.index("actions/checkout"), names.index("pulumi up")
-    assert choose == 0 and checkout == choose + 1 < up, "the commit is chosen before anything else runs"
-    assert steps(deploy)[checkout]["with"]["ref"] == "${{ steps.source.outputs.commit }}"
-    assert deploy["outputs"]["commit"] == "${{ steps.source.outputs.commit }}"
+    source, deploy = _source(), _deploy()
+    assert "environment" not in source and source["permissions"] == {"contents": "read"}
+    assert steps(source)[0]["name"] == "Choose the commit"
+    assert deploy["needs"] == "source"
+    (checkout,) = [s for s in steps(deploy) if s.get("uses", "").startswith("actions/checkout@")]
+    assert steps(deploy).index(checkout) == 0 and checkout["with"]["ref"] == "${{ needs.source.outputs.commit }}"
+    assert deploy["outputs"]["commit"] == "${{ needs.source.outputs.commit }}"
 
 
 @pytest.mark.parametrize(
@@ -110,7 +117,7 @@ def test_prod_deploys_deployed_staging_and_the_other_stacks_their_own_commit():
 def test_the_commit_a_stack_is_updated_to(stack, source_ref, ref_sha, deployed, tmp_path):
     """Prod's update refuses to start without deployed/staging: the step fails before the checkout, with an error
     annotation, and names no commit."""
-    script = step(_deploy(), "Choose the commit")["run"]
+    script = step(_source(), "Choose the commit")["run"]
     result, written = run_step(script, tmp_path, STACK=stack, SOURCE_REF=source_ref, GH_REF_SHA=ref_sha)
     if deployed is None:
         assert result.returncode != 0
@@ -135,7 +142,7 @@ def test_a_commit_that_is_not_on_main_is_refused(tmp_path):
     stray = git(origin, "rev-parse", "HEAD").strip()
     git(origin, "switch", "--quiet", "main")
     git(tmp_path, "clone", "--quiet", str(origin), "checkout")
-    (check,) = [s for s in steps(_deploy()) if s.get("name") == "The commit is on main"]
+    check = step(_source(), "The commit is on main")
     assert check["if"] == "inputs.source-ref != ''"
     for commit, allowed in ((merged, True), (stray, False)):
         result, _ = run_step(

@@ -379,7 +379,7 @@ def test_any_stack_can_be_deployed_by_hand():
 def _deploy_job() -> dict:
     workflow = load("deploy.yml")
     assert triggers(workflow)["workflow_call"]["inputs"]["stack"]["required"] is True
-    assert set(workflow["jobs"]) == {"deploy", "record"}
+    assert set(workflow["jobs"]) == {"source", "deploy", "record"}
     return workflow["jobs"]["deploy"]
 
 
@@ -404,7 +404,7 @@ def test_deploy_runs_pulumi_up_for_the_stack():
     assert up["with"]["stack-name"] == "${{ inputs.stack }}"
     assert up["with"]["policyPacks"] == "policy"
     assert up["env"]["PULUMI_ACCESS_TOKEN"] == "${{ secrets.PULUMI_ACCESS_TOKEN }}"  # the stack environment's
-    assert up["with"]["message"].endswith("${{ steps.source.outputs.commit }}"), "the commit deployed, not the caller's"
+    assert up["with"]["message"].endswith("${{ needs.source.outputs.commit }}"), "the commit deployed, not the caller's"
     _writes_a_private_kubeconfig(job)
 
 
