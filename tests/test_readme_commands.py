@@ -134,7 +134,8 @@ def parse_command(line: str) -> Command:
 def readme_scripts() -> list[tuple[str, list]]:
     """Each shell block of the README, and each inline `pulumi config ...` span, as (stack, steps).
 
-    A step is a Command or "up" (where the README runs `pulumi up` or `pulumi preview`).
+    A step is a Command or "up": where the README runs `pulumi up` or `pulumi preview`, or commits a release
+    (`git commit`: each is one pull request, which CI deploys, in README's Releasing section).
     """
     text = (PROJECT_DIR / "README.md").read_text()
     scripts = []
@@ -147,7 +148,7 @@ def readme_scripts() -> list[tuple[str, list]]:
                     stack = match.group(1)
                 elif re.match(r"pulumi config (set|rm) ", part):
                     steps.append(parse_command(part))
-                elif re.match(r"pulumi (up|preview)\b", part):
+                elif re.match(r"pulumi (up|preview)\b|git commit\b", part):
                     steps.append("up")
         if any(isinstance(s, Command) for s in steps):
             scripts.append((stack, steps))
@@ -196,3 +197,71 @@ def test_the_cli_semantics_this_test_models():
     apply(config, parse_command("pulumi config rm --path 'ams:delivery.colors.green'"))
     assert config["ams:delivery"]["colors"] == {}
     assert parse_path('a.b[0]["c.d"]') == ["a", "b", 0, "c.d"]
+
+
+# --- the policy pack, and no release by hand -------------------------------------------------------------------------
+
+# The local stack runs on a developer's own Docker engine: CI neither previews nor updates it, and the policy pack's
+# rules are about the cluster stacks' Kubernetes objects. Every other `pulumi up` or `pulumi preview` the README gives
+# runs the policy pack, as CI's previews and updates do (pull-request.yml, deploy.yml: `policyPacks: policy`).
+EXEMPT_STACKS = {"local"}
+
+
+def cli_runs(text: str) -> list[tuple[str | None, str]]:
+    """(stack, command) of every `pulumi up` or `pulumi preview` in the text's shell blocks. The stack is the one
+    `--stack` names, else the block's last `pulumi stack select|init`, else None; continued lines are joined."""
+    found = []
+    for block in re.findall(r"```sh\n(.*?)```", text, flags=re.S):
+        stack = None
+        for raw_line in block.replace("\\\n", " ").splitlines():
+            line = raw_line.split(" #", 1)[0].strip()
+            for part in (p.strip() for p in re.split(r"&&|\|\||;", line)):
+                if match := re.match(r"pulumi stack (?:select|init) (\S+)", part):
+                    stack = match.group(1)
+                elif re.match(r"pulumi (up|preview)\b", part):
+                    words = shlex.split(part)
+                    named = words[words.index("--stack") + 1] if "--stack" in words else stack
+                    found.append((named, part))
+    return found
+
+
+def without_policy_pack(runs: list[tuple[str | None, str]]) -> list[str]:
+    return [command for stack, command in runs if stack not in EXEMPT_STACKS and "--policy-pack policy" not in command]
+
+
+def test_every_preview_and_update_in_the_readme_runs_the_policy_pack():
+    runs = cli_runs((PROJECT_DIR / "README.md").read_text())
+    assert len([stack for stack, _ in runs if stack not in EXEMPT_STACKS]) >= 2, runs
+    assert without_policy_pack(runs) == []
+
+
+def test_the_policy_pack_rule():
+    sample = """```sh
+pulumi up --stack local
+pulumi stack select local
+pulumi up --refresh
+pulumi stack select prod
+pulumi preview && pulumi up --stack local
+pulumi up --stack dev --policy-pack policy \\
+  --target urn
+```
+```sh
+pulumi up
+```
+"""
+    runs = cli_runs(sample)
+    assert [stack for stack, _ in runs] == ["local", "local", "prod", "local", "dev", None]
+    assert without_policy_pack(runs) == ["pulumi preview", "pulumi up"]
+
+
+def test_releases_are_pull_requests_not_a_pulumi_up_by_hand():
+    """README's Releasing section gives no `pulumi up` (a hand release skips the reviewers and the next scheduled run
+    reverts it): its procedures edit stack files and commit, one pull request per step."""
+    text = (PROJECT_DIR / "README.md").read_text()
+    start = text.index("## Releasing")
+    section = text[start : text.index("\n## ", start + 1)]
+    blocks = re.findall(r"```sh\n(.*?)```", section, flags=re.S)
+    assert len(blocks) >= 2
+    assert not any(re.search(r"\bpulumi (up|preview)\b", block) for block in blocks)
+    assert all("git commit" in block for block in blocks)
+    assert "pull request" in section

@@ -485,3 +485,17 @@ def test_the_locked_sdk_is_not_newer_than_the_pinned_cli():
         return tuple(int(p) for p in version.split("."))
 
     assert parts(sdk) <= parts(clis.pop())
+
+
+def test_the_readme_pipeline_section_names_every_workflow_and_its_schedule():
+    """README's Delivery pipeline section: one row per workflow file, each schedule at the time its cron says."""
+    text = (PROJECT_DIR / "README.md").read_text()
+    start = text.index("## Delivery pipeline")
+    section = text[start : text.index("\n## ", start + 1)]
+    names = ["daily", "Sundays", "Mondays", "Tuesdays", "Wednesdays", "Thursdays", "Fridays", "Saturdays"]
+    days = dict(zip("*0123456", names, strict=True))
+    for path in WORKFLOW_FILES:
+        assert f"`{path.name}`" in section, path.name
+        for entry in triggers(yaml.safe_load(path.read_text())).get("schedule") or []:
+            minute, hour, _, _, day_of_week = entry["cron"].split()
+            assert f"{days[day_of_week]} {int(hour):02d}:{int(minute):02d} UTC" in section, (path.name, entry["cron"])
