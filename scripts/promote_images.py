@@ -8,6 +8,7 @@ that mapping change: every other line of the target file (comments, order, flow 
 promotion pull request's diff is the images and nothing else. The result is read back and must equal the target's
 config with the images replaced, or the file is left untouched and the script exits 1. Prints one line per image:
 `api: <before> -> <after>` (or `unchanged`). promote.yml runs it on the commit staging last deployed green.
+Stack files are read as the Pulumi CLI reads them (tools/stack_yaml.py: gopkg.in/yaml.v3's rules).
 """
 
 from __future__ import annotations
@@ -19,6 +20,11 @@ import sys
 from pathlib import Path
 
 import yaml
+
+PROJECT_DIR = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(PROJECT_DIR))
+
+from tools import stack_yaml  # noqa: E402
 
 KEY = "ams:delivery"
 
@@ -43,7 +49,7 @@ def scalar(value: str) -> str:
     plain = value if value.strip() == value and "#" not in value and ": " not in value else None
     if plain is not None:
         try:
-            if yaml.safe_load(plain) == value:
+            if stack_yaml.load(f"v: {plain}\n") == {"v": value}:
                 return plain
         except yaml.YAMLError:
             pass
@@ -79,6 +85,8 @@ def replace_images(text: str, images: dict[str, str]) -> str:
     child_indent = _indent(lines[children[0]]) if children else delivery_indent + 2
     found = [i for i in children if _indent(lines[i]) == child_indent and re.match(r"\s*images:", lines[i])]
     entries = [f"{' ' * (child_indent + 2)}{app}: {scalar(ref)}\n" for app, ref in images.items()]
+    if len(found) > 1:
+        raise PromotionError(f"{KEY}.images is in the target stack file twice")
     if found:
         (images_line,) = found
         if not re.fullmatch(r"\s*images:\s*(#.*)?\n?", lines[images_line]):
@@ -91,16 +99,16 @@ def replace_images(text: str, images: dict[str, str]) -> str:
 
 def promote(directory: Path, source: str, target: str) -> list[str]:
     """Copy the images; returns one line per app of the source and target."""
-    source_config = yaml.safe_load(stack_file(directory, source).read_text())["config"]
+    source_config = stack_yaml.load(stack_file(directory, source).read_text())["config"]
     images = images_of(source_config, source)
     path = stack_file(directory, target)
     text = path.read_text()
-    before = yaml.safe_load(text)
+    before = stack_yaml.load(text)
     target_config = before["config"]
     old = (target_config.get(KEY) or {}).get("images") or {}
     new_text = replace_images(text, images)
     expected = {**before, "config": {**target_config, KEY: {**(target_config.get(KEY) or {}), "images": images}}}
-    if yaml.safe_load(new_text) != expected:
+    if stack_yaml.load(new_text) != expected:
         raise PromotionError(f"{path.name}: the edited file does not read back as the promoted config; nothing written")
     if new_text != text:
         path.write_text(new_text)
@@ -115,11 +123,11 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--from", dest="source", default="staging")
     parser.add_argument("--to", dest="target", default="prod")
-    parser.add_argument("--dir", type=Path, default=Path(__file__).resolve().parent.parent)
+    parser.add_argument("--dir", type=Path, default=PROJECT_DIR)
     args = parser.parse_args(argv)
     try:
         changes = promote(args.dir, args.source, args.target)
-    except PromotionError as error:
+    except (PromotionError, yaml.YAMLError) as error:  # a file the CLI would refuse too (a key twice: DuplicateKeyError)
         print(f"error: {error}", file=sys.stderr)
         return 1
     for line in changes:

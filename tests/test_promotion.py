@@ -352,6 +352,17 @@ def test_a_layout_the_script_cannot_edit_is_left_alone(stack_files, prod_deliver
     assert path.read_text() == text
 
 
+def test_a_stack_file_the_cli_would_refuse_is_not_promoted(stack_files, capsys):
+    """The Pulumi CLI refuses a key twice in one mapping (gopkg.in/yaml.v3, tools/stack_yaml.py); PyYAML would take
+    the last one, so promoting from such a file would promote what staging never ran."""
+    path = stack_files / "Pulumi.staging.yaml"
+    path.write_text(path.read_text().replace("      web: ", "      api: ghcr.io/suresoft/ams-api:9.9.9\n      web: "))
+    prod = (stack_files / "Pulumi.prod.yaml").read_text()
+    assert promote_images.main(["--dir", str(stack_files)]) == 1
+    assert "already defined" in capsys.readouterr().err
+    assert (stack_files / "Pulumi.prod.yaml").read_text() == prod
+
+
 def test_staging_without_images_is_refused(stack_files):
     path = stack_files / "Pulumi.staging.yaml"
     path.write_text(re.sub(r"    images:\n(      .*\n)+", "", path.read_text()))
