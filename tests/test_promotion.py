@@ -218,9 +218,9 @@ def test_the_promotion_stops_while_prod_would_lack_a_digest(tmp_path):
     command that records them, and the pull request is not opened."""
     script = step(load("promote.yml")["jobs"]["promote"], "Check the recorded digests")["run"]
     record = yaml.safe_load((PROJECT_DIR / "components/platform/image-digests.yaml").read_text())["digests"]
-    result, _ = run_step(script, tmp_path, cwd=PROJECT_DIR)
     if all(record.values()):
         pytest.skip("every digest is recorded now")
+    result, _ = run_step(script, tmp_path, cwd=PROJECT_DIR)
     assert result.returncode != 0
     assert "refresh_digests.py --write" in result.stdout
 
