@@ -345,7 +345,7 @@ def pod_specs(objects: list[dict]) -> list[ChartPod]:
             spec = obj.get("spec") or {}
             pods.append(ChartPod(kind, meta.get("name", ""), meta.get("namespace", ""), labels, spec))
         elif kind in OPERATOR_APPS and obj.get("apiVersion", "").startswith("monitoring.coreos.com/"):
-            labels, spec = operator_pod(obj, reloader_resources(objects))
+            labels, spec = operator_pod(obj, reloader_resources(objects), reloader_image(objects))
             pods.append(ChartPod(kind, meta.get("name", ""), meta.get("namespace", ""), labels, spec))
     return pods
 
@@ -365,7 +365,7 @@ OPERATOR_CONTAINER_SECURITY = {
 }
 
 
-def operator_pod(resource: dict, reloader: dict) -> tuple[dict, dict]:
+def operator_pod(resource: dict, reloader: dict, reloader_image: str = "") -> tuple[dict, dict]:
     """The pod labels and spec prometheus-operator gives a Prometheus or Alertmanager resource's StatefulSet.
 
     Read from the operator's source (v0.93: `makeStatefulSetSpec`, `makeSelectorLabels`, `CreateConfigReloader`): pod
@@ -374,7 +374,8 @@ def operator_pod(resource: dict, reloader: dict) -> tuple[dict, dict]:
     200Mi), a `config-reloader` sidecar and an `init-config-reloader` init container (resources from the operator's
     `--config-reloader-*` flags), each with allowPrivilegeEscalation false, a read-only root and every capability dropped;
     containers in the spec with the same name are merged over them. The pod labels are the selector labels plus
-    `spec.podMetadata.labels` (its annotations and probes are left out).
+    `spec.podMetadata.labels` (its annotations and probes are left out). Images, where the render says them: the main
+    container's is `spec.image`, the reloaders' the operator's `--prometheus-config-reloader` flag.
     """
     kind = resource["kind"]
     name = resource["metadata"]["name"]
@@ -393,8 +394,13 @@ def operator_pod(resource: dict, reloader: dict) -> tuple[dict, dict]:
     if kind == "Alertmanager":
         main_resources.setdefault("requests", {}).setdefault("memory", "200Mi")
     sidecar = {"resources": copy.deepcopy(reloader), "securityContext": copy.deepcopy(OPERATOR_CONTAINER_SECURITY)}
+    if reloader_image:
+        sidecar["image"] = reloader_image
+    main = {"name": app, "resources": main_resources, "securityContext": copy.deepcopy(OPERATOR_CONTAINER_SECURITY)}
+    if spec.get("image"):
+        main["image"] = spec["image"]
     operator_containers = [
-        {"name": app, "resources": main_resources, "securityContext": copy.deepcopy(OPERATOR_CONTAINER_SECURITY)},
+        main,
         {"name": "config-reloader", **sidecar},
     ]
     pod = {
@@ -408,6 +414,18 @@ def operator_pod(resource: dict, reloader: dict) -> tuple[dict, dict]:
         if field in spec:
             pod[field] = spec[field]
     return labels, pod
+
+
+def reloader_image(objects: list[dict]) -> str:
+    """The config reloader's image from prometheus-operator's `--prometheus-config-reloader` flag ("" without one)."""
+    for obj in objects:
+        if obj.get("kind") != "Deployment":
+            continue
+        for container in get_path(obj, "spec", "template", "spec", "containers") or []:
+            for arg in container.get("args") or []:
+                if arg.startswith("--prometheus-config-reloader="):
+                    return arg.split("=", 1)[1]
+    return ""
 
 
 def reloader_resources(objects: list[dict]) -> dict:
