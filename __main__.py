@@ -15,7 +15,7 @@ from components.local.settings import missing_registry_logins
 from components.local.stack import LocalStack
 from components.monitoring.tier import MetricsEndpoint, MonitoringTier, MonitoringTierArgs
 from components.operator_namespace import ClusterNetwork, OperatorPlacement
-from components.platform import digests, protection
+from components.platform import chart_images, digests, protection
 from components.platform.access import Access, AccessArgs
 from components.platform.cluster import Cluster, ClusterArgs
 from components.platform.namespaces import create_namespaces
@@ -86,12 +86,22 @@ def named_storage_classes(settings: stack_settings.StackSettings) -> tuple[str, 
     return tuple(sorted({volume.storage_class for volume in volumes if volume.storage_class}))
 
 
+def installed_charts(settings: stack_settings.StackSettings) -> list[str]:
+    """The charts with digest fields (components/platform/chart_images.py) that the stack installs."""
+    charts = ["cert-manager"] if settings.edge.install_cert_manager else []
+    if settings.monitoring.enabled:
+        charts += ["kube-prometheus-stack", "loki"]
+    return charts
+
+
 def digest_record(settings: stack_settings.StackSettings) -> dict[str, str | None]:
     """Prod's image digests from the repository's record; prod stops here, before registering anything, while an
-    image its settings name has none (components/platform/digests.py)."""
+    image its settings name or one of its charts runs has none (components/platform/digests.py, chart_images.py)."""
     path = digests.record_path()
     record = digests.load_record(path)
-    missing = digests.unrecorded(digests.settings_images(settings.model_dump(by_alias=True)), record)
+    images = digests.settings_images(settings.model_dump(by_alias=True))
+    images |= chart_images.chart_images(installed_charts(settings))
+    missing = digests.unrecorded(images, record)
     if missing:
         raise stack_settings.SettingsError([digests.refusal(missing, path)])
     return record
@@ -99,6 +109,8 @@ def digest_record(settings: stack_settings.StackSettings) -> dict[str, str | Non
 
 def on_kubernetes(settings: stack_settings.StackSettings) -> None:
     record = digest_record(settings) if settings.is_prod else {}
+    # Prod's releases pin their images by the record's digests too, through the charts' digest fields.
+    chart_digests = {chart: chart_images.digest_values(chart, record) for chart in installed_charts(settings)} if record else {}
     cluster = Cluster(
         "ams-cluster",
         ClusterArgs(
@@ -162,6 +174,8 @@ def on_kubernetes(settings: stack_settings.StackSettings) -> None:
                 pooler_max_client_connections=settings.data.postgres.pooler.max_client_connections,
                 alert_receiver_url=settings.alert_receiver_url,
                 observer_groups=[settings.access.groups[alias] for alias in settings.access.observers],
+                kps_digest_values=chart_digests.get("kube-prometheus-stack", {}),
+                loki_digest_values=chart_digests.get("loki", {}),
             ),
         )
         if settings.monitoring.enabled
@@ -175,6 +189,7 @@ def on_kubernetes(settings: stack_settings.StackSettings) -> None:
             operators=operators,
             gateway_api=gateway_controller.crds if gateway_controller else [],
             monitoring=monitoring.ready if monitoring else [],
+            digest_values=chart_digests.get("cert-manager", {}),
         ),
     )
     secrets = AppSecrets(

@@ -5,14 +5,15 @@ Created before the tiers: other installs (the Barman Cloud plugin) need cert-man
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 
 import pulumi
 import pulumi_kubernetes as k8s
 
 from .. import k8s as kb
 from ..operator_namespace import OperatorNamespace, OperatorNamespaceArgs, OperatorPlacement, PodFlows, internet
+from ..platform.chart_images import merged
 from .settings import EdgeSettings
 
 CERT_MANAGER_CHART = kb.Chart("cert-manager", "v1.21.2", "https://charts.jetstack.io", timeout=600)
@@ -57,6 +58,8 @@ class CertificatesArgs:
     gateway_api: Sequence[pulumi.Resource] = ()
     # With monitoring on, kube-prometheus-stack (MonitoringTier.ready): the controller's PodMonitor needs its CRDs.
     monitoring: Sequence[pulumi.Resource] = ()
+    # In prod, the values that pin the chart's images by digest (components/platform/chart_images.py); else none.
+    digest_values: Mapping = field(default_factory=dict)
 
 
 class Certificates(pulumi.ComponentResource):
@@ -115,6 +118,7 @@ class Certificates(pulumi.ComponentResource):
             opts=self._opts(),
         )
         opts = self._opts(depends_on=list(self._args.gateway_api))
+        values = merged(values, self._args.digest_values)
         release = kb.helm_release(f"{self._name}-cert-manager", CERT_MANAGER_CHART, namespace.name, opts, values)
         if self._args.monitoring_enabled:
             self._controller_monitor(namespace.name)

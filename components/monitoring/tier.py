@@ -7,8 +7,8 @@ tested with promtool; this module only ships them.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pulumi
@@ -17,6 +17,7 @@ import pulumi_random as random
 import yaml
 
 from .. import k8s as kb
+from ..platform.chart_images import merged
 from ..settings import NetworkSettings
 from .log_shipper import FLUENT_BIT_PORT, LOG_SHIPPER, LogShipper, log_shipper
 from .observers import observer_access
@@ -77,6 +78,9 @@ class MonitoringTierArgs:
     alert_receiver_url: pulumi.Output[str] | None = None
     # The identity provider's groups that may port-forward to Prometheus, Alertmanager and Grafana (observers.py).
     observer_groups: Sequence[str] = ()
+    # In prod, the values that pin each chart's images by digest (components/platform/chart_images.py); else none.
+    kps_digest_values: Mapping = field(default_factory=dict)
+    loki_digest_values: Mapping = field(default_factory=dict)
 
 
 def alert_groups(max_client_connections: int) -> list[dict]:
@@ -275,7 +279,7 @@ class MonitoringTier(pulumi.ComponentResource):
                 ],
             },
         }
-        return self._release("kube-prometheus-stack", KPS_CHART, values)
+        return self._release("kube-prometheus-stack", KPS_CHART, merged(values, self._args.kps_digest_values))
 
     def _loki(self) -> pulumi.Resource:
         mon = self._mon
@@ -314,7 +318,7 @@ class MonitoringTier(pulumi.ComponentResource):
             "chunksCache": {"enabled": False},
             "resultsCache": {"enabled": False},
         }
-        return self._release("loki", LOKI_CHART, values)
+        return self._release("loki", LOKI_CHART, merged(values, self._args.loki_digest_values))
 
     # --- network ------------------------------------------------------------------------------------
 
