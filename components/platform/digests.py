@@ -12,8 +12,9 @@ CronJobs; `containers` and `initContainers` at any depth) and CloudNativePG's op
 `<repo>:<tag>` to `<repo>:<tag>@sha256:<digest>`. Images already pinned by digest are left as they are.
 
 What a Helm release deploys (the operators, the monitoring stack) is one resource to the engine, not a pod
-template, and PgBouncer's image is CloudNativePG's default for a Pooler: both run by the tags their chart or
-operator pins (PINS.md).
+template: its images are pinned through the chart's own digest fields from the same record, where the chart has
+them (chart_images.py, which lists the images that run by their chart's tag and why). PgBouncer's image is
+CloudNativePG's default for a Pooler and runs by the tag the operator pins (PINS.md).
 """
 
 from __future__ import annotations
