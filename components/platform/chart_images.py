@@ -102,6 +102,10 @@ BY_TAG: dict[str, str] = {
     # plugin-barman-cloud templates/deployment.yaml: "{{ registry }}/{{ repository }}:{{ tag }}"; the sidecar image
     # (sidecarImage) is passed to the plugin the same way.
     "ghcr.io/cloudnative-pg/plugin-barman-cloud": "plugin-barman-cloud chart: no digest field (image.registry, repository, tag)",
+    "ghcr.io/cloudnative-pg/plugin-barman-cloud-sidecar": (
+        "plugin-barman-cloud chart: no digest field (sidecarImage: templates/configmap.yaml SIDECAR_IMAGE, which the "
+        "plugin injects into the PostgreSQL instance pods)"
+    ),
     # external-secrets templates/_helpers.tpl `external-secrets.image`: "%s:%s" (or "%s:%s-%s" with a flavour).
     "ghcr.io/external-secrets/external-secrets": "external-secrets chart: no digest field (image.repository, tag, flavour)",
     # gateway-helm values.yaml global.images.envoyGateway.image: one reference string, no digest field.
