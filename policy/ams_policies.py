@@ -46,6 +46,7 @@ PDB = "kubernetes:policy/v1:PodDisruptionBudget"
 NAMESPACE = "kubernetes:core/v1:Namespace"
 PVC = "kubernetes:core/v1:PersistentVolumeClaim"
 CNPG_CLUSTER = "kubernetes:postgresql.cnpg.io/v1:Cluster"
+HELM_RELEASE = "kubernetes:helm.sh/v3:Release"
 
 # Where each workload type keeps its pod spec.
 POD_SPEC_PATHS: dict[str, tuple[str, ...]] = {
@@ -230,6 +231,36 @@ def validate_pinned_images(args: ResourceValidationArgs, report: ReportViolation
 # --- prod-images-by-digest ------------------------------------------------------------------------
 
 
+# The digest fields of the charts whose images prod pins by digest, and their form ("digest": sha256:<hex>; "hex": the
+# hex digits, the template adds `@sha256:`). The program's table with the image references is
+# components/platform/chart_images.py (the pack is deployed on its own, so it keeps the paths; tests/test_policy.py
+# checks the two agree); the charts without a digest field are listed there, not here.
+RELEASE_DIGEST_FIELDS: dict[str, tuple[tuple[str, str], ...]] = {
+    "cert-manager": (
+        ("image.digest", "digest"),
+        ("webhook.image.digest", "digest"),
+        ("cainjector.image.digest", "digest"),
+        ("startupapicheck.image.digest", "digest"),
+        ("acmesolver.image.digest", "digest"),
+    ),
+    "kube-prometheus-stack": (
+        ("prometheus.prometheusSpec.image.sha", "hex"),
+        ("alertmanager.alertmanagerSpec.image.sha", "hex"),
+        ("prometheusOperator.image.sha", "hex"),
+        ("prometheusOperator.prometheusConfigReloader.image.sha", "hex"),
+        ("prometheusOperator.admissionWebhooks.patch.image.sha", "hex"),
+        ("crds.upgradeJob.image.busybox.sha", "hex"),
+        ("crds.upgradeJob.image.sha", "hex"),
+        ("grafana.image.sha", "hex"),
+        ("grafana.sidecar.image.sha", "hex"),
+        ("kube-state-metrics.image.sha", "digest"),
+        ("prometheus-node-exporter.image.digest", "digest"),
+    ),
+    "loki": (("loki.image.digest", "digest"), ("lokiCanary.image.digest", "digest"), ("sidecar.image.digest", "digest")),
+}
+_HEX_DIGEST = re.compile(r"[0-9a-f]{64}")
+
+
 def validate_prod_images_by_digest(args: ResourceValidationArgs, report: ReportViolation) -> None:
     """In prod a tag is not enough: a re-pushed tag would change production without a diff."""
     if stack_name(args.urn) != PROD_STACK:
@@ -240,6 +271,16 @@ def validate_prod_images_by_digest(args: ResourceValidationArgs, report: ReportV
     for where, image in images:
         if not (isinstance(image, str) and "@" in image and _DIGEST.fullmatch(image.split("@", 1)[1])):
             report(f"{where}: image {image} must be pinned by digest in prod (<repo>:<tag>@sha256:<digest>)")
+    if args.resource_type == HELM_RELEASE:
+        chart = str(args.props.get("chart") or "").rsplit("/", 1)[-1]
+        values = args.props.get("values") or {}
+        for path, form in RELEASE_DIGEST_FIELDS.get(chart, ()):
+            value = get_path(values, *path.split("."))
+            wanted = _DIGEST if form == "digest" else _HEX_DIGEST
+            if not (isinstance(value, str) and wanted.fullmatch(value)):
+                shape = "sha256:<64 hex digits>" if form == "digest" else "<64 hex digits>"
+                release = args.props.get("name") or args.name
+                report(f"Release {release} ({chart}): values.{path} must be {shape} in prod, got {value!r}")
 
 
 # --- no-plain-text-secret-env ---------------------------------------------------------------------
@@ -352,7 +393,10 @@ pinned_images = ResourceValidationPolicy(
 
 prod_images_by_digest = ResourceValidationPolicy(
     name="prod-images-by-digest",
-    description="In prod every container image and the PostgreSQL operand run by sha256 digest.",
+    description=(
+        "In prod every container image and the PostgreSQL operand run by sha256 digest, and the Helm releases set their "
+        "charts' digest fields."
+    ),
     validate=validate_prod_images_by_digest,
 )
 

@@ -159,3 +159,13 @@ def test_prod_images_by_digest_accepts_what_prod_renders_and_ignores_other_stack
     staging = crafted("staging", ap.DEPLOYMENT, "ams-api")
     assert "@sha256:" not in staging.inputs["spec"]["template"]["spec"]["containers"][0]["image"]
     assert violations(ap.prod_images_by_digest, staging) == []
+
+
+def test_the_packs_release_digest_fields_are_the_programs():
+    """The pack keeps the charts' digest fields of components/platform/chart_images.py (it is deployed on its own)."""
+    from components.platform import chart_images
+
+    program = {
+        chart: tuple((entry.path, entry.form) for entry in table.images) for chart, table in chart_images.CHART_IMAGES.items()
+    }
+    assert program == ap.RELEASE_DIGEST_FIELDS

@@ -273,3 +273,51 @@ def test_prod_data_protected_applies_to_prod_only():
 def test_stack_name_comes_from_the_urn():
     assert ap.stack_name("urn:pulumi:prod::ams::kubernetes:core/v1:Namespace::ns-data") == "prod"
     assert ap.stack_name("urn:pulumi:staging::ams::ams:index:AppTier$kubernetes:apps/v1:Deployment::ams-api") == "staging"
+
+
+# --- prod-images-by-digest: the Helm releases' digest fields ---------------------------------------
+
+
+def _drop(path: str):
+    """A mutation removing one value (dotted path) from a Release's values."""
+
+    def mutate(inputs: dict) -> None:
+        *parents, leaf = path.split(".")
+        node = inputs["values"]
+        for key in parents:
+            node = node[key]
+        del node[leaf]
+
+    return mutate
+
+
+@pytest.mark.parametrize(
+    ("release", "path", "expected"),
+    [
+        (
+            "ams-certificates-cert-manager",
+            "webhook.image.digest",
+            "Release cert-manager (cert-manager): values.webhook.image.digest must be sha256:<64 hex digits> in prod, got None",
+        ),
+        (
+            "ams-monitoring-kube-prometheus-stack",
+            "grafana.sidecar.image.sha",
+            "Release kube-prometheus-stack (kube-prometheus-stack): values.grafana.sidecar.image.sha must be <64 hex digits> "
+            "in prod, got None",
+        ),
+        (
+            "ams-monitoring-loki",
+            "lokiCanary.image.digest",
+            "Release loki (loki): values.lokiCanary.image.digest must be sha256:<64 hex digits> in prod, got None",
+        ),
+    ],
+)
+def test_prod_images_by_digest_rejects_a_release_missing_a_digest_value(release, path, expected):
+    assert violations(ap.prod_images_by_digest, real("prod", ap.HELM_RELEASE, release)) == []
+    dropped = crafted("prod", ap.HELM_RELEASE, release, _drop(path))
+    assert violations(ap.prod_images_by_digest, dropped) == [expected]
+
+
+def test_prod_images_by_digest_leaves_releases_of_other_stacks_and_charts_without_digest_fields():
+    assert violations(ap.prod_images_by_digest, real("staging", ap.HELM_RELEASE, "ams-certificates-cert-manager")) == []
+    assert violations(ap.prod_images_by_digest, real("prod", ap.HELM_RELEASE, "ams-data-cnpg")) == []
