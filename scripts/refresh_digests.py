@@ -54,8 +54,10 @@ def split_reference(image: str) -> tuple[str, str, str]:
     name, _, tag = image.rpartition(":")
     first, slash, rest = name.partition("/")
     has_host = slash and ("." in first or ":" in first or first == "localhost")
-    if has_host:
+    if has_host and first not in ("docker.io", "index.docker.io"):
         return first, rest, tag
+    if has_host:  # Docker Hub named by its host, as the charts name their images (distribution/reference normalize.go)
+        name = rest
     if "/" not in name:
         return DOCKER_HUB, f"library/{name}", tag
     return DOCKER_HUB, name, tag

@@ -132,6 +132,8 @@ def test_the_object_storage_and_monitoring_images_count_only_when_they_run():
         ("oliver006/redis_exporter:v1.88.0", ("registry-1.docker.io", "oliver006/redis_exporter", "v1.88.0")),
         ("ghcr.io/suresoft/ams-api:1.0.0", ("ghcr.io", "suresoft/ams-api", "1.0.0")),
         ("localhost:5000/team/api:2", ("localhost:5000", "team/api", "2")),
+        ("docker.io/busybox:1.38.0", ("registry-1.docker.io", "library/busybox", "1.38.0")),
+        ("docker.io/grafana/loki:3.7.6", ("registry-1.docker.io", "grafana/loki", "3.7.6")),
     ],
 )
 def test_a_reference_is_split_as_docker_resolves_it(image, expected):
