@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 import pulumi
@@ -441,3 +441,14 @@ def job_await_options(active_deadline_seconds: int) -> dict:
 
 # Scheduling and image pulls before a Job's pod starts count against Pulumi's timeout, not the Job's deadline.
 JOB_START_MARGIN_SECONDS = 300
+
+
+def merged_values(values: dict, overlay: Mapping) -> dict:
+    """`values` with `overlay` merged in, mappings key by key (neither is changed)."""
+    result = dict(values)
+    for key, value in overlay.items():
+        if isinstance(value, Mapping) and isinstance(result.get(key), Mapping):
+            result[key] = merged_values(result[key], value)
+        else:
+            result[key] = value
+    return result

@@ -249,14 +249,12 @@ RELEASE_DIGEST_FIELDS: dict[str, tuple[tuple[str, str], ...]] = {
         ("prometheusOperator.image.sha", "hex"),
         ("prometheusOperator.prometheusConfigReloader.image.sha", "hex"),
         ("prometheusOperator.admissionWebhooks.patch.image.sha", "hex"),
-        ("crds.upgradeJob.image.busybox.sha", "hex"),
-        ("crds.upgradeJob.image.sha", "hex"),
         ("grafana.image.sha", "hex"),
         ("grafana.sidecar.image.sha", "hex"),
         ("kube-state-metrics.image.sha", "digest"),
         ("prometheus-node-exporter.image.digest", "digest"),
     ),
-    "loki": (("loki.image.digest", "digest"), ("lokiCanary.image.digest", "digest"), ("sidecar.image.digest", "digest")),
+    "loki": (("loki.image.digest", "digest"), ("lokiCanary.image.digest", "digest"), ("sidecar.image.sha", "hex")),
 }
 _HEX_DIGEST = re.compile(r"[0-9a-f]{64}")
 

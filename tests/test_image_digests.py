@@ -67,7 +67,7 @@ def test_prod_without_recorded_digests_stops_with_one_error_line_naming_the_refr
     assert result.returncode == 2
     [line] = [line for line in result.stderr.splitlines() if line.startswith("error:")]
     # The 7 the settings name and the 18 of prod's charts (tests/test_chart_digests.py), none of them recorded here.
-    assert line.startswith("error: image digests: prod runs 25 image(s) without a digest in image-digests.yaml (")
+    assert line.startswith("error: image digests: prod runs 24 image(s) without a digest in image-digests.yaml (")
     assert "run scripts/refresh_digests.py --write where their registries are reachable" in line
     assert "Traceback" not in result.stderr and not (tmp_path / "out").exists()
 

@@ -13,7 +13,6 @@ import pulumi_kubernetes as k8s
 
 from .. import k8s as kb
 from ..operator_namespace import OperatorNamespace, OperatorNamespaceArgs, OperatorPlacement, PodFlows, internet
-from ..platform.chart_images import merged
 from .settings import EdgeSettings
 
 CERT_MANAGER_CHART = kb.Chart("cert-manager", "v1.21.2", "https://charts.jetstack.io", timeout=600)
@@ -118,7 +117,7 @@ class Certificates(pulumi.ComponentResource):
             opts=self._opts(),
         )
         opts = self._opts(depends_on=list(self._args.gateway_api))
-        values = merged(values, self._args.digest_values)
+        values = kb.merged_values(values, self._args.digest_values)
         release = kb.helm_release(f"{self._name}-cert-manager", CERT_MANAGER_CHART, namespace.name, opts, values)
         if self._args.monitoring_enabled:
             self._controller_monitor(namespace.name)

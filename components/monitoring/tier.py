@@ -17,7 +17,6 @@ import pulumi_random as random
 import yaml
 
 from .. import k8s as kb
-from ..platform.chart_images import merged
 from ..settings import NetworkSettings
 from .log_shipper import FLUENT_BIT_PORT, LOG_SHIPPER, LogShipper, log_shipper
 from .observers import observer_access
@@ -279,7 +278,7 @@ class MonitoringTier(pulumi.ComponentResource):
                 ],
             },
         }
-        return self._release("kube-prometheus-stack", KPS_CHART, merged(values, self._args.kps_digest_values))
+        return self._release("kube-prometheus-stack", KPS_CHART, kb.merged_values(values, self._args.kps_digest_values))
 
     def _loki(self) -> pulumi.Resource:
         mon = self._mon
@@ -318,7 +317,7 @@ class MonitoringTier(pulumi.ComponentResource):
             "chunksCache": {"enabled": False},
             "resultsCache": {"enabled": False},
         }
-        return self._release("loki", LOKI_CHART, merged(values, self._args.loki_digest_values))
+        return self._release("loki", LOKI_CHART, kb.merged_values(values, self._args.loki_digest_values))
 
     # --- network ------------------------------------------------------------------------------------
 

@@ -72,10 +72,6 @@ CHART_IMAGES: dict[str, ChartImages] = {
             ChartImage(
                 "prometheusOperator.admissionWebhooks.patch.image.sha", "ghcr.io/jkroepke/kube-webhook-certgen:1.8.7", "hex"
             ),
-            # The busybox init container's digest is used only when `upgradeJob.image.sha` is set too (the
-            # template tests that field, charts/crds/templates/upgrade/job.yaml): both carry the same digest.
-            ChartImage("crds.upgradeJob.image.busybox.sha", "docker.io/busybox:1.38.0", "hex"),
-            ChartImage("crds.upgradeJob.image.sha", "docker.io/busybox:1.38.0", "hex"),
             ChartImage("grafana.image.sha", "docker.io/grafana/grafana:13.2.0", "hex"),
             ChartImage("grafana.sidecar.image.sha", "quay.io/kiwigrid/k8s-sidecar:2.10.1", "hex"),
             ChartImage("kube-state-metrics.image.sha", "registry.k8s.io/kube-state-metrics/kube-state-metrics:v2.20.0"),
@@ -89,7 +85,9 @@ CHART_IMAGES: dict[str, ChartImages] = {
         (
             ChartImage("loki.image.digest", "docker.io/grafana/loki:3.7.6"),
             ChartImage("lokiCanary.image.digest", "docker.io/grafana/loki-canary:3.7.6"),
-            ChartImage("sidecar.image.digest", "docker.io/kiwigrid/k8s-sidecar:2.10.1"),
+            # The sidecar's values declare `sha`, not `digest` (values.yaml `sidecar.image.sha`); the same helper
+            # writes it as `@sha256:<sha>`.
+            ChartImage("sidecar.image.sha", "docker.io/kiwigrid/k8s-sidecar:2.10.1", "hex"),
         ),
     ),
 }
@@ -113,6 +111,10 @@ BY_TAG: dict[str, str] = {
     # kube-prometheus-stack charts/crds/templates/upgrade/job.yaml: the kubectl tag defaults to the cluster's
     # Kubernetes version, which the program does not know; a recorded digest would run one version under another's tag.
     "registry.k8s.io/kubectl": "kube-prometheus-stack CRD upgrade Job: its tag follows the cluster's Kubernetes version",
+    # The same Job's busybox init container takes its digest only when the kubectl image's `upgradeJob.image.sha` is
+    # set too (charts/crds/templates/upgrade/job.yaml), and that field is not in the chart's values: pinning busybox
+    # would mean setting kubectl's digest field to busybox's digest.
+    "docker.io/busybox": "kube-prometheus-stack CRD upgrade Job: its digest applies only with kubectl's, which stays by tag",
 }
 
 
@@ -135,14 +137,3 @@ def digest_values(chart: str, record: Mapping[str, str | None]) -> dict:
             node = node.setdefault(key, {})
         node[leaf] = digest.removeprefix("sha256:") if entry.form == "hex" else digest
     return values
-
-
-def merged(values: dict, overlay: Mapping) -> dict:
-    """`values` with `overlay` merged in, mappings key by key (neither is changed)."""
-    result = dict(values)
-    for key, value in overlay.items():
-        if isinstance(value, Mapping) and isinstance(result.get(key), Mapping):
-            result[key] = merged(result[key], value)
-        else:
-            result[key] = value
-    return result
