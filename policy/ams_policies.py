@@ -46,6 +46,7 @@ PDB = "kubernetes:policy/v1:PodDisruptionBudget"
 NAMESPACE = "kubernetes:core/v1:Namespace"
 PVC = "kubernetes:core/v1:PersistentVolumeClaim"
 CNPG_CLUSTER = "kubernetes:postgresql.cnpg.io/v1:Cluster"
+CNPG_POOLER = "kubernetes:postgresql.cnpg.io/v1:Pooler"
 HELM_RELEASE = "kubernetes:helm.sh/v3:Release"
 
 # Where each workload type keeps its pod spec.
@@ -266,6 +267,11 @@ def validate_prod_images_by_digest(args: ResourceValidationArgs, report: ReportV
     images = [(where, container.get("image")) for where, container in workload_containers(args)]
     if args.resource_type == CNPG_CLUSTER:
         images.append((f"{describe(args.resource_type, args.props)}, imageName", get_path(args.props, "spec", "imageName")))
+    if args.resource_type == CNPG_POOLER:
+        # PgBouncer's pods: the image in the Pooler's pod template (without one, the operator picks its default by tag).
+        containers = get_path(args.props, "spec", "template", "spec", "containers") or []
+        where = describe(args.resource_type, args.props)
+        images += [(f"{where}, container {c.get('name')!r}", c.get("image")) for c in containers if isinstance(c, Mapping)]
     for where, image in images:
         if not (isinstance(image, str) and "@" in image and _DIGEST.fullmatch(image.split("@", 1)[1])):
             report(f"{where}: image {image} must be pinned by digest in prod (<repo>:<tag>@sha256:<digest>)")

@@ -27,6 +27,8 @@ PINNED_WAIT = "registry.example/team/wait:1.0@sha256:dbc3448809e5bb8755c90a1c830
 PINNED_APP = "registry.example/team/app:2.0@sha256:2fb46cc6e9cc6435b6c87bc91d78289ed502b0b97863255f92d67874ef3bd8c9"
 PINNED_MIGRATE = "registry.example/team/migrate:4.0@sha256:88edcaa6421952b043780ecc848a180eff6a4138090b6241a2de833abec23cdb"
 PINNED_REPORT = "registry.example/team/report:5.0@sha256:4af877d631923dd3b15a08ebe96a6f8dec549e8cc28f53fa42068eb1ce024121"
+BOUNCER = "registry.example/pgbouncer:1.25"
+PINNED_BOUNCER = "registry.example/pgbouncer:1.25@sha256:fdcf2b22db247740edb15f2939e94a19b9f76433fecea17e94dfb0a42dfa9a30"
 PINNED_POSTGRES = "registry.example/postgresql:17.6@sha256:aee809bb13d396031049d79024a3504a86eb29be5f02f0a8e566b8cf93b98768"
 
 
@@ -36,6 +38,7 @@ RECORD = {
     MIGRATE: "sha256:88edcaa6421952b043780ecc848a180eff6a4138090b6241a2de833abec23cdb",
     REPORT: "sha256:4af877d631923dd3b15a08ebe96a6f8dec549e8cc28f53fa42068eb1ce024121",
     POSTGRES: "sha256:aee809bb13d396031049d79024a3504a86eb29be5f02f0a8e566b8cf93b98768",
+    BOUNCER: "sha256:fdcf2b22db247740edb15f2939e94a19b9f76433fecea17e94dfb0a42dfa9a30",
 }
 
 
@@ -66,6 +69,13 @@ def workloads() -> None:
         metadata={"name": "db", "namespace": "test"},
         spec={"instances": 1, "imageName": POSTGRES},
     )
+    k8s.apiextensions.CustomResource(
+        "pooler",
+        api_version="postgresql.cnpg.io/v1",
+        kind="Pooler",
+        metadata={"name": "pooler", "namespace": "test"},
+        spec={"cluster": {"name": "db"}, "template": {"spec": {"containers": [{"name": "pgbouncer", "image": BOUNCER}]}}},
+    )
 
 
 def images(pod_spec: dict) -> dict[str, list[str]]:
@@ -85,6 +95,7 @@ def test_prod_pins_init_containers_and_containers_at_any_depth():
         "containers": [PINNED_REPORT, PINNED],
     }
     assert rendered.get("Cluster", "db")["spec"]["imageName"] == PINNED_POSTGRES
+    assert rendered.get("Pooler", "pooler")["spec"]["template"]["spec"]["containers"][0]["image"] == PINNED_BOUNCER
     # The checkov skip for tag-pinned images goes with the tags; other annotations stay.
     assert deployment["metadata"]["annotations"] == {"team": "a"}
 
@@ -108,3 +119,19 @@ def test_the_prod_policy_refuses_an_init_container_by_tag():
     assert violations(ap.prod_images_by_digest, deployment_reg(PINNED_WAIT, APP)) == [
         f'Deployment test/app, container "main": image {APP} must be pinned by digest in prod (<repo>:<tag>@sha256:<digest>)'
     ]
+
+
+def test_the_prod_policy_refuses_a_tag_only_pgbouncer():
+    def pooler(image: str) -> Reg:
+        containers = [{"name": "pgbouncer", "image": image}]
+        inputs = {
+            "apiVersion": "postgresql.cnpg.io/v1",
+            "kind": "Pooler",
+            "metadata": {"name": "pooler", "namespace": "test"},
+            "spec": {"template": {"spec": {"containers": containers}}},
+        }
+        return Reg(ap.CNPG_POOLER, inputs, stack="prod")
+
+    assert violations(ap.prod_images_by_digest, pooler(PINNED_BOUNCER)) == []
+    [message] = violations(ap.prod_images_by_digest, pooler(BOUNCER))
+    assert message.startswith("Pooler test/pooler, container 'pgbouncer': image registry.example/pgbouncer:1.25 must be pinned")

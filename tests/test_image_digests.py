@@ -18,12 +18,13 @@ from scripts import refresh_digests
 from tests.components import settings_of
 from tests.conftest import PROJECT_DIR, render_stack
 
-# What prod's settings run, written out: the app, PostgreSQL's operand, Redis and its exporter, the log shipper
+# What prod's settings run, written out: the app, PostgreSQL's operand and PgBouncer, Redis and its exporter, the log shipper
 # and the web exporter. Not the in-cluster object storage's (prod uses an external S3).
 PROD_IMAGES = {
     "ghcr.io/suresoft/ams-api:1.0.0",
     "ghcr.io/suresoft/ams-web:1.0.0",
     "ghcr.io/cloudnative-pg/postgresql:17.11-standard-trixie",
+    "ghcr.io/cloudnative-pg/pgbouncer:1.25.1",
     "redis:8.10.1-alpine3.23",
     "oliver006/redis_exporter:v1.88.0",
     "cr.fluentbit.io/fluent/fluent-bit:4.2.8",
@@ -67,7 +68,7 @@ def test_prod_without_recorded_digests_stops_with_one_error_line_naming_the_refr
     assert result.returncode == 2
     [line] = [line for line in result.stderr.splitlines() if line.startswith("error:")]
     # The 7 the settings name and the 18 of prod's charts (tests/test_chart_digests.py), none of them recorded here.
-    assert line.startswith("error: image digests: prod runs 24 image(s) without a digest in image-digests.yaml (")
+    assert line.startswith("error: image digests: prod runs 25 image(s) without a digest in image-digests.yaml (")
     assert "run scripts/refresh_digests.py --write where their registries are reachable" in line
     assert "Traceback" not in result.stderr and not (tmp_path / "out").exists()
 

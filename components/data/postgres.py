@@ -169,7 +169,11 @@ class Postgres(pulumi.ComponentResource):
                     "default_pool_size": str(pooler.default_pool_size),
                 },
             },
-            "template": {"spec": {"containers": [{"name": "pgbouncer", "resources": resources}]}},
+            # The image in the pod template wins over the operator's default (the Pooler CRD's `pgbouncer.image`
+            # description), and a pod template's images are what prod pins by digest (components/platform/digests.py).
+            "template": {
+                "spec": {"containers": [{"name": "pgbouncer", "image": self._args.postgres.pooler_image, "resources": resources}]}
+            },
         }
 
     def _backups(self) -> None:

@@ -29,6 +29,8 @@ class DataSettings(Model):
         max_connections: Annotated[int, Field(ge=20, le=10000)]
         init_sql_file: ProjectFile
         pooler: Pooler
+        # PgBouncer's image, which CloudNativePG would otherwise choose itself: set, so that prod runs it by digest.
+        pooler_image: Image
         pooler_resources: Resources
         backup: Backup
 

@@ -13,8 +13,9 @@ CronJobs; `containers` and `initContainers` at any depth) and CloudNativePG's op
 
 What a Helm release deploys (the operators, the monitoring stack) is one resource to the engine, not a pod
 template: its images are pinned through the chart's own digest fields from the same record, where the chart has
-them (chart_images.py, which lists the images that run by their chart's tag and why). PgBouncer's image is
-CloudNativePG's default for a Pooler and runs by the tag the operator pins (PINS.md).
+them (chart_images.py, which lists the images that run by their chart's tag and why). PgBouncer's image is a
+setting (`ams:data.postgres.poolerImage`, the operator's own default) in the Pooler's pod template, which is
+pinned like the others.
 """
 
 from __future__ import annotations
@@ -35,6 +36,8 @@ POD_TEMPLATE_TYPES = {
     "kubernetes:batch/v1:CronJob",
 }
 CNPG_CLUSTER = "kubernetes:postgresql.cnpg.io/v1:Cluster"
+# CloudNativePG's Pooler: `spec.template` is the PgBouncer pods' template.
+CNPG_POOLER = "kubernetes:postgresql.cnpg.io/v1:Pooler"
 # checkov's CKV_K8S_43 (images by digest) skip, which components write for tag-pinned images.
 TAG_SKIP_PREFIX = "CKV_K8S_43="
 RECORD = Path(__file__).with_name("image-digests.yaml")
@@ -137,7 +140,7 @@ class PinImagesByDigest:
         self._record = record
 
     def __call__(self, args: pulumi.ResourceTransformationArgs) -> pulumi.ResourceTransformationResult | None:
-        if args.type_ not in POD_TEMPLATE_TYPES and args.type_ != CNPG_CLUSTER:
+        if args.type_ not in POD_TEMPLATE_TYPES and args.type_ not in (CNPG_CLUSTER, CNPG_POOLER):
             return None
         props = _copied(dict(args.props))
         spec = props.get("spec")
