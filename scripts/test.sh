@@ -12,6 +12,6 @@ unset PYTHONDONTWRITEBYTECODE
 .venv/bin/ruff check .
 .venv/bin/ruff format --check .
 # On every core (pytest-xdist: each worker renders the stacks it needs once; what is expensive and shared, such as the
-# checkov run and the charts' helm renders, is made once for all workers: tests/conftest.py `once_for_all_workers`),
+# checkov run and the charts' helm renders, is made once for all workers: tests/conftest.py `start_checkov`, `chart_objects`),
 # and the 15 slowest tests, so that the suite's time stays visible (issue 21: at most 90 s on a 2-core machine).
 .venv/bin/python -m pytest -n auto --durations=15 "$@"

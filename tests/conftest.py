@@ -7,7 +7,9 @@ import fcntl
 import json
 import os
 import shutil
-from collections.abc import Callable, Iterator
+import subprocess
+import time
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -120,28 +122,73 @@ def render_dirs(tmp_path_factory) -> dict[str, Path]:
     for name, (stack, overrides) in VARIANTS.items():
         render_cli.write(runner.run(stack, with_overrides(stack_config(stack), overrides)), base / name)
         dirs[name] = base / name
+    start_checkov(tmp_path_factory, dirs)
     return dirs
+
+
+CHECKOV = PROJECT_DIR / ".venv-checkov/bin/checkov"
+
+
+def start_checkov(tmp_path_factory, dirs: dict[str, Path]) -> None:
+    """Start one checkov run over every render, in the background, for all pytest workers (the first to get here
+    starts it; tests/test_validators.py reads its report): the workers go on with other tests meanwhile instead of
+    one running checkov and the other waiting for it. Its inputs are copies in the workers' shared directory, named
+    after the render, so the report's paths mean the same to every worker."""
+    if not CHECKOV.exists():
+        return  # tests/test_validators.py says it is missing (and fails in CI)
+    with one_worker_at_a_time(tmp_path_factory, "checkov") as shared:
+        work = shared / "checkov"
+        if work.exists():
+            return
+        work.mkdir()
+        files = []
+        for name, directory in dirs.items():
+            copy_ = work / f"{name}.yaml"
+            shutil.copyfile(directory / "manifests.yaml", copy_)
+            files.append(str(copy_))
+        command = [str(CHECKOV), "--framework", "kubernetes", "--skip-download", "-o", "json", "-f", *files]
+        env = {"PATH": "/usr/bin:/bin", "BC_SKIP_MAPPING": "TRUE", "CHECKOV_RUN_SCA_PACKAGE_SCAN_V2": "false"}
+        # The report appears whole or not at all: written aside, then renamed by the same shell, whatever checkov's
+        # exit status (1 when a check fails, which the tests then report).
+        script = '"$0" "$@" > report.partial 2> checkov.log; mv report.partial report.json'
+        _BACKGROUND.append(subprocess.Popen(["sh", "-c", script, *command], cwd=work, env=env))
+
+
+_BACKGROUND: list = []  # the background runs this worker started, waited for at the end of its session
+
+
+def finish_checkov(work: Path, timeout: float = 600) -> Path:
+    """The checkov report once the background run is done (whichever worker started it)."""
+    report = work / "report.json"
+    deadline = time.monotonic() + timeout
+    while not report.exists():
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"checkov did not finish within {timeout} s (see {work / 'checkov.log'})")
+        time.sleep(0.2)
+    return report
+
+
+def pytest_sessionfinish(session):
+    for process in _BACKGROUND:
+        process.wait()
+
+
+def session_directory(tmp_path_factory) -> Path:
+    """A directory of this test session that every pytest-xdist worker shares: the parent of the workers' own
+    temporary directories under xdist; without it, the session's own (its parent holds earlier sessions too)."""
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        return tmp_path_factory.getbasetemp().parent
+    return tmp_path_factory.getbasetemp()
 
 
 @contextmanager
 def one_worker_at_a_time(tmp_path_factory, name: str) -> Iterator[Path]:
     """Hold a lock shared by every pytest-xdist worker of this run (their base temporary directories share a parent);
     yields that shared directory. Without xdist, the lock is uncontended."""
-    shared = tmp_path_factory.getbasetemp().parent
+    shared = session_directory(tmp_path_factory)
     with open(shared / f"{name}.lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         yield shared
-
-
-def once_for_all_workers(tmp_path_factory, name: str, compute: Callable[[], object]) -> object:
-    """What `compute()` returns (JSON), computed by the first worker that asks and read from disk by the others."""
-    with one_worker_at_a_time(tmp_path_factory, name) as shared:
-        result_file = shared / f"{name}.json"
-        if result_file.is_file():
-            return json.loads(result_file.read_text())
-        result = compute()
-        result_file.write_text(json.dumps(result))
-        return result
 
 
 def tool(name: str, *candidates: Path) -> str:

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import json
-import subprocess
 from functools import cache
 from pathlib import Path
 
 import pytest
 import yaml
 
-from tests.conftest import PROJECT_DIR, RENDERS, once_for_all_workers, tool
+from tests.conftest import CHECKOV, RENDERS, finish_checkov, session_directory, tool
 
 KUBERNETES_VERSIONS = ("1.35.0", "1.37.0")
 
@@ -66,28 +65,17 @@ def test_strict_validation_finds_a_field_the_api_does_not_have(version):
 
 @pytest.fixture(scope="session")
 def checkov_results(render_dirs, tmp_path_factory) -> dict[str, dict[str, list]]:
-    """One checkov run over every render (its start-up is most of a run), for every pytest worker: each render's
-    passed, failed and skipped checks, by the render's name (the renders are byte-identical in every worker)."""
-    checkov = tool("checkov", PROJECT_DIR / ".venv-checkov/bin/checkov")
-    return once_for_all_workers(tmp_path_factory, "checkov", lambda: run_checkov(checkov, render_dirs))
-
-
-def run_checkov(checkov: str, render_dirs: dict[str, Path]) -> dict[str, dict[str, list]]:
-    files = {str(directory / "manifests.yaml"): name for name, directory in render_dirs.items()}
-    result = subprocess.run(
-        [checkov, "--framework", "kubernetes", "--skip-download", "-o", "json", "-f", *files],
-        capture_output=True,
-        text=True,
-        timeout=600,
-        env={"PATH": "/usr/bin:/bin", "BC_SKIP_MAPPING": "TRUE", "CHECKOV_RUN_SCA_PACKAGE_SCAN_V2": "false"},
-    )
-    report = json.loads(result.stdout)
+    """Each render's passed, failed and skipped checks, by the render's name, from the one checkov run over every
+    render that tests/conftest.py `start_checkov` started in the background (its start-up is most of a run)."""
+    tool("checkov", CHECKOV)
+    work = session_directory(tmp_path_factory) / "checkov"
+    report = json.loads(finish_checkov(work).read_text())
     reports = report if isinstance(report, list) else [report]
-    by_render = {name: {"passed_checks": [], "failed_checks": [], "skipped_checks": []} for name in files.values()}
+    by_render = {name: {"passed_checks": [], "failed_checks": [], "skipped_checks": []} for name in render_dirs}
     for part in reports:
         for outcome, checks in part.get("results", {}).items():
             for check in checks if outcome in ("passed_checks", "failed_checks", "skipped_checks") else []:
-                by_render[files[check["file_abs_path"]]][outcome].append(check)
+                by_render[Path(check["file_abs_path"]).stem][outcome].append(check)
     return by_render
 
 
