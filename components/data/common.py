@@ -11,8 +11,9 @@ import pulumi_kubernetes as k8s
 
 from .. import k8s as kb
 from ..secret_store import SecretSource, Value, placeholder
+from .settings import CLUSTER_NAME
 
-CLUSTER = "ams-db"
+CLUSTER = CLUSTER_NAME  # declared with the settings, whose restore rules name it
 POOLER = "ams-db-pooler-rw"
 REDIS = "ams-redis"
 S3 = "ams-s3"

@@ -13,11 +13,11 @@ from ..secret_store import SecretSource, Value
 from ..settings import SecretsSettings
 from ..validation import PROJECT_DIR, Resources
 from .common import CLUSTER, DB_PODS, POOLER, POOLER_PODS, Monitoring, data_secret, flat_layout_aliases, pod_monitor
-from .settings import DataSettings
+from .settings import BACKUP_OBJECT_STORE, DataSettings
 
 CNPG_API = "postgresql.cnpg.io/v1"
 BARMAN_PLUGIN = "barman-cloud.cloudnative-pg.io"
-OBJECT_STORE = "ams-backups"
+OBJECT_STORE = BACKUP_OBJECT_STORE  # declared with the settings, whose restore rules name it
 DB_NAME = "ams"
 DB_OWNER = "ams"
 
@@ -33,6 +33,10 @@ class BackupStore:
     secret_access_key_key: str
     # What creates that Secret, when the program does (the in-cluster object storage's credentials).
     credentials: Sequence[pulumi.Resource] = ()
+
+
+# The externalClusters entry a restore reads from.
+RESTORE_SOURCE = "origin"
 
 
 @dataclass(frozen=True)
@@ -113,7 +117,12 @@ class Postgres(pulumi.ComponentResource):
         }
         if pg.backup.enabled:
             self._backups()
-            spec["plugins"] = [{"name": BARMAN_PLUGIN, "isWALArchiver": True, "parameters": {"barmanObjectName": OBJECT_STORE}}]
+            archive = {"barmanObjectName": OBJECT_STORE}
+            if pg.restore.server_name:
+                archive["serverName"] = pg.restore.server_name
+            spec["plugins"] = [{"name": BARMAN_PLUGIN, "isWALArchiver": True, "parameters": archive}]
+        if pg.restore.from_server:
+            self._restore_from_backups(spec)
         # Custom resources are not awaited unless pulumi.com/waitFor says what to wait for (pulumi-kubernetes
         # provider/pkg/metadata/overrides.go ReadyCondition); CloudNativePG sets condition Ready
         # (cloudnative-pg api/v1/cluster_types.go ConditionClusterReady). initdb and replicas cloning take
@@ -175,6 +184,18 @@ class Postgres(pulumi.ComponentResource):
                 "spec": {"containers": [{"name": "pgbouncer", "image": self._args.postgres.pooler_image, "resources": resources}]}
             },
         }
+
+    def _restore_from_backups(self, spec: dict) -> None:
+        """Bootstrap from the backups of another server instead of initdb: the Barman Cloud plugin reads them through
+        an `externalClusters` entry (plugin-barman-cloud hack/examples/cluster-restore-archive.yaml), to the latest
+        point or to `targetTime`. The owner and its password are this stack's, as initdb would set them."""
+        restore = self._args.postgres.restore
+        source = {"barmanObjectName": restore.object_store or OBJECT_STORE, "serverName": restore.from_server}
+        spec["externalClusters"] = [{"name": RESTORE_SOURCE, "plugin": {"name": BARMAN_PLUGIN, "parameters": source}}]
+        recovery = {"source": RESTORE_SOURCE, "database": DB_NAME, "owner": DB_OWNER, "secret": {"name": f"{CLUSTER}-app"}}
+        if restore.target_time:
+            recovery["recoveryTarget"] = {"targetTime": restore.target_time}
+        spec["bootstrap"] = {"recovery": recovery}
 
     def _backups(self) -> None:
         """The ObjectStore the WAL archiver and the backups write to, and the daily backup."""

@@ -1,5 +1,6 @@
 """Settings of the data tier: `ams:data` (PostgreSQL, PgBouncer, backups, Redis, object storage, operators)."""
 
+from datetime import datetime
 from typing import Annotated, Literal
 
 from pydantic import Field
@@ -7,6 +8,21 @@ from pydantic import Field
 from ..validation import DnsLabel, HttpsUrl, Image, Model, NonEmpty, ProjectFile, Resources, Volume, matching
 
 RESERVED_CONNECTIONS = 10  # PostgreSQL's connections for superusers, replication and monitoring, outside the pools
+# The names of the cluster and its backups' ObjectStore (components/data/common.py CLUSTER, postgres.py OBJECT_STORE).
+CLUSTER_NAME = "ams-db"
+BACKUP_OBJECT_STORE = "ams-backups"
+
+
+def _rfc3339_problem(text: str) -> str | None:
+    """CloudNativePG passes targetTime to PostgreSQL's recovery_target_time; a time without its offset would be read in
+    the server's zone, so one is required."""
+    try:
+        parsed = datetime.fromisoformat(text)
+    except ValueError:
+        return f"must be an RFC 3339 time such as 2026-12-01T10:00:00Z, got {text!r}"
+    if parsed.tzinfo is None:
+        return f"needs its UTC offset (e.g. 2026-12-01T10:00:00Z), got {text!r}"
+    return None
 
 
 class DataSettings(Model):
@@ -16,6 +32,18 @@ class DataSettings(Model):
             max_client_connections: Annotated[int, Field(ge=1, le=100000)]
             default_pool_size: Annotated[int, Field(ge=1)]
             pool_mode: Literal["session", "transaction"]
+
+        class Restore(Model):
+            """Start the cluster from backups instead of an empty database (CloudNativePG `bootstrap.recovery`); only a
+            cluster's creation reads it, so a later `up` with it still set changes nothing."""
+
+            from_server: str  # the server name whose backups to start from ("": no restore, an empty database)
+            object_store: str  # the ObjectStore holding them ("": this stack's own, ams-backups)
+            target_time: str  # RFC 3339 with its offset ("": the latest point the archive reaches)
+            server_name: str  # what this cluster archives its own WAL under ("": the cluster's name)
+
+            def rules(self):
+                return {"targetTime": self.target_time and _rfc3339_problem(self.target_time)}
 
         class Backup(Model):
             enabled: bool
@@ -33,6 +61,7 @@ class DataSettings(Model):
         pooler_image: Image
         pooler_resources: Resources
         backup: Backup
+        restore: Restore
 
         def rules(self):
             instances = self.pooler.instances
@@ -42,7 +71,28 @@ class DataSettings(Model):
             message = (
                 f"instances x defaultPoolSize ({instances} x {pool_size} = {connections}) must be <= postgres.maxConnections"
             )
-            return {"pooler.defaultPoolSize": connections > budget and f"{message} - {RESERVED_CONNECTIONS} ({budget})"}
+            return {
+                "pooler.defaultPoolSize": connections > budget and f"{message} - {RESERVED_CONNECTIONS} ({budget})",
+                **self._restore_rules(),
+            }
+
+        def _restore_rules(self) -> dict:
+            restore = self.restore
+            if not restore.from_server:
+                return {}
+            if not self.backup.enabled:
+                why = "the restore reads the backups through the Barman Cloud plugin, which backup.enabled installs"
+                return {"restore.fromServer": f"needs ams:data.postgres.backup.enabled: true ({why})"}
+            store = restore.object_store or BACKUP_OBJECT_STORE
+            archives_as = restore.server_name or CLUSTER_NAME
+            if store == BACKUP_OBJECT_STORE and archives_as == restore.from_server:
+                # The plugin checks that the archive it is to write is empty before the first WAL (plugin-barman-cloud
+                # internal/cnpgi/common/check.go CheckBackupDestination, barman-cloud-check-wal-archive).
+                return {
+                    "restore.serverName": f"the cluster would archive its WAL into the archive it restores from "
+                    f"({store}/{restore.from_server}), which the Barman Cloud plugin refuses: name another server"
+                }
+            return {}
 
     class Redis(Model):
         image: Image
