@@ -13,42 +13,42 @@ import pytest
 from tests.conftest import render_stack, stack_config, with_overrides
 from tools import runner
 
-# Generated secrets (the default): the program creates the credentials and the Secrets that hold them.
-PROD_PROTECTED = {
-    # The namespaces holding the data, the app's Secrets, monitoring's volumes and the operators.
+# Protected in both secrets modes: the namespaces holding the data, the app's Secrets, monitoring's volumes and the
+# operators; PostgreSQL and Redis with what they keep; monitoring's generated credentials (generated in both modes);
+# the releases (removing one deletes what it runs).
+PROTECTED_IN_BOTH_MODES = {
     ("kubernetes:core/v1:Namespace", "ns-app"),
     ("kubernetes:core/v1:Namespace", "ns-data"),
     ("kubernetes:core/v1:Namespace", "ns-monitoring"),
     ("kubernetes:core/v1:Namespace", "ams-certificates-cert-manager-ns"),
     ("kubernetes:core/v1:Namespace", "ams-data-operators-ns"),
     ("kubernetes:core/v1:Namespace", "ams-edge-controller-ns"),
-    # PostgreSQL: the cluster, the pooler every client goes through, its backups and where they go.
     ("kubernetes:postgresql.cnpg.io/v1:Cluster", "ams-data-db"),
     ("kubernetes:postgresql.cnpg.io/v1:Pooler", "ams-data-db-pooler"),
     ("kubernetes:postgresql.cnpg.io/v1:ScheduledBackup", "ams-data-db-scheduled-backup"),
     ("kubernetes:barmancloud.cnpg.io/v1:ObjectStore", "ams-data-db-object-store"),
-    # Redis, its volume claim template and the claim's size.
     ("kubernetes:apps/v1:StatefulSet", "ams-data-redis"),
     ("kubernetes:core/v1:PersistentVolumeClaimPatch", "ams-data-redis-data-size"),
-    # The generated credentials and the Secrets holding them.
-    ("random:index/randomPassword:RandomPassword", "ams-data-db-password"),
-    ("random:index/randomPassword:RandomPassword", "ams-data-redis-password"),
-    ("random:index/randomPassword:RandomPassword", "ams-jwt-access"),
-    ("random:index/randomPassword:RandomPassword", "ams-jwt-refresh"),
     ("random:index/randomPassword:RandomPassword", "ams-monitoring-grafana-admin"),
-    ("kubernetes:core/v1:Secret", "ams-data-connection"),
-    ("kubernetes:core/v1:Secret", "ams-data-db-app"),
-    ("kubernetes:core/v1:Secret", "ams-data-redis"),
-    ("kubernetes:core/v1:Secret", "ams-jwt"),
     ("kubernetes:core/v1:Secret", "ams-monitoring-alertmanager"),
     ("kubernetes:core/v1:Secret", "ams-monitoring-grafana-admin"),
-    # The operators and the monitoring stack: removing a release deletes what it runs.
     ("kubernetes:helm.sh/v3:Release", "ams-certificates-cert-manager"),
     ("kubernetes:helm.sh/v3:Release", "ams-data-barman-cloud"),
     ("kubernetes:helm.sh/v3:Release", "ams-data-cnpg"),
     ("kubernetes:helm.sh/v3:Release", "ams-edge-envoy-gateway"),
     ("kubernetes:helm.sh/v3:Release", "ams-monitoring-kube-prometheus-stack"),
     ("kubernetes:helm.sh/v3:Release", "ams-monitoring-loki"),
+}
+# Generated secrets (the default): the program creates the app's credentials and the Secrets that hold them.
+PROD_PROTECTED = PROTECTED_IN_BOTH_MODES | {
+    ("random:index/randomPassword:RandomPassword", "ams-data-db-password"),
+    ("random:index/randomPassword:RandomPassword", "ams-data-redis-password"),
+    ("random:index/randomPassword:RandomPassword", "ams-jwt-access"),
+    ("random:index/randomPassword:RandomPassword", "ams-jwt-refresh"),
+    ("kubernetes:core/v1:Secret", "ams-data-connection"),
+    ("kubernetes:core/v1:Secret", "ams-data-db-app"),
+    ("kubernetes:core/v1:Secret", "ams-data-redis"),
+    ("kubernetes:core/v1:Secret", "ams-jwt"),
 }
 
 # Credentials from Vault through External Secrets: the ExternalSecrets and their stores take the place of the
@@ -58,37 +58,15 @@ EXTERNAL_SECRETS = {
     "ams:secrets.installOperator": True,
     "ams:secrets.vault": {"server": "https://vault.suresoft.com", "path": "secret", "role": "ams"},
 }
-PROD_EXTERNAL_SECRETS_PROTECTED = {
-    ("kubernetes:core/v1:Namespace", "ns-app"),
-    ("kubernetes:core/v1:Namespace", "ns-data"),
-    ("kubernetes:core/v1:Namespace", "ns-monitoring"),
-    ("kubernetes:core/v1:Namespace", "ams-certificates-cert-manager-ns"),
-    ("kubernetes:core/v1:Namespace", "ams-data-operators-ns"),
-    ("kubernetes:core/v1:Namespace", "ams-edge-controller-ns"),
+PROD_EXTERNAL_SECRETS_PROTECTED = PROTECTED_IN_BOTH_MODES | {
     ("kubernetes:core/v1:Namespace", "ams-external-secrets-ns"),
-    ("kubernetes:postgresql.cnpg.io/v1:Cluster", "ams-data-db"),
-    ("kubernetes:postgresql.cnpg.io/v1:Pooler", "ams-data-db-pooler"),
-    ("kubernetes:postgresql.cnpg.io/v1:ScheduledBackup", "ams-data-db-scheduled-backup"),
-    ("kubernetes:barmancloud.cnpg.io/v1:ObjectStore", "ams-data-db-object-store"),
-    ("kubernetes:apps/v1:StatefulSet", "ams-data-redis"),
-    ("kubernetes:core/v1:PersistentVolumeClaimPatch", "ams-data-redis-data-size"),
     ("kubernetes:external-secrets.io/v1:ExternalSecret", "ams-data-connection"),
     ("kubernetes:external-secrets.io/v1:ExternalSecret", "ams-data-db-app"),
     ("kubernetes:external-secrets.io/v1:ExternalSecret", "ams-data-redis"),
     ("kubernetes:external-secrets.io/v1:ExternalSecret", "ams-jwt"),
     ("kubernetes:external-secrets.io/v1:SecretStore", "ams-data-secret-store"),
     ("kubernetes:external-secrets.io/v1:SecretStore", "ams-secret-store"),
-    # Monitoring's credentials are generated in this mode too.
-    ("random:index/randomPassword:RandomPassword", "ams-monitoring-grafana-admin"),
-    ("kubernetes:core/v1:Secret", "ams-monitoring-alertmanager"),
-    ("kubernetes:core/v1:Secret", "ams-monitoring-grafana-admin"),
-    ("kubernetes:helm.sh/v3:Release", "ams-certificates-cert-manager"),
-    ("kubernetes:helm.sh/v3:Release", "ams-data-barman-cloud"),
-    ("kubernetes:helm.sh/v3:Release", "ams-data-cnpg"),
-    ("kubernetes:helm.sh/v3:Release", "ams-edge-envoy-gateway"),
     ("kubernetes:helm.sh/v3:Release", "ams-external-secrets"),
-    ("kubernetes:helm.sh/v3:Release", "ams-monitoring-kube-prometheus-stack"),
-    ("kubernetes:helm.sh/v3:Release", "ams-monitoring-loki"),
 }
 
 
