@@ -11,10 +11,8 @@ import pulumi_kubernetes as k8s
 
 from .. import k8s as kb
 from ..secret_store import SecretSource, Value, placeholder
-from .settings import CLUSTER_NAME
+from .settings import FIRST_CLUSTER
 
-CLUSTER = CLUSTER_NAME  # declared with the settings, whose restore rules name it
-POOLER = "ams-db-pooler-rw"
 REDIS = "ams-redis"
 S3 = "ams-s3"
 S3_CREDENTIALS = f"{S3}-credentials"
@@ -29,10 +27,31 @@ CNPG_STATUS_PORT = 8000
 CNPG_METRICS_PORT = 9187
 PGBOUNCER_METRICS_PORT = 9127
 
-DB_PODS = {"cnpg.io/cluster": CLUSTER, "cnpg.io/podRole": "instance"}
-POOLER_PODS = {"cnpg.io/poolerName": POOLER}
-# Every pod of the database: its instances and the initdb, join and recovery Jobs.
-DATABASE_PODS = {"cnpg.io/cluster": CLUSTER}
+# CloudNativePG labels every pod of a cluster `cnpg.io/cluster: <name>`, its instances `cnpg.io/podRole: instance`, its
+# PgBouncer pods `cnpg.io/podRole: pooler` and its Jobs `cnpg.io/jobRole` (cloudnative-pg v1.30.0
+# pkg/utils/labels_annotations.go, pkg/specs/pods.go, pkg/specs/pgbouncer/deployments.go, pkg/specs/jobs.go).
+# The data namespace holds only the stack's clusters, so the NetworkPolicies select by role: a restored cluster
+# beside the running one is covered without a policy changing while it starts.
+DB_PODS = {"cnpg.io/podRole": "instance"}
+POOLER_PODS = {"cnpg.io/podRole": "pooler"}
+# Every pod of a database: its instances, its PgBouncer pods and the initdb, join and recovery Jobs.
+DATABASE_POD_SELECTOR = {"matchExpressions": [{"key": "cnpg.io/cluster", "operator": "Exists"}]}
+# The names the first cluster gave the data namespace's policies: they cover every cluster, and keep their names.
+DB_POLICY = FIRST_CLUSTER
+POOLER_POLICY = f"{FIRST_CLUSTER}-pooler-rw"
+
+
+def pooler_name(cluster: str) -> str:
+    """The Pooler (and its Service) of a cluster: PgBouncer in front of its primary."""
+    return f"{cluster}-pooler-rw"
+
+
+def instance_pods(cluster: str) -> dict:
+    return {"cnpg.io/cluster": cluster, "cnpg.io/podRole": "instance"}
+
+
+def pooler_pods(cluster: str) -> dict:
+    return {"cnpg.io/poolerName": pooler_name(cluster)}
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,7 @@ from .. import k8s as kb
 from ..secret_store import SecretSource, Value, placeholder
 from ..settings import Namespaces, NetworkSettings, SecretsSettings
 from .common import (
-    DATABASE_PODS,
+    DATABASE_POD_SELECTOR,
     S3,
     S3_CREDENTIALS,
     S3_PORTS,
@@ -249,7 +249,7 @@ class ObjectStorage(pulumi.ComponentResource):
         args = self._args
         namespace = args.namespace
         policies = kb.baseline_policies(f"{self._name}-storage", namespace, self._child, args.network.dns_cidrs)
-        database = kb.from_namespace(args.names.data, DATABASE_PODS)
+        database = {**kb.from_namespace(args.names.data), "podSelector": DATABASE_POD_SELECTOR}
         peers = [*args.clients, database, kb.from_pods(BUCKETS_JOB)]
         engine_rules = {"ingress": [{"from": peers, "ports": kb.tcp_ports(self._port)}]}
         job_rules = {"egress": [to_object_storage(args.storage.mode, args.names.storage)]}
