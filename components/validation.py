@@ -218,9 +218,8 @@ def problem_lines(errors: list[dict], prefix: str) -> list[str]:
             # A map's key: one of a fixed set (an unknown key), or any name of a pattern (a name that breaks it).
             path = path[:-1]
             unknown += (f"{prefix}{'.'.join(path)}.",)
+            message = f"as a name, {message}"
             if choices:
                 message = f"unknown key (known keys: {', '.join(sorted(choices))})"
-            else:
-                message = f"as a name, {message}"
         lines.append(f"{prefix}{'.'.join(path)}: {message}{item}")
     return [line for line in lines if not line.startswith(unknown)]
