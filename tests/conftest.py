@@ -25,7 +25,8 @@ TEST_DIGESTS = Path(__file__).parent / "data" / "image-digests.test.yaml"
 os.environ["AMS_IMAGE_DIGESTS"] = str(TEST_DIGESTS)
 
 STACKS = ("dev", "staging", "prod")  # on Kubernetes
-STACK_FILES = ("local", *STACKS)  # every committed Pulumi.<stack>.yaml: `local` runs on Docker (components/local)
+STACK_FILES = ("local", *STACKS, "drill")  # every committed Pulumi.<stack>.yaml: `local` runs on Docker (components/local),
+# `drill` is the weekly restore drill's throwaway stack (.github/workflows/restore-drill.yml)
 PROJECT_DIR = runner.PROJECT_DIR
 
 

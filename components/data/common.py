@@ -5,13 +5,14 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from urllib.parse import urlsplit
 
 import pulumi
 import pulumi_kubernetes as k8s
 
 from .. import k8s as kb
 from ..secret_store import SecretSource, Value, placeholder
-from .settings import FIRST_CLUSTER
+from .settings import FIRST_CLUSTER, DataSettings
 
 REDIS = "ams-redis"
 S3 = "ams-s3"
@@ -21,6 +22,7 @@ REDIS_PORT = 6379
 REDIS_EXPORTER_PORT = 9121
 S3_PORTS = {"seaweedfs": 8333, "minio": 9000}
 HTTPS = 443
+HTTP = 80
 # CloudNativePG's instance manager serves its status on 8000 and metrics on 9187, PgBouncer's on 9127
 # (cloudnative-pg pkg/specs/pods.go, pkg/management/pgbouncer/config/config.go).
 CNPG_STATUS_PORT = 8000
@@ -85,6 +87,20 @@ def to_object_storage(mode: str, storage_namespace: str) -> dict:
     if port is None:
         return {"to": [{"ipBlock": {"cidr": "0.0.0.0/0"}}], "ports": kb.tcp_ports(HTTPS)}
     engine = kb.from_namespace(storage_namespace, kb.selector_labels(S3))
+    return {"to": [engine], "ports": kb.tcp_ports(port)}
+
+
+def to_restore_source(source: DataSettings.Postgres.RestoreSource) -> dict | None:
+    """The egress rule to another stack's backups: its in-cluster engine's pods, or HTTPS anywhere; None without one."""
+    if not source.endpoint:
+        return None
+    url = urlsplit(source.endpoint)
+    port = url.port
+    if port is None:
+        port = HTTPS if url.scheme == "https" else HTTP
+    if not source.storage_namespace:
+        return {"to": [{"ipBlock": {"cidr": "0.0.0.0/0"}}], "ports": kb.tcp_ports(port)}
+    engine = kb.from_namespace(source.storage_namespace, kb.selector_labels(S3))
     return {"to": [engine], "ports": kb.tcp_ports(port)}
 
 

@@ -250,7 +250,9 @@ class ObjectStorage(pulumi.ComponentResource):
         namespace = args.namespace
         policies = kb.baseline_policies(f"{self._name}-storage", namespace, self._child, args.network.dns_cidrs)
         database = {**kb.from_namespace(args.names.data), "podSelector": DATABASE_POD_SELECTOR}
-        peers = [*args.clients, database, kb.from_pods(BUCKETS_JOB)]
+        # Other stacks' databases restoring from these backups (their ams:data.postgres.restoreSource).
+        readers = [{**kb.from_namespace(reader), "podSelector": DATABASE_POD_SELECTOR} for reader in args.storage.backup_readers]
+        peers = [*args.clients, database, *readers, kb.from_pods(BUCKETS_JOB)]
         engine_rules = {"ingress": [{"from": peers, "ports": kb.tcp_ports(self._port)}]}
         job_rules = {"egress": [to_object_storage(args.storage.mode, args.names.storage)]}
         for suffix, name, rules in (("s3", S3, engine_rules), ("s3-buckets", BUCKETS_JOB, job_rules)):

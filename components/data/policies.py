@@ -40,6 +40,8 @@ class DataPoliciesArgs:
     object_storage: dict
     # Where Prometheus runs; None without monitoring (no scrape rules).
     scrape_namespace: str | None
+    # The egress rule to another stack's backups that a restore reads (common.to_restore_source); None without one.
+    restore_source: dict | None = None
 
 
 class DataPolicies(pulumi.ComponentResource):
@@ -68,6 +70,9 @@ class DataPolicies(pulumi.ComponentResource):
         pooler = {"podSelector": {"matchLabels": POOLER_PODS}}
         join_jobs = {"podSelector": {"matchLabels": {"cnpg.io/jobRole": "join"}}}
         api_server = kb.api_server_egress(args.api_server_cidrs, args.network.api_server.ports)
+        backups = [args.object_storage]
+        if args.restore_source is not None:
+            backups.append(args.restore_source)
 
         self._policy(
             "db",
@@ -85,7 +90,7 @@ class DataPolicies(pulumi.ComponentResource):
             egress=[
                 {"to": [db], "ports": kb.tcp_ports(POSTGRES_PORT, CNPG_STATUS_PORT)},
                 api_server,
-                args.object_storage,
+                *backups,
             ],
         )
         # initdb and join Jobs carry cnpg.io/jobRole, not podRole: instance (cloudnative-pg pkg/specs/jobs.go).
@@ -95,7 +100,7 @@ class DataPolicies(pulumi.ComponentResource):
             f"{DB_POLICY}-jobs",
             None,
             selector={"matchExpressions": [{"key": "cnpg.io/jobRole", "operator": "Exists"}]},
-            egress=[{"to": [db], "ports": kb.tcp_ports(POSTGRES_PORT)}, api_server, args.object_storage],
+            egress=[{"to": [db], "ports": kb.tcp_ports(POSTGRES_PORT)}, api_server, *backups],
         )
         self._policy(
             "db-pooler",

@@ -13,7 +13,7 @@ from ..secret_store import SecretSource, Value
 from ..settings import SecretsSettings
 from ..validation import PROJECT_DIR, Resources
 from .common import Monitoring, data_secret, flat_layout_aliases, instance_pods, pod_monitor, pooler_name, pooler_pods
-from .settings import BACKUP_OBJECT_STORE, DataSettings
+from .settings import BACKUP_OBJECT_STORE, RESTORE_SOURCE_STORE, DataSettings
 
 CNPG_API = "postgresql.cnpg.io/v1"
 BARMAN_PLUGIN = "barman-cloud.cloudnative-pg.io"
@@ -86,6 +86,8 @@ class Postgres(pulumi.ComponentResource):
         pg = args.postgres
         if pg.backup.enabled:
             self._object_store()
+        if pg.restore_source.endpoint:
+            self._restore_source()
         databases = {cluster: self._database(cluster, settings.restore) for cluster, settings in pg.clusters.items()}
         serving = databases[pg.serving]
         self.cluster = serving.cluster
@@ -257,6 +259,31 @@ class Postgres(pulumi.ComponentResource):
                 "instanceSidecarConfiguration": {"resources": args.backup_sidecar.as_k8s()},
             },
             depends_on=[*args.operators, *store.credentials],
+        )
+
+    def _restore_source(self) -> None:
+        """Another stack's backups, to restore from. No cluster archives to it, and the plugin prunes only the store a
+        cluster archives to, by its `retentionPolicy`, skipped when empty (plugin-barman-cloud v0.8.0
+        internal/cnpgi/instance/retention.go `maintenance`): this stack never writes or deletes there."""
+        args = self._args
+        source = args.postgres.restore_source
+        secret = source.credentials_secret
+        self._custom(
+            "db-restore-source",
+            "barmancloud.cnpg.io/v1",
+            "ObjectStore",
+            kb.metadata(RESTORE_SOURCE_STORE, args.namespace, "backup"),
+            {
+                "configuration": {
+                    "destinationPath": f"s3://{source.bucket}/",
+                    "endpointURL": source.endpoint,
+                    "s3Credentials": {
+                        "accessKeyId": {"name": secret, "key": "access-key-id"},
+                        "secretAccessKey": {"name": secret, "key": "secret-access-key"},
+                    },
+                }
+            },
+            depends_on=list(args.operators),
         )
 
     def _daily_backup(self, cluster: str, prefix: str) -> None:

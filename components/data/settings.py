@@ -11,6 +11,8 @@ RESERVED_CONNECTIONS = 10  # PostgreSQL's connections for superusers, replicatio
 # The stack's first cluster, and the ObjectStore its backups go to (components/data/postgres.py OBJECT_STORE).
 FIRST_CLUSTER = "ams-db"
 BACKUP_OBJECT_STORE = "ams-backups"
+# The ObjectStore of `restoreSource`: another stack's backups, which this stack only reads.
+RESTORE_SOURCE_STORE = "ams-restore-source"
 # CloudNativePG refuses a cluster name that is not a DNS-1035 label or is longer than 50 characters
 # (cloudnative-pg v1.30.0 internal/webhook/v1/cluster_webhook.go validateName).
 ClusterName = matching(r"^[a-z]([-a-z0-9]{0,48}[a-z0-9])?$", "a DNS-1035 label of at most 50 characters")
@@ -54,6 +56,26 @@ class DataSettings(Model):
 
             restore: Restore = Restore()
 
+        class RestoreSource(Model):
+            """Another stack's backup store, read by a restore (the restore drill): an ObjectStore without a retention
+            policy that no cluster archives to, so nothing here writes to or prunes the other stack's backups."""
+
+            endpoint: matching(r"^(https?://\S+)?$", "an http:// or https:// URL") = ""  # its S3 API ("": none)
+            bucket: str = ""
+            credentials_secret: str = ""  # a Secret in the data namespace with access-key-id and secret-access-key
+            # The in-cluster engine's namespace, whose NetworkPolicy admits this data namespace (the other stack's
+            # ams:data.objectStorage.backupReaders); "": an external https endpoint.
+            storage_namespace: str = ""
+
+            def rules(self):
+                unset = self.endpoint and "must be set with restoreSource.endpoint"
+                external_http = self.endpoint.startswith("http://") and not self.storage_namespace
+                return {
+                    "bucket": not self.bucket and unset,
+                    "credentialsSecret": not self.credentials_secret and unset,
+                    "endpoint": external_http and "an endpoint outside the cluster must be https:// (storageNamespace is unset)",
+                }
+
         class Backup(Model):
             enabled: bool
             schedule: matching(r"^\s*\S+(\s+\S+){5}\s*$", "a six-field cron expression (seconds first)")  # CloudNativePG's
@@ -74,6 +96,7 @@ class DataSettings(Model):
         # cluster stands beside the running one until the app serves from it and the old one is removed.
         clusters: dict[ClusterName, Cluster] = {FIRST_CLUSTER: Cluster()}
         serving: ClusterName  # the cluster the app's connections go to
+        restore_source: RestoreSource = RestoreSource()
 
         def rules(self):
             instances = self.pooler.instances
@@ -103,6 +126,8 @@ class DataSettings(Model):
                 why = "the restore reads the backups through the Barman Cloud plugin, which backup.enabled installs"
                 return f"needs ams:data.postgres.backup.enabled: true ({why})"
             store = restore.object_store or BACKUP_OBJECT_STORE
+            if store == RESTORE_SOURCE_STORE and not self.restore_source.endpoint:
+                return f"reads {RESTORE_SOURCE_STORE}, which needs ams:data.postgres.restoreSource.endpoint"
             if store == BACKUP_OBJECT_STORE and name == restore.from_server:
                 # Each cluster archives its WAL under its own name, and the plugin checks that the archive it is to
                 # write is empty before the first WAL (plugin-barman-cloud internal/cnpgi/common/check.go
@@ -134,6 +159,9 @@ class DataSettings(Model):
         backup_bucket: DnsLabel
         bucket_job_image: Image
         external: External
+        # Namespaces whose CloudNativePG pods may read the backups from the in-cluster engine: another stack's data
+        # namespace restoring from them (the restore drill, its ams:data.postgres.restoreSource).
+        backup_readers: list[DnsLabel]
 
         def rules(self):
             unset = self.mode == "external" and "must be set when mode is external"

@@ -28,6 +28,7 @@ from .common import (
     host,
     pooler_name,
     to_object_storage,
+    to_restore_source,
     with_password,
 )
 from .object_storage import ACCESS_KEY_ID, SECRET_ACCESS_KEY, ObjectStorage, ObjectStorageArgs
@@ -143,6 +144,7 @@ class DataTier(pulumi.ComponentResource):
                 clients=clients,
                 object_storage=to_storage,
                 scrape_namespace=args.scrape_namespace,
+                restore_source=to_restore_source(data.postgres.restore_source),
             ),
             opts=child,
         ).policies
