@@ -245,12 +245,13 @@ class Postgres(pulumi.ComponentResource):
             kb.metadata(OBJECT_STORE, args.namespace, "backup"),
             {
                 "configuration": {
-                    "destinationPath": f"s3://{store.bucket}/",
-                    "endpointURL": store.endpoint,
-                    "s3Credentials": {
-                        "accessKeyId": {"name": store.credentials_secret, "key": store.access_key_id_key},
-                        "secretAccessKey": {"name": store.credentials_secret, "key": store.secret_access_key_key},
-                    },
+                    **s3_location(
+                        store.bucket,
+                        store.endpoint,
+                        store.credentials_secret,
+                        store.access_key_id_key,
+                        store.secret_access_key_key,
+                    ),
                     "wal": {"compression": "gzip"},
                     "data": {"compression": "gzip"},
                 },
@@ -273,16 +274,7 @@ class Postgres(pulumi.ComponentResource):
             "barmancloud.cnpg.io/v1",
             "ObjectStore",
             kb.metadata(RESTORE_SOURCE_STORE, args.namespace, "backup"),
-            {
-                "configuration": {
-                    "destinationPath": f"s3://{source.bucket}/",
-                    "endpointURL": source.endpoint,
-                    "s3Credentials": {
-                        "accessKeyId": {"name": secret, "key": "access-key-id"},
-                        "secretAccessKey": {"name": secret, "key": "secret-access-key"},
-                    },
-                }
-            },
+            {"configuration": s3_location(source.bucket, source.endpoint, secret, "access-key-id", "secret-access-key")},
             depends_on=list(args.operators),
         )
 
@@ -305,3 +297,15 @@ class Postgres(pulumi.ComponentResource):
             },
             depends_on=list(args.operators),
         )
+
+
+def s3_location(bucket: str, endpoint: str, secret: str, access_key_id_key: str, secret_access_key_key: str) -> dict:
+    """Where an ObjectStore's bucket is and the Secret keys that open it (the plugin's `configuration`)."""
+    return {
+        "destinationPath": f"s3://{bucket}/",
+        "endpointURL": endpoint,
+        "s3Credentials": {
+            "accessKeyId": {"name": secret, "key": access_key_id_key},
+            "secretAccessKey": {"name": secret, "key": secret_access_key_key},
+        },
+    }
