@@ -1,9 +1,9 @@
 """Day 2: every documented setting has a working path on a deployed prod stack.
 
-Each row of README's configuration table is changed on prod (`tests/data/day2.yaml`) and the offline preview
+Each row of the configuration table (docs/configuration.md) is changed on prod (`tests/data/day2.yaml`) and the offline preview
 (`tools/update_plan.py`, pulumi-kubernetes' replace rules in `tools/replace_rules.py`) compares the result with
 prod as it is: the change must be an in-place update of everything protected, or be refused by `protect` with a
-runbook in README's "Day 2" section. Also: pods roll on what they read, credentials keep their URNs.
+runbook in docs/day-2.md. Also: pods roll on what they read, credentials keep their URNs.
 """
 
 from __future__ import annotations
@@ -25,16 +25,13 @@ CHANGES = yaml.safe_load((Path(__file__).parent / "data" / "day2.yaml").read_tex
 URNS_FILE = Path(__file__).parent / "data" / "credential-urns.txt"
 
 
-def readme_rows() -> list[str]:
-    text = (PROJECT_DIR / "README.md").read_text()
-    table = text[text.index("## Configuration") : text.index("## What runs where")]
+def documented_rows() -> list[str]:
+    table = (PROJECT_DIR / "docs" / "configuration.md").read_text()
     return [re.match(r"\| `([^`]+)`", line).group(1) for line in table.splitlines() if line.startswith("| `ams:")]
 
 
-def day2_section() -> str:
-    text = (PROJECT_DIR / "README.md").read_text()
-    start = text.index("## Day 2")
-    return text[start : text.index("\n## ", start + 1)]
+def day2_page() -> str:
+    return (PROJECT_DIR / "docs" / "day-2.md").read_text()
 
 
 @cache
@@ -43,7 +40,7 @@ def baseline() -> list[dict]:
 
 
 def test_every_documented_setting_has_a_day2_case():
-    assert set(readme_rows()) == set(CHANGES)
+    assert set(documented_rows()) == set(CHANGES)
 
 
 @pytest.mark.parametrize("row", sorted(CHANGES))
@@ -53,14 +50,14 @@ def test_a_change_on_prod_applies_in_place_or_is_refused_with_a_runbook(row):
         with pytest.raises(SettingsError) as raised:
             runner.run("prod", with_overrides(stack_config("prod"), case["set"]))
         assert any("Day 2" in problem for problem in raised.value.problems), raised.value.problems
-        assert case["runbook"] in day2_section()
+        assert case["runbook"] in day2_page()
         return
     changed = runner.run("prod", with_overrides(stack_config("prod"), case["set"]))
     steps = update_plan.plan(baseline(), render_cli.resource_records(changed), secret_mutable=True)
     refused = update_plan.refusals(steps)
     if case["expect"] == "refused":
         assert refused, f"{row}: expected protect to refuse it"
-        assert case["runbook"] in day2_section(), f"{row}: README's Day 2 section needs the runbook"
+        assert case["runbook"] in day2_page(), f"{row}: docs/day-2.md needs the runbook"
         return
     assert refused == [], preview_diff.render_plan(refused)
     assert update_plan.name_conflicts(baseline(), render_cli.resource_records(changed), steps) == []
@@ -150,7 +147,7 @@ def test_helm_releases_upgrade_within_bounds_and_carry_their_crds(stack, render_
 
     releases = [r for r in json.loads((render_dirs[stack] / "resources.json").read_text()) if r["type"].endswith(":Release")]
     assert releases
-    readme = day2_section()
+    readme = day2_page()
     for release in releases:
         inputs, chart = release["inputs"], release["inputs"]["chart"].rsplit("/", 1)[-1]
         assert inputs["atomic"] is True and inputs["timeout"] >= 300 and inputs["maxHistory"] == 10, chart
@@ -172,7 +169,7 @@ def test_generated_credentials_are_secret_in_the_state(stack, render_dirs):
 
 BLUE, GREEN = "ghcr.io/suresoft/ams-api:1.0.0", "ghcr.io/suresoft/ams-api:1.1.0"
 WEB_BLUE, WEB_GREEN = "ghcr.io/suresoft/ams-web:1.0.0", "ghcr.io/suresoft/ams-web:1.1.0"
-RELEASES = {  # README's release procedures, each as (before, after) overrides of prod
+RELEASES = {  # docs/releasing.md's release procedures, each as (before, after) overrides of prod
     "rolling to blue/green": (
         {},
         {"ams:delivery.strategy": "blueGreen", "ams:delivery.colors": {"blue": {"api": BLUE, "web": WEB_BLUE}}},
