@@ -370,6 +370,29 @@ def test_the_upgrade_page_gives_the_pins_the_program_uses():
         assert f"\n{package}=={version} " in lock, package
 
 
+RELEASES = {  # the upgrade page's names of the releases
+    "Envoy Gateway": "envoy-gateway",
+    "cert-manager": "cert-manager",
+    "CloudNativePG": "cloudnative-pg",
+    "the Barman Cloud plugin": "plugin-barman-cloud",
+    "kube-prometheus-stack": "kube-prometheus-stack",
+    "Loki": "loki",
+    "External Secrets": "external-secrets",
+}
+
+
+def test_the_upgrade_order_follows_the_releases_dependencies():
+    order_text = re.search(r"So: (.*?)\.\n", page("upgrading"), flags=re.S).group(1)
+    order = [RELEASES[name.strip()] for name in order_text.replace("\n", " ").split(",")]
+    assert sorted(order) == sorted(RELEASES.values())
+    for stack in STACKS:
+        resources = render_stack(stack).by_type(helm.RELEASE_TYPE)
+        name = {r.urn: r.inputs["name"] for r in resources}
+        edges = [(name[d], name[r.urn]) for r in resources for d in r.dependencies if d in name]
+        assert edges, stack
+        assert [(a, b) for a, b in edges if order.index(a) > order.index(b)] == [], stack
+
+
 def test_the_recovery_page_gives_the_releases_and_timeouts():
     text = page("recovering-a-failed-update")
     rows = table_rows(text, "## 3. A Helm release stuck")
