@@ -202,3 +202,101 @@ def test_release_procedures_never_create_a_job_under_a_name_the_old_one_holds(re
     old, new = render_cli.resource_records(before), render_cli.resource_records(after)
     steps = update_plan.plan(old, new, secret_mutable=True)
     assert update_plan.name_conflicts(old, new, steps) == []
+
+
+# --- the runbooks' facts, from prod's render ------------------------------------------------------------------------
+
+# What renaming each namespace replaces in prod and protect refuses, as `Kind/name` (the runbook lists them so).
+RENAME_REFUSED = {
+    "data": {
+        "Namespace/ams-data",
+        "Cluster/ams-db",
+        "Pooler/ams-db-pooler-rw",
+        "ScheduledBackup/ams-db-daily",
+        "ObjectStore/ams-backups",
+        "StatefulSet/ams-redis",
+        "PersistentVolumeClaimPatch/data-ams-redis-0",
+        "Secret/ams-db-app",
+        "Secret/ams-redis",
+    },
+    "app": {"Namespace/ams", "Secret/ams-jwt", "Secret/ams-connection"},
+    "monitoring": {
+        "Namespace/ams-monitoring",
+        "Secret/ams-alertmanager",
+        "Secret/ams-grafana-admin",
+        "Release/kube-prometheus-stack",
+        "Release/loki",
+    },
+}
+
+
+def refused_on_prod(overrides: dict) -> list[update_plan.Step]:
+    changed = runner.run("prod", with_overrides(stack_config("prod"), overrides))
+    return update_plan.refusals(update_plan.plan(baseline(), render_cli.resource_records(changed), secret_mutable=True))
+
+
+def kind_and_name(step: update_plan.Step) -> str:
+    inputs = next(r for r in baseline() if r["urn"] == (step.old_urn or step.urn))["inputs"]
+    name = (inputs.get("metadata") or {}).get("name") or inputs.get("name")
+    return f"{step.type.rsplit(':', 1)[1]}/{name}"
+
+
+def runbook(key: str) -> str:
+    """The Day 2 runbook paragraph that starts with the setting's name, up to the next one."""
+    page = day2_page()
+    start = page.index(f"- **`{key}`**")
+    following = page.find("\n- **`", start + 1)
+    return page[start : following if following > 0 else len(page)]
+
+
+@pytest.mark.parametrize("namespace", sorted(RENAME_REFUSED))
+def test_a_namespace_rename_in_prod_is_refused_for_what_the_runbook_lists(namespace):
+    refused = refused_on_prod({f"ams:namespaces.{namespace}": f"renamed-{namespace}"})
+    assert {kind_and_name(s) for s in refused} == RENAME_REFUSED[namespace]
+    text = runbook("ams:namespaces")
+    assert [item for item in sorted(RENAME_REFUSED[namespace]) if f"`{item}`" not in text] == []
+
+
+def test_the_data_rename_runbook_unprotects_each_refused_resource_and_says_redis_is_not_moved():
+    text = runbook("ams:namespaces")
+    refused = {s.urn for s in refused_on_prod({"ams:namespaces.data": "renamed-data"})}
+    assert refused == set(re.findall(r"pulumi state unprotect --stack prod '([^']+)'", text))
+    assert "Redis's data is not moved" in text and "ams:data.postgres.restore" in text
+
+
+def test_moving_the_operators_uninstalls_the_old_releases_first():
+    """The charts hold what a second release cannot adopt: CRDs (kept on uninstall) and fixed-name webhooks."""
+    refused = refused_on_prod({"ams:data.operators.namespace": "cnpg-operators"})
+    text = runbook("ams:data.operators")
+    assert {s.urn for s in refused} == set(re.findall(r"pulumi state unprotect --stack prod '([^']+)'", text))
+    releases = [r["inputs"] for r in baseline() if r["type"] == "kubernetes:helm.sh/v3:Release" and "-data-" in r["name"]]
+    names = sorted(r["name"] for r in releases)
+    assert names == ["cloudnative-pg", "plugin-barman-cloud"] and {r["namespace"] for r in releases} == {"cnpg-system"}
+    assert "helm uninstall plugin-barman-cloud cloudnative-pg -n cnpg-system" in text
+    assert "Install the operator in the new\n  place first" not in text
+
+
+def test_the_operator_chart_ships_what_helm_refuses_to_adopt(charts):
+    chart = charts / "cloudnative-pg" / "templates"
+    assert "helm.sh/resource-policy: keep" in (chart / "crds" / "crds.yaml").read_text()
+    for kind in ("mutating", "validating"):
+        template = (chart / f"{kind}webhookconfiguration.yaml").read_text()
+        assert f"name: cnpg-{kind}-webhook-configuration" in template, kind
+        assert f"`cnpg-{kind}-webhook-configuration`" in runbook("ams:data.operators")
+
+
+@pytest.mark.parametrize(
+    "overrides, key",
+    [
+        ({"ams:monitoring.enabled": False}, "ams:monitoring.enabled: false"),
+        ({"ams:ingress.installCertManager": False}, "ams:monitoring.enabled: false"),
+    ],
+)
+def test_a_release_removed_from_prod_is_only_forgotten_so_the_runbook_uninstalls_it(overrides, key):
+    releases = [s for s in refused_on_prod(overrides) if s.type == "kubernetes:helm.sh/v3:Release"]
+    assert releases and all(s.op == "delete" and s.retain_on_delete for s in releases)
+    text = runbook(key)
+    for step in releases:
+        inputs = next(r for r in baseline() if r["urn"] == step.urn)["inputs"]
+        uninstall = rf"helm uninstall [^\n]*\b{re.escape(inputs['name'])}\b[^\n]*-n {re.escape(inputs['namespace'])}\b"
+        assert re.search(uninstall, text), (inputs["name"], inputs["namespace"])
