@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from tests.conftest import PROJECT_DIR, render_stack
@@ -35,3 +37,18 @@ def test_elsewhere_only_the_data_and_storage_namespaces_are_retained(stack):
     namespaces = [r for r in render_stack(stack).resources if r.type == "kubernetes:core/v1:Namespace"]
     assert not any(r.protect for r in namespaces)
     assert sorted(r.name for r in namespaces if r.retain_on_delete) == ["ns-data", "ns-storage"]
+
+
+def test_a_blue_green_flip_raises_the_api_minimum_first():
+    """The idle color's api sits at its HPA minimum (each color's HPA has minReplicas = ams:app.api.minReplicas), so
+    the procedure raises the minimum before the flip and sets it back after the old color is retired."""
+    block = re.search(r"```sh\n(pulumi stack select prod\npulumi config set --path ams:delivery.strategy blueGreen.*?)```",
+                      (DOCS / "releasing.md").read_text(), flags=re.S).group(1)  # fmt: skip
+    lines = block.splitlines()
+    raise_minimum = next(i for i, line in enumerate(lines) if "ams:app.api.minReplicas <serving>" in line)
+    flip = next(i for i, line in enumerate(lines) if "activeColor green" in line)
+    retire = next(i for i, line in enumerate(lines) if "retire blue" in line)
+    back = next(i for i, line in enumerate(lines) if "ams:app.api.minReplicas 3" in line)
+    assert raise_minimum < flip < retire < back
+    prod_minimum = render_stack("prod").get("HorizontalPodAutoscaler", "ams-api")["spec"]["minReplicas"]
+    assert prod_minimum == 3

@@ -31,6 +31,7 @@ PLACEHOLDERS = {
     "<sha>": "0123abc",
     "<dev|staging|prod>": "prod",
     "<uid>": "6f1c2d3e-0000-4000-8000-00000000a001",  # a kube-system UID, as kubectl prints it
+    "<serving>": "6",  # the api replicas the serving color runs (docs/releasing.md), within prod's maxReplicas
 }
 _SEGMENT = re.compile(r'\.?([A-Za-z0-9_\-$]+)|\[(\d+)\]|\["((?:[^"\\]|\\.)*)"\]')
 
