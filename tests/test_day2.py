@@ -8,6 +8,7 @@ runbook in docs/day-2.md. Also: pods roll on what they read, credentials keep th
 
 from __future__ import annotations
 
+import json
 import re
 from functools import cache
 from pathlib import Path
@@ -300,3 +301,31 @@ def test_a_release_removed_from_prod_is_only_forgotten_so_the_runbook_uninstalls
         inputs = next(r for r in baseline() if r["urn"] == step.urn)["inputs"]
         uninstall = rf"helm uninstall [^\n]*\b{re.escape(inputs['name'])}\b[^\n]*-n {re.escape(inputs['namespace'])}\b"
         assert re.search(uninstall, text), (inputs["name"], inputs["namespace"])
+
+
+def test_the_operator_upgrade_note_is_what_the_release_and_cluster_ask_for():
+    """cloudnative-pg v1.30.0: without ENABLE_INSTANCE_MANAGER_INPLACE_UPDATES (operator config, off by default) an
+    operator upgrade rolls every instance (internal/controller/cluster_upgrade.go checkPodBootstrapImage), and with
+    primaryUpdateMethod at its default, restart, the primary is recreated without a switchover (updatePrimaryPod)."""
+    from tests.test_conformance import data_dir
+
+    cnpg = next(r["inputs"] for r in baseline() if r["type"] == "kubernetes:helm.sh/v3:Release" and r["name"] == "ams-data-cnpg")
+    assert "ENABLE_INSTANCE_MANAGER_INPLACE_UPDATES" not in json.dumps(cnpg["values"])
+    cluster = next(r["inputs"] for r in baseline() if r["type"] == "kubernetes:postgresql.cnpg.io/v1:Cluster")["spec"]
+    assert "primaryUpdateMethod" not in cluster and cluster["primaryUpdateStrategy"] == "unsupervised"
+    crd = json.loads((data_dir() / "crds" / "postgresql.cnpg.io_Cluster_v1.json").read_text())
+    assert crd["schema"]["properties"]["spec"]["properties"]["primaryUpdateMethod"]["default"] == "restart"
+    page = day2_page()
+    assert "without a switchover first" in page
+    assert "restart the instance managers in place" not in page
+
+
+def test_the_envoy_gateway_crd_upgrade_is_upstreams_for_the_pinned_version():
+    """envoyproxy/gateway v1.8.2 site/content/en/latest/install/install-yaml.md, "Upgrading from the previous
+    version": `helm template eg-crds oci://docker.io/envoyproxy/gateway-crds-helm ... | kubectl apply
+    --force-conflicts --server-side -f -`. A new minor version re-reads its upgrade steps."""
+    gateway = next(r["inputs"] for r in baseline() if r["name"] == "ams-edge-envoy-gateway")
+    assert gateway["version"].startswith("v1.8."), gateway["version"]
+    block = re.search(r"helm template eg-crds oci://docker\.io/envoyproxy/gateway-crds-helm[^`]*?-f -", day2_page())
+    assert block, "docs/day-2.md: the CRD upgrade command"
+    assert "| kubectl apply --force-conflicts --server-side -f -" in block.group(0)
