@@ -242,10 +242,10 @@ def kind_and_name(step: update_plan.Step) -> str:
     return f"{step.type.rsplit(':', 1)[1]}/{name}"
 
 
-def runbook(key: str) -> str:
-    """The Day 2 runbook paragraph that starts with the setting's name, up to the next one."""
+def runbook(key: str, qualifier: str = "") -> str:
+    """The Day 2 runbook paragraph that starts with the setting's name (and qualifier), up to the next one."""
     page = day2_page()
-    start = page.index(f"- **`{key}`**")
+    start = page.index(f"- **`{key}`**{qualifier}")
     following = page.find("\n- **`", start + 1)
     return page[start : following if following > 0 else len(page)]
 
@@ -329,3 +329,28 @@ def test_the_envoy_gateway_crd_upgrade_is_upstreams_for_the_pinned_version():
     block = re.search(r"helm template eg-crds oci://docker\.io/envoyproxy/gateway-crds-helm[^`]*?-f -", day2_page())
     assert block, "docs/day-2.md: the CRD upgrade command"
     assert "| kubectl apply --force-conflicts --server-side -f -" in block.group(0)
+
+
+@pytest.mark.parametrize(
+    "overrides, step",
+    [
+        ({"ams:ingress.controllerNamespace": "edge"}, "Moving it to another namespace"),
+        (
+            {"ams:ingress.mode": "ingress", "ams:ingress.className": "nginx", "ams:ingress.installController": False},
+            "Leaving gateway mode",
+        ),
+    ],
+)
+def test_moving_or_removing_envoy_gateway_in_prod_needs_its_uninstall(overrides, step, charts):
+    """The release is retained in prod, and its ClusterRole (named from the release: gateway-helm `eg.fullname`)
+    cannot belong to a second release of the same name in another namespace."""
+    releases = [s for s in refused_on_prod(overrides) if s.type == "kubernetes:helm.sh/v3:Release"]
+    assert [s.retain_on_delete for s in releases] == [True]
+    inputs = next(r for r in baseline() if r["urn"] == releases[0].urn)["inputs"]
+    text = runbook("ams:ingress.mode", " (gateway to ingress)")
+    start = text.index(f"  - {step}")
+    procedure = text[start : text.find("\n  - ", start + 1) if text.find("\n  - ", start + 1) > 0 else len(text)]
+    assert f"helm uninstall {inputs['name']} -n {inputs['namespace']}" in procedure
+    rbac = (charts / "gateway-helm" / "templates" / "envoy-gateway-rbac.yaml").read_text()
+    assert 'name: {{ include "eg.fullname" . }}-envoy-gateway-role' in rbac
+    assert f"`{inputs['name']}-gateway-helm-envoy-gateway-role`" in text
