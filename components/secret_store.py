@@ -68,7 +68,7 @@ class SecretSource:
 
     def digest(self, values: dict[str, Value]) -> pulumi.Output[str]:
         """What a Secret's consumers roll on: the generated values, or in external mode the templates and
-        Vault keys (a rotation in Vault alone is not visible here; the README says how to roll then)."""
+        Vault keys (a rotation in Vault alone is not visible here; docs/day-2.md says how to roll then)."""
         if not self.external:
             return kb.content_hash({key: value.generated for key, value in values.items()})
         return kb.content_hash({key: [value.remote, value.template, list(value.uses)] for key, value in values.items()})

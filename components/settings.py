@@ -183,7 +183,7 @@ def load() -> StackSettings:
         raise SettingsError([*problems, f"{key}: {wrong}"])
     if stack in ENVIRONMENTS and environment != stack:
         # The environment decides sizes and prod's protection: prod turned staging would unprotect every database.
-        other = "to run another environment, create a stack of its own (README: Day 2, changing ams:environment)"
+        other = "to run another environment, create a stack of its own (docs/day-2.md: Day 2, changing ams:environment)"
         raise SettingsError([*problems, f"{key}: the stack {stack!r} is the {stack} environment, got {environment!r}; {other}"])
     refused = refused_keys(raw, environment)
     problems += [f"{NAMESPACE}:{path}: {reason}" for path, reason in refused.items()]

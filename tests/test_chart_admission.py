@@ -391,10 +391,10 @@ def test_cloudnative_pg_instances_carry_the_barman_plugin_sidecar():
 # --- the footprint the render prints --------------------------------------------------------------
 
 
-def test_documented_node_counts_are_the_readmes():
-    readme = (PROJECT_DIR / "README.md").read_text()
+def test_documented_node_counts_are_the_docs():
+    page = (PROJECT_DIR / "docs" / "secrets-and-access.md").read_text()
     for stack, nodes in footprint.DOCUMENTED_NODES.items():
-        assert f"up to {nodes} nodes in {stack}" in readme
+        assert f"up to {nodes} nodes in {stack}" in page
     assert footprint.nodes_for("dev") == footprint.DEFAULT_NODES == 3
 
 

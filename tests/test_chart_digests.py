@@ -27,7 +27,7 @@ from tools import helm
 TEST_RECORD = PROJECT_DIR / "tests/data/image-digests.test.yaml"
 BY_DIGEST = re.compile(r"(?P<repo>[^@]+)@(?P<digest>sha256:[0-9a-f]{64})")
 
-# What runs by tag in prod's chart pods, and why (README "What runs where", chart_images.BY_TAG).
+# What runs by tag in prod's chart pods, and why (docs/what-runs-where.md, chart_images.BY_TAG).
 PROD_BY_TAG = {
     "ghcr.io/cloudnative-pg/cloudnative-pg",  # no digest field
     "ghcr.io/cloudnative-pg/plugin-barman-cloud",  # no digest field

@@ -112,7 +112,7 @@ def test_monitoring_chart_pods_are_sized(stack):
     assert prod["limits"]["memory"] == "4Gi"
 
 
-# Nodes the monitoring quota is sized for (README, "Access per environment").
+# Nodes the monitoring quota is sized for (docs/secrets-and-access.md, "Access per environment").
 DOCUMENTED_NODES = {"staging": 4, "prod": 10}
 # Containers of the monitoring charts' pods that set no resources, so the LimitRange's defaults apply:
 # the Prometheus and Alertmanager config reloaders (kube-prometheus-stack values: resources {}), Alertmanager,
@@ -129,9 +129,9 @@ def test_monitoring_quota_holds_its_pods_on_the_documented_cluster(stack):
     namespace = render.outputs["namespaces"]["monitoring"]
     hard = next(q for q in render.of_kind("ResourceQuota") if q["metadata"]["namespace"] == namespace)["spec"]["hard"]
     defaults = next(lr for lr in render.of_kind("LimitRange") if lr["metadata"]["namespace"] == namespace)["spec"]["limits"][0]
-    readme = (Path(__file__).parent.parent / "README.md").read_text()
+    page = (Path(__file__).parent.parent / "docs" / "secrets-and-access.md").read_text()
     nodes = DOCUMENTED_NODES[stack]
-    assert f"up to {nodes} nodes in {stack}" in readme
+    assert f"up to {nodes} nodes in {stack}" in page
 
     kps, loki = release(render, "kube-prometheus-stack")["values"], release(render, "loki")["values"]
     shipper = render.get("DaemonSet", "ams-log-shipper")["spec"]["template"]["spec"]["containers"][0]["resources"]
@@ -145,7 +145,7 @@ def test_monitoring_quota_holds_its_pods_on_the_documented_cluster(stack):
             assert total <= parse_quantity(hard[f"{kind}.{resource}"]), (stack, kind, resource, total)
 
 
-# What a second stack on the same cluster turns off (README, "Several stacks on one cluster").
+# What a second stack on the same cluster turns off (docs/several-stacks.md).
 GUEST = {
     "ams:ingress.installCertManager": False,
     "ams:ingress.createIssuers": False,
@@ -182,5 +182,5 @@ def test_a_guest_stack_shares_a_cluster_without_collisions():
     for stack in ("dev", "prod"):
         guest = runner.run(stack, with_overrides(stack_config(stack), GUEST))
         assert claims(owner) & claims(guest) == set(), stack
-    # Without the guest settings they collide, which is why the README asks for them.
+    # Without the guest settings they collide, which is why docs/several-stacks.md asks for them.
     assert claims(owner) & claims(render_stack("prod"))

@@ -1,13 +1,14 @@
 """Day 2: every documented setting has a working path on a deployed prod stack.
 
-Each row of README's configuration table is changed on prod (`tests/data/day2.yaml`) and the offline preview
+Each row of the configuration table (docs/configuration.md) is changed on prod (`tests/data/day2.yaml`) and the offline preview
 (`tools/update_plan.py`, pulumi-kubernetes' replace rules in `tools/replace_rules.py`) compares the result with
 prod as it is: the change must be an in-place update of everything protected, or be refused by `protect` with a
-runbook in README's "Day 2" section. Also: pods roll on what they read, credentials keep their URNs.
+runbook in docs/day-2.md. Also: pods roll on what they read, credentials keep their URNs.
 """
 
 from __future__ import annotations
 
+import json
 import re
 from functools import cache
 from pathlib import Path
@@ -25,16 +26,13 @@ CHANGES = yaml.safe_load((Path(__file__).parent / "data" / "day2.yaml").read_tex
 URNS_FILE = Path(__file__).parent / "data" / "credential-urns.txt"
 
 
-def readme_rows() -> list[str]:
-    text = (PROJECT_DIR / "README.md").read_text()
-    table = text[text.index("## Configuration") : text.index("## What runs where")]
+def documented_rows() -> list[str]:
+    table = (PROJECT_DIR / "docs" / "configuration.md").read_text()
     return [re.match(r"\| `([^`]+)`", line).group(1) for line in table.splitlines() if line.startswith("| `ams:")]
 
 
-def day2_section() -> str:
-    text = (PROJECT_DIR / "README.md").read_text()
-    start = text.index("## Day 2")
-    return text[start : text.index("\n## ", start + 1)]
+def day2_page() -> str:
+    return (PROJECT_DIR / "docs" / "day-2.md").read_text()
 
 
 @cache
@@ -43,7 +41,7 @@ def baseline() -> list[dict]:
 
 
 def test_every_documented_setting_has_a_day2_case():
-    assert set(readme_rows()) == set(CHANGES)
+    assert set(documented_rows()) == set(CHANGES)
 
 
 @pytest.mark.parametrize("row", sorted(CHANGES))
@@ -53,14 +51,14 @@ def test_a_change_on_prod_applies_in_place_or_is_refused_with_a_runbook(row):
         with pytest.raises(SettingsError) as raised:
             runner.run("prod", with_overrides(stack_config("prod"), case["set"]))
         assert any("Day 2" in problem for problem in raised.value.problems), raised.value.problems
-        assert case["runbook"] in day2_section()
+        assert case["runbook"] in day2_page()
         return
     changed = runner.run("prod", with_overrides(stack_config("prod"), case["set"]))
     steps = update_plan.plan(baseline(), render_cli.resource_records(changed), secret_mutable=True)
     refused = update_plan.refusals(steps)
     if case["expect"] == "refused":
         assert refused, f"{row}: expected protect to refuse it"
-        assert case["runbook"] in day2_section(), f"{row}: README's Day 2 section needs the runbook"
+        assert case["runbook"] in day2_page(), f"{row}: docs/day-2.md needs the runbook"
         return
     assert refused == [], preview_diff.render_plan(refused)
     assert update_plan.name_conflicts(baseline(), render_cli.resource_records(changed), steps) == []
@@ -150,7 +148,7 @@ def test_helm_releases_upgrade_within_bounds_and_carry_their_crds(stack, render_
 
     releases = [r for r in json.loads((render_dirs[stack] / "resources.json").read_text()) if r["type"].endswith(":Release")]
     assert releases
-    readme = day2_section()
+    readme = day2_page()
     for release in releases:
         inputs, chart = release["inputs"], release["inputs"]["chart"].rsplit("/", 1)[-1]
         assert inputs["atomic"] is True and inputs["timeout"] >= 300 and inputs["maxHistory"] == 10, chart
@@ -172,7 +170,7 @@ def test_generated_credentials_are_secret_in_the_state(stack, render_dirs):
 
 BLUE, GREEN = "ghcr.io/suresoft/ams-api:1.0.0", "ghcr.io/suresoft/ams-api:1.1.0"
 WEB_BLUE, WEB_GREEN = "ghcr.io/suresoft/ams-web:1.0.0", "ghcr.io/suresoft/ams-web:1.1.0"
-RELEASES = {  # README's release procedures, each as (before, after) overrides of prod
+RELEASES = {  # docs/releasing.md's release procedures, each as (before, after) overrides of prod
     "rolling to blue/green": (
         {},
         {"ams:delivery.strategy": "blueGreen", "ams:delivery.colors": {"blue": {"api": BLUE, "web": WEB_BLUE}}},
@@ -205,3 +203,167 @@ def test_release_procedures_never_create_a_job_under_a_name_the_old_one_holds(re
     old, new = render_cli.resource_records(before), render_cli.resource_records(after)
     steps = update_plan.plan(old, new, secret_mutable=True)
     assert update_plan.name_conflicts(old, new, steps) == []
+
+
+# --- the runbooks' facts, from prod's render ------------------------------------------------------------------------
+
+# What renaming each namespace replaces in prod and protect refuses, as `Kind/name` (the runbook lists them so).
+RENAME_REFUSED = {
+    "data": {
+        "Namespace/ams-data",
+        "Cluster/ams-db",
+        "Pooler/ams-db-pooler-rw",
+        "ScheduledBackup/ams-db-daily",
+        "ObjectStore/ams-backups",
+        "StatefulSet/ams-redis",
+        "PersistentVolumeClaimPatch/data-ams-redis-0",
+        "Secret/ams-db-app",
+        "Secret/ams-redis",
+    },
+    "app": {"Namespace/ams", "Secret/ams-jwt", "Secret/ams-connection"},
+    "monitoring": {
+        "Namespace/ams-monitoring",
+        "Secret/ams-alertmanager",
+        "Secret/ams-grafana-admin",
+        "Release/kube-prometheus-stack",
+        "Release/loki",
+    },
+}
+
+
+def refused_on_prod(overrides: dict) -> list[update_plan.Step]:
+    changed = runner.run("prod", with_overrides(stack_config("prod"), overrides))
+    return update_plan.refusals(update_plan.plan(baseline(), render_cli.resource_records(changed), secret_mutable=True))
+
+
+def kind_and_name(step: update_plan.Step) -> str:
+    inputs = next(r for r in baseline() if r["urn"] == (step.old_urn or step.urn))["inputs"]
+    name = (inputs.get("metadata") or {}).get("name") or inputs.get("name")
+    return f"{step.type.rsplit(':', 1)[1]}/{name}"
+
+
+def runbook(key: str, qualifier: str = "") -> str:
+    """The Day 2 runbook paragraph that starts with the setting's name (and qualifier), up to the next one."""
+    page = day2_page()
+    start = page.index(f"- **`{key}`**{qualifier}")
+    following = page.find("\n- **`", start + 1)
+    return page[start : following if following > 0 else len(page)]
+
+
+@pytest.mark.parametrize("namespace", sorted(RENAME_REFUSED))
+def test_a_namespace_rename_in_prod_is_refused_for_what_the_runbook_lists(namespace):
+    refused = refused_on_prod({f"ams:namespaces.{namespace}": f"renamed-{namespace}"})
+    assert {kind_and_name(s) for s in refused} == RENAME_REFUSED[namespace]
+    text = runbook("ams:namespaces")
+    assert [item for item in sorted(RENAME_REFUSED[namespace]) if f"`{item}`" not in text] == []
+
+
+def test_the_data_rename_runbook_unprotects_each_refused_resource_and_says_redis_is_not_moved():
+    text = runbook("ams:namespaces")
+    refused = {s.urn for s in refused_on_prod({"ams:namespaces.data": "renamed-data"})}
+    assert refused == set(re.findall(r"pulumi state unprotect --stack prod '([^']+)'", text))
+    assert "Redis's data is not moved" in text
+    # The restore it names renders in the renamed namespace: a cluster of another name, served from.
+    assert "`{ams-db-2: {restore: {fromServer: ams-db}}}`, `ams:data.postgres.serving: ams-db-2`" in text
+    moved = {
+        "ams:namespaces.data": "renamed-data",
+        "ams:data.postgres.clusters": {"ams-db-2": {"restore": {"fromServer": "ams-db"}}},
+        "ams:data.postgres.serving": "ams-db-2",
+    }
+    cluster = runner.run("prod", with_overrides(stack_config("prod"), moved)).get("Cluster", "ams-db-2")
+    assert cluster["metadata"]["namespace"] == "renamed-data"
+    assert cluster["spec"]["externalClusters"][0]["plugin"]["parameters"]["serverName"] == "ams-db"
+
+
+def test_moving_the_operators_uninstalls_the_old_releases_first():
+    """The charts hold what a second release cannot adopt: CRDs (kept on uninstall) and fixed-name webhooks."""
+    refused = refused_on_prod({"ams:data.operators.namespace": "cnpg-operators"})
+    text = runbook("ams:data.operators")
+    assert {s.urn for s in refused} == set(re.findall(r"pulumi state unprotect --stack prod '([^']+)'", text))
+    releases = [r["inputs"] for r in baseline() if r["type"] == "kubernetes:helm.sh/v3:Release" and "-data-" in r["name"]]
+    names = sorted(r["name"] for r in releases)
+    assert names == ["cloudnative-pg", "plugin-barman-cloud"] and {r["namespace"] for r in releases} == {"cnpg-system"}
+    assert "helm uninstall plugin-barman-cloud cloudnative-pg -n cnpg-system" in text
+    assert "Install the operator in the new\n  place first" not in text
+
+
+def test_the_operator_chart_ships_what_helm_refuses_to_adopt(charts):
+    chart = charts / "cloudnative-pg" / "templates"
+    assert "helm.sh/resource-policy: keep" in (chart / "crds" / "crds.yaml").read_text()
+    for kind in ("mutating", "validating"):
+        template = (chart / f"{kind}webhookconfiguration.yaml").read_text()
+        assert f"name: cnpg-{kind}-webhook-configuration" in template, kind
+        assert f"`cnpg-{kind}-webhook-configuration`" in runbook("ams:data.operators")
+
+
+@pytest.mark.parametrize(
+    "overrides, key",
+    [
+        ({"ams:monitoring.enabled": False}, "ams:monitoring.enabled: false"),
+        ({"ams:ingress.installCertManager": False}, "ams:monitoring.enabled: false"),
+    ],
+)
+def test_a_release_removed_from_prod_is_only_forgotten_so_the_runbook_uninstalls_it(overrides, key):
+    releases = [s for s in refused_on_prod(overrides) if s.type == "kubernetes:helm.sh/v3:Release"]
+    assert releases and all(s.op == "delete" and s.retain_on_delete for s in releases)
+    text = runbook(key)
+    for step in releases:
+        inputs = next(r for r in baseline() if r["urn"] == step.urn)["inputs"]
+        uninstall = rf"helm uninstall [^\n]*\b{re.escape(inputs['name'])}\b[^\n]*-n {re.escape(inputs['namespace'])}\b"
+        assert re.search(uninstall, text), (inputs["name"], inputs["namespace"])
+
+
+def test_the_operator_upgrade_note_is_what_the_release_and_cluster_ask_for():
+    """cloudnative-pg v1.30.0: without ENABLE_INSTANCE_MANAGER_INPLACE_UPDATES (operator config, off by default) an
+    operator upgrade rolls every instance (internal/controller/cluster_upgrade.go checkPodBootstrapImage); with
+    replicas the Cluster asks for a switchover before the primary restarts (primaryUpdateMethod: switchover,
+    updatePrimaryPod), where the default, restart, would recreate the primary without one; dev's one instance restarts."""
+    from tests.test_conformance import data_dir
+
+    cnpg = next(r["inputs"] for r in baseline() if r["type"] == "kubernetes:helm.sh/v3:Release" and r["name"] == "ams-data-cnpg")
+    assert "ENABLE_INSTANCE_MANAGER_INPLACE_UPDATES" not in json.dumps(cnpg["values"])
+    cluster = next(r["inputs"] for r in baseline() if r["type"] == "kubernetes:postgresql.cnpg.io/v1:Cluster")["spec"]
+    assert cluster["primaryUpdateMethod"] == "switchover" and cluster["primaryUpdateStrategy"] == "unsupervised"
+    dev = render_stack("dev").get("Cluster", "ams-db")["spec"]
+    assert dev["instances"] == 1 and "primaryUpdateMethod" not in dev
+    crd = json.loads((data_dir() / "crds" / "postgresql.cnpg.io_Cluster_v1.json").read_text())
+    assert crd["schema"]["properties"]["spec"]["properties"]["primaryUpdateMethod"]["default"] == "restart"
+    page = day2_page()
+    assert "promotes a replica first" in page and "cannot change the PostgreSQL image and its parameters" in page
+    assert "restart the instance managers in place" not in page
+
+
+def test_the_envoy_gateway_crd_upgrade_is_upstreams_for_the_pinned_version():
+    """envoyproxy/gateway v1.8.2 site/content/en/latest/install/install-yaml.md, "Upgrading from the previous
+    version": `helm template eg-crds oci://docker.io/envoyproxy/gateway-crds-helm ... | kubectl apply
+    --force-conflicts --server-side -f -`. A new minor version re-reads its upgrade steps."""
+    gateway = next(r["inputs"] for r in baseline() if r["name"] == "ams-edge-envoy-gateway")
+    assert gateway["version"].startswith("v1.8."), gateway["version"]
+    block = re.search(r"helm template eg-crds oci://docker\.io/envoyproxy/gateway-crds-helm[^`]*?-f -", day2_page())
+    assert block, "docs/day-2.md: the CRD upgrade command"
+    assert "| kubectl apply --force-conflicts --server-side -f -" in block.group(0)
+
+
+@pytest.mark.parametrize(
+    "overrides, step",
+    [
+        ({"ams:ingress.controllerNamespace": "edge"}, "Moving it to another namespace"),
+        (
+            {"ams:ingress.mode": "ingress", "ams:ingress.className": "nginx", "ams:ingress.installController": False},
+            "Leaving gateway mode",
+        ),
+    ],
+)
+def test_moving_or_removing_envoy_gateway_in_prod_needs_its_uninstall(overrides, step, charts):
+    """The release is retained in prod, and its ClusterRole (named from the release: gateway-helm `eg.fullname`)
+    cannot belong to a second release of the same name in another namespace."""
+    releases = [s for s in refused_on_prod(overrides) if s.type == "kubernetes:helm.sh/v3:Release"]
+    assert [s.retain_on_delete for s in releases] == [True]
+    inputs = next(r for r in baseline() if r["urn"] == releases[0].urn)["inputs"]
+    text = runbook("ams:ingress.mode", " (gateway to ingress)")
+    start = text.index(f"  - {step}")
+    procedure = text[start : text.find("\n  - ", start + 1) if text.find("\n  - ", start + 1) > 0 else len(text)]
+    assert f"helm uninstall {inputs['name']} -n {inputs['namespace']}" in procedure
+    rbac = (charts / "gateway-helm" / "templates" / "envoy-gateway-rbac.yaml").read_text()
+    assert 'name: {{ include "eg.fullname" . }}-envoy-gateway-role' in rbac
+    assert f"`{inputs['name']}-gateway-helm-envoy-gateway-role`" in text

@@ -43,7 +43,7 @@ CRD_CHARTS = {
     "gateway.networking.k8s.io": "gateway-helm",
     "gateway.envoyproxy.io": "gateway-helm",
 }
-# Groups no release of ours installs: the README's "Before the first deploy" names them as prerequisites.
+# Groups no release of ours installs: docs/first-deploy.md names them as prerequisites.
 PREREQUISITE_GROUPS = {"networking.istio.io": "Istio"}
 
 # Chart values that make a release render (or, for cert-manager, watch at start-up) another operator's kinds.
@@ -68,7 +68,7 @@ FOREIGN_KINDS = [
     ("kube-prometheus-stack", "prometheusOperator.admissionWebhooks.certManager.enabled", "cert-manager.io"),
 ]
 
-# Objects pods reference that the program does not create, and where the README tells people to create them.
+# Objects pods reference that the program does not create, and where docs/first-deploy.md tells people to create them.
 CREATED_OUTSIDE = {
     ("Secret", "ams-s3-external"): 'kubectl -n "$ns" create secret generic ams-s3-external',
 }
@@ -278,14 +278,14 @@ def test_charts_wait_for_the_operators_whose_kinds_they_render(graph):
             continue
         provider = releases.get(CRD_CHARTS[group])
         if provider is None:
-            readme = (PROJECT_DIR / "README.md").read_text()
-            assert group in readme, f"{chart} needs {group} CRDs that this stack does not install; README must say so"
+            page = (PROJECT_DIR / "docs" / "first-deploy.md").read_text()
+            assert group in page, f"{chart} needs {group} CRDs that this stack does not install; docs/first-deploy.md must say so"
         else:
             assert provider["urn"] in graph.waits_for(release["urn"]), f"{chart} ({path}) before {CRD_CHARTS[group]}"
 
 
 def test_everything_a_pod_references_is_created_before_it(graph):
-    readme = (PROJECT_DIR / "README.md").read_text()
+    page = (PROJECT_DIR / "docs" / "first-deploy.md").read_text()
     checked = 0
     for workload in graph.objects():
         obj = workload["inputs"]
@@ -302,7 +302,7 @@ def test_everything_a_pod_references_is_created_before_it(graph):
             if (kind, name) == ("ServiceAccount", "default"):
                 continue  # the service account controller creates it in every namespace
             if (kind, name) in CREATED_OUTSIDE:
-                assert CREATED_OUTSIDE[(kind, name)] in readme
+                assert CREATED_OUTSIDE[(kind, name)] in page
                 continue
             creators = graph.creators(kind, name, namespace)
             assert creators, f"{obj['kind']}/{obj['metadata']['name']} uses {kind}/{name}, which nothing creates"

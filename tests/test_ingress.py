@@ -89,7 +89,7 @@ def test_both_modes_route_the_seed_paths_over_tls(stack, mode):
     rate_limit = rendered.get("BackendTrafficPolicy", "ams-rate-limit")["spec"]["rateLimit"]
     assert "type" not in rate_limit, "rateLimit.type is deprecated (envoyproxy/gateway api/v1alpha1/ratelimit_types.go)"
     expected = {"requests": {"dev": 20, "staging": 50, "prod": 100}[stack], "unit": "Second"}
-    # One budget per client address (both families), as the README promises, not one for all clients.
+    # One budget per client address (both families), as docs/configuration.md promises, not one for all clients.
     assert rate_limit["local"]["rules"] == [
         {"clientSelectors": [{"sourceCIDR": {"type": "Distinct", "value": cidr}}], "limit": expected}
         for cidr in ("0.0.0.0/0", "::/0")

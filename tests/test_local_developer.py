@@ -56,7 +56,7 @@ def test_without_the_entry_the_stack_stops_before_creating_anything_and_names_th
         "docker:registryAuth: no entry for ghcr.io, the registry of ams:delivery.images.api "
         "(ghcr.io/suresoft/ams-api:1.0.0) and ams:delivery.images.web (ghcr.io/suresoft/ams-web:1.0.0), pulled because "
         "no checkout is beside the project (ams:local.sources): run docker login ghcr.io, then pulumi config set "
-        "--path 'docker:registryAuth[0].address' ghcr.io (README: Local development)"
+        "--path 'docker:registryAuth[0].address' ghcr.io (docs/local-development.md: Registry credentials)"
     ]
 
 

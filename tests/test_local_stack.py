@@ -114,7 +114,7 @@ def test_checkouts_beside_the_project_are_built_and_mounted(tmp_path):
     [
         (
             {"ams:ingress.host": "ams.local"},
-            "ams:ingress.host: a local stack runs on Docker and does not read it (README: Local development lists what it "
+            "ams:ingress.host: a local stack runs on Docker and does not read it (docs/local-development.md lists what it "
             "reads): remove it",
         ),
         ({"ams:data.postgres.instances": 3}, "ams:data.postgres.instances: a local stack runs on Docker"),
@@ -152,14 +152,14 @@ def test_what_a_local_stack_reads_of_the_shared_settings_is_accepted():
 @pytest.mark.parametrize("stack", ["dev", "prod"])
 def test_a_cluster_stack_refuses_the_local_section(stack):
     assert problems(stack, {"ams:local.ports.proxy": 8088}) == [
-        "ams:local: only a local stack reads it (ams:environment: local); see README: Day 2, ams:local"
+        "ams:local: only a local stack reads it (ams:environment: local); see docs/day-2.md: Day 2, ams:local"
     ]
 
 
-def test_the_readme_resets_a_store_by_a_urn_the_stack_has(rendered):
+def test_the_docs_reset_a_store_by_a_urn_the_stack_has(rendered):
     """The mock engine nests top-level URNs under the stack's own type; the real engine does not."""
-    text = (PROJECT_DIR / "README.md").read_text()
-    urns = re.findall(r"--target '(urn:pulumi:local::[^']+)'", text[text.index("## Local development") :])
+    text = (PROJECT_DIR / "docs" / "local-development.md").read_text()
+    urns = re.findall(r"--target '(urn:pulumi:local::[^']+)'", text)
     registered = {r.urn.replace("pulumi:pulumi:Stack$", "") for r in rendered.resources}
     assert urns and set(urns) <= registered, urns
 

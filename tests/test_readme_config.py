@@ -1,4 +1,4 @@
-"""README's configuration table and the settings models name the same settings."""
+"""The configuration table (docs/configuration.md) and the settings models name the same settings."""
 
 from __future__ import annotations
 
@@ -42,7 +42,7 @@ def model_paths(model: type[BaseModel] = StackSettings, prefix: str = "") -> dic
 
 
 def table_keys() -> list[str]:
-    """The key column of README's configuration table, one entry per key it names (`ams:` stripped).
+    """The key column of the configuration table (docs/configuration.md), one entry per key it names (`ams:` stripped).
 
     The rule for reading a row's first cell:
     - every backticked item is a key; the first is a full path (`ams:app.api.minReplicas`), and so is any other that
@@ -51,8 +51,7 @@ def table_keys() -> list[str]:
       (`access.quotas.<tier>.defaultRequest`), and at the end for the entries of a map (`access.groups.<alias>`);
     - a key names that setting and, when it is an object, every setting below it; a trailing `...` says so.
     """
-    text = (PROJECT_DIR / "README.md").read_text()
-    table = text[text.index("## Configuration") : text.index("## What runs where")]
+    table = (PROJECT_DIR / "docs" / "configuration.md").read_text()
     keys = []
     for line in table.splitlines():
         if not line.startswith(f"| `{NAMESPACE}:"):
@@ -66,7 +65,7 @@ def table_keys() -> list[str]:
 
 
 def compiled(key: str, below: bool = True) -> re.Pattern:
-    """A README key as a regular expression over model key paths (the rule of `table_keys`), with what lies below it."""
+    """A documented key as a regular expression over model key paths (the rule of `table_keys`), with what lies below it."""
     key = re.sub(r"\.<[^,>]+>$", "", key.removesuffix("..."))
     parts = []
     for segment in re.split(r"\.(?![^{<]*[}>])", key):
@@ -91,12 +90,12 @@ def test_the_table_reading_rule():
 
 
 def test_every_setting_is_in_the_readme_table_and_every_table_key_is_a_setting():
-    """Each setting of the models is named by a key of README's table, read by the rule of `table_keys`: the row's first
+    """Each setting of the models is named by a key of the configuration table, read by the rule of `table_keys`: the row's first
     key is a full path, `maxReplicas` / `.storageClass` are its siblings, `{a,b}` and `<a,b>` alternatives, `<name>` any
     key (or, last, a map's entries), and a key covers what lies below it (`...`). Each table key names a model path."""
     paths, keys = model_paths(), table_keys()
     patterns = {key: compiled(key) for key in keys}
     undocumented = [path for path, leaf in paths.items() if leaf and not any(p.fullmatch(path) for p in patterns.values())]
-    assert undocumented == [], "settings missing from README's configuration table"
+    assert undocumented == [], "settings missing from docs/configuration.md"
     unknown = [key for key in keys if not any(compiled(key, below=False).fullmatch(path) for path in paths)]
-    assert unknown == [], "README keys the models do not have"
+    assert unknown == [], "documented keys the models do not have"

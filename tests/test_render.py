@@ -25,7 +25,7 @@ def test_render_writes_files_and_prints_the_plan(tmp_path):
     uid = "00000000-0000-4000-8000-000000000000"  # what the offline runner's simulated cluster answers
     assert result.stderr.splitlines() == [
         "warning: ams:network.nodeCidrs is empty: Prometheus cannot scrape the kubelets and node exporters until the "
-        "nodes' subnets are recorded (README: Network assumptions)",
+        "nodes' subnets are recorded (docs/network-assumptions.md)",
         f"warning: ams:cluster.uid is not recorded: kubeconfig context 'ams-prod' reached the cluster with kube-system "
         f"UID {uid}; record it (pulumi config set --path ams:cluster.uid {uid})",
     ]

@@ -97,9 +97,9 @@ def per_namespace(objects: list[dict]) -> dict[str, Footprint]:
     return {ns: fp for ns, fp in sorted(result.items()) if fp.pods or fp.storage}
 
 
-# Nodes each stack's cluster is documented to have at most (README, "Access per environment": the monitoring quota
-# holds the per-node DaemonSets "on a cluster of up to 4 nodes in staging and up to 10 nodes in prod"); a stack the
-# README gives no count for (dev, a stack file of one's own) is taken to run on DEFAULT_NODES.
+# Nodes each stack's cluster is documented to have at most (docs/secrets-and-access.md, "Access per environment": the
+# monitoring quota holds the per-node DaemonSets "on a cluster of up to 4 nodes in staging and up to 10 nodes in prod");
+# a stack the docs give no count for (dev, a stack file of one's own) is taken to run on DEFAULT_NODES.
 DEFAULT_NODES = 3
 DOCUMENTED_NODES = {"staging": 4, "prod": 10}
 

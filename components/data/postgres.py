@@ -128,6 +128,13 @@ class Postgres(pulumi.ComponentResource):
             # CloudNativePG keeps a primary PDB with minAvailable 1; with one instance that blocks every drain.
             "enablePDB": pg.instances > 1,
         }
+        if pg.instances > 1:
+            # A rolling update (an operator upgrade, a new image or sidecar) promotes a replica before the old primary
+            # restarts, instead of restarting the primary in place, which stops writes for its whole restart
+            # (cloudnative-pg v1.30.0 internal/controller/cluster_upgrade.go updatePrimaryPod). The operator then
+            # refuses an image and parameter change in one update (internal/webhook/v1/cluster_webhook.go
+            # validateConfigurationChange): change them one `up` at a time.
+            spec["primaryUpdateMethod"] = "switchover"
         if restore.from_server:
             spec.update(self._recovery(restore, owner_secret))
         else:

@@ -88,7 +88,7 @@ def missing_registry_logins(pulled: dict[str, str], registry_auth: object) -> li
         login = f"docker login {shown}, then pulumi config set --path 'docker:registryAuth[0].address' {shown}"
         problems.append(
             f"docker:registryAuth: no entry for {shown}, the registry of {' and '.join(images)}, pulled because no "
-            f"checkout is beside the project (ams:local.sources): run {login} (README: Local development)"
+            f"checkout is beside the project (ams:local.sources): run {login} (docs/local-development.md: Registry credentials)"
         )
     return problems
 
@@ -96,9 +96,9 @@ def missing_registry_logins(pulled: dict[str, str], registry_auth: object) -> li
 def refused_keys(raw: dict, environment: str) -> dict[str, str]:
     """``{key path: reason}`` for what the stack sets that its environment does not read."""
     if environment != "local":
-        only_local = "only a local stack reads it (ams:environment: local); see README: Day 2, ams:local"
+        only_local = "only a local stack reads it (ams:environment: local); see docs/day-2.md: Day 2, ams:local"
         return {"local": only_local} if "local" in raw else {}
-    reason = "a local stack runs on Docker and does not read it (README: Local development lists what it reads): remove it"
+    reason = "a local stack runs on Docker and does not read it (docs/local-development.md lists what it reads): remove it"
     return {path: reason for path in _leaf_paths(raw) if not _read_locally(path)}
 
 

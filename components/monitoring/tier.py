@@ -356,7 +356,7 @@ class MonitoringTier(pulumi.ComponentResource):
             nodes = []
             pulumi.log.warn(
                 "ams:network.nodeCidrs is empty: Prometheus cannot scrape the kubelets and node exporters until the nodes' "
-                "subnets are recorded (README: Network assumptions)"
+                "subnets are recorded (docs/network-assumptions.md)"
             )
         rules = {
             # Prometheus scrapes whatever the monitors name, in every namespace, and the nodes (kubelet,

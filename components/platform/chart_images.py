@@ -11,7 +11,7 @@ Two forms of digest field, as each chart's template writes the reference:
 - "hex": the hex digits only, the template writes `@sha256:{{ sha }}` itself.
 
 An image whose chart has no digest field (or whose tag the program cannot know) is in `BY_TAG` with the reason; it
-runs by the tag the chart pins (README "What runs where").
+runs by the tag the chart pins (docs/what-runs-where.md).
 
 When a chart's pin moves, its entry here moves with it (tests/test_chart_digests.py compares `version` with the
 pin): the references are that version's defaults, so a bump without them would pair a new tag with an old digest.

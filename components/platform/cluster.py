@@ -118,7 +118,7 @@ def expandable(storage_class: str, allowed: bool | None) -> str:
     if not allowed:
         raise StorageClassError(
             f"StorageClass {storage_class!r} does not allow volume expansion (allowVolumeExpansion), and the stack's volumes "
-            "grow in place: name a class that does in the stack's storageClass settings (README: Before the first deploy)"
+            "grow in place: name a class that does in the stack's storageClass settings (docs/first-deploy.md)"
         )
     return storage_class
 

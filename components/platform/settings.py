@@ -39,6 +39,6 @@ class ClusterSettings(Model):
     """`ams:cluster`: the cluster a stack deploys to, named in its stack file, not by whatever kubeconfig context is current."""
 
     context: str  # the kubeconfig context; "" uses the current one (refused in staging and prod)
-    # The kube-system namespace's metadata.uid, recorded at the first deploy (README: Before the first deploy); when
+    # The kube-system namespace's metadata.uid, recorded at the first deploy (docs/first-deploy.md); when
     # set, the program refuses to change a cluster with another UID. "" until recorded.
     uid: matching(r"^([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})?$", "a Kubernetes UID")
