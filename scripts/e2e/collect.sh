@@ -16,7 +16,7 @@ kubectl --context "$CONTEXT" get pods -A -o json >"$OUT/pods.json" 2>/dev/null
 pulumi stack --stack "${AMS_E2E_STACK:-e2e}" >"$OUT/stack.txt" 2>&1
 
 # namespace/name of every pod that is not Succeeded and is not Ready, or whose containers restarted.
-failing="$("${PYTHON:-.venv/bin/python}" - "$OUT/pods.json" <<'PY'
+"${PYTHON:-.venv/bin/python}" - "$OUT/pods.json" >"$OUT/failing-pods.txt" <<'PY'
 import json, sys
 try:
     pods = json.load(open(sys.argv[1]))["items"]
@@ -29,7 +29,7 @@ for pod in pods:
     if status.get("phase") != "Succeeded" and (not ready or restarted):
         print(f"{pod['metadata']['namespace']}/{pod['metadata']['name']}")
 PY
-)"
+failing="$(cat "$OUT/failing-pods.txt")"
 for pod in $failing; do
   namespace="${pod%%/*}"
   name="${pod#*/}"
