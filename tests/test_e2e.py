@@ -348,7 +348,7 @@ def test_the_names_the_checks_use_are_in_the_render(rendered):
     shipper = rendered.get("DaemonSet", "ams-log-shipper")
     env = {e["name"]: e.get("value") for e in shipper["spec"]["template"]["spec"]["containers"][0]["env"]}
     assert env["LOKI_HOST"].split(".")[0] == names["LOKI_SERVICE"] and env["LOKI_PORT"] == "3100"
-    assert "svc/loki" not in (SCRIPTS / "checks.sh").read_text() and '13100:3100' in (SCRIPTS / "checks.sh").read_text()
+    assert "svc/loki" not in (SCRIPTS / "checks.sh").read_text() and "13100:3100" in (SCRIPTS / "checks.sh").read_text()
 
 
 def test_the_prometheus_service_is_the_charts(rendered, charts):
@@ -359,7 +359,7 @@ def test_the_prometheus_service_is_the_charts(rendered, charts):
     template = (charts / "kube-prometheus-stack" / "templates" / "prometheus" / "service.yaml").read_text()
     assert 'name: {{ template "kube-prometheus-stack.fullname" . }}-prometheus' in template
     assert names["PROMETHEUS_SERVICE"] == f"{release.inputs['values']['fullnameOverride']}-prometheus"
-    assert f'service/$PROMETHEUS_SERVICE" 19090:9090' in (SCRIPTS / "checks.sh").read_text()
+    assert 'service/$PROMETHEUS_SERVICE" 19090:9090' in (SCRIPTS / "checks.sh").read_text()
 
 
 def test_the_day2_change_renders_and_changes_what_its_checks_expect():
@@ -370,12 +370,13 @@ def test_the_day2_change_renders_and_changes_what_its_checks_expect():
     sets = [words for where, words in commands("pulumi") if where.endswith("day2.sh") and words[1:3] == ["config", "set"]]
     assert len(sets) == 2
     for words in sets:
-        line = " ".join(values.get(w.strip("$\"{}"), w) if w.startswith("$") and "STACK" not in w else w for w in words)
+        line = " ".join(values.get(w.strip('$"{}'), w) if w.startswith("$") and "STACK" not in w else w for w in words)
         apply(config, parse_command(line.replace('"$STACK"', STACK).replace("$STACK", STACK)))
     after = runner.run(STACK, config)
     web = after.get("Deployment", "ams-web")
     api = after.get("Deployment", "ams-api")["spec"]["template"]["spec"]["containers"][0]
-    assert web["spec"]["replicas"] == int(values["WEB_REPLICAS"]) != render_stack(STACK).get("Deployment", "ams-web")["spec"]["replicas"]
+    before = render_stack(STACK).get("Deployment", "ams-web")
+    assert web["spec"]["replicas"] == int(values["WEB_REPLICAS"]) != before["spec"]["replicas"]
     assert api["resources"]["limits"]["memory"] == values["API_MEMORY_LIMIT"]
     assert "rollout status deployment/ams-web" in text and "rollout status deployment/ams-api" in text
 
@@ -406,7 +407,7 @@ def test_the_e2e_stack_passes_the_whole_stack_checks(check, rendered):
 def test_the_e2e_stack_is_dev_sized_for_kind(rendered):
     config = stack_config(STACK)
     assert config["ams:environment"] == "dev"
-    assert config["ams:cluster"]["context"] == f"kind-{yaml.safe_load(WORKFLOW.read_text())['jobs']['e2e']['env']['AMS_E2E_CLUSTER']}"
+    assert config["ams:cluster"]["context"] == f"kind-{job()['env']['AMS_E2E_CLUSTER']}"
     assert rendered.outputs["entry"]["serviceType"] == "NodePort"
     assert rendered.get("Cluster", "ams-db")["spec"]["instances"] == 1
     assert any(r.inputs.get("chart") == "kube-prometheus-stack" for r in rendered.resources), "monitoring on"
