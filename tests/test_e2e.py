@@ -417,3 +417,43 @@ def test_the_e2e_stack_is_dev_sized_for_kind(rendered):
 def test_the_e2e_stack_passes_the_policy_pack():
     test_policy.test_every_resource_of_every_stack_passes_the_resource_policies(STACK)
     test_policy.test_every_stack_passes_the_stack_policies(STACK)
+
+
+# --- docs/e2e.md ---------------------------------------------------------------------------------------------------
+
+
+def test_the_docs_give_the_budget_of_every_step():
+    text = DOCS.read_text()
+    table = text[text.index("| Step | Budget (minutes) |") :].split("\n\n")[0].splitlines()[2:]
+    rows = [[cell.strip() for cell in row.strip("|").split("|")] for row in table]
+    assert [int(minutes) for _, minutes, _ in rows] == [step["timeout-minutes"] for step in steps(job())]
+    for (name, _, _), step in zip(rows, steps(job()), strict=True):
+        assert "name" not in step or name == step["name"], (name, step.get("name"))
+    total = sum(step["timeout-minutes"] for step in steps(job()))
+    assert f"they sum to {total} minutes" in text
+
+
+def test_the_laptop_steps_are_the_workflows():
+    text = DOCS.read_text()
+    block = text[text.index("## The same steps on a laptop") :]
+    block = block[block.index("```sh") : block.index("```", block.index("```sh") + 1)]
+    for step in steps(job()):
+        for line in step.get("run", "").splitlines():
+            line = line.split(" 2>&1")[0].strip().replace('"$AMS_E2E_STACK"', STACK)
+            if line.startswith(("pulumi up", "pulumi preview", "pulumi stack select", "scripts/e2e/")):
+                assert line.split(' "$RUNNER_TEMP')[0] in block, line
+    for script in sorted(SCRIPTS.glob("*.sh")):
+        assert f"scripts/e2e/{script.name}" in block
+    for section in ("## What it does not prove", "## What the checks prove"):
+        assert section in text
+
+
+def test_the_tools_it_installs_are_pinned_and_recorded_in_pins():
+    pins = (PROJECT_DIR / "PINS.md").read_text()
+    section = pins[pins.index("## The end-to-end workflow's tools") :]
+    cluster = assignments(SCRIPTS / "cluster.sh")
+    versions = {"kind": job()["env"]["KIND_VERSION"], "kubectl": job()["env"]["KUBECTL_VERSION"]}
+    versions |= {"Calico": cluster["CALICO_VERSION"], "registry": cluster["REGISTRY_IMAGE"].split(":")[1]}
+    for tool_name, version in versions.items():
+        assert re.fullmatch(r"v?\d+\.\d+\.\d+", version), f"{tool_name} {version}: pin a release"
+        assert f"| {tool_name} {version}" in section, tool_name
