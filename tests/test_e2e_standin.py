@@ -12,6 +12,7 @@ import os
 import re
 import shutil
 import subprocess
+import tempfile
 import time
 import urllib.error
 import urllib.request
@@ -215,3 +216,61 @@ def test_the_migration_fails_when_the_database_refuses(image_root):
     )
     assert result.returncode == 1, result.stdout + result.stderr
     assert '"role":"migrate","status":"failed"' in result.stdout
+
+
+def postgres_bin() -> Path:
+    found = sorted(Path("/usr/lib/postgresql").glob("*/bin/initdb"))
+    if not found:
+        pytest.skip("no PostgreSQL server here (Debian's postgresql package): the login is then only run on the cluster")
+    return found[-1].parent
+
+
+@pytest.fixture
+def postgres() -> str:
+    """A throwaway PostgreSQL on 127.0.0.1 that takes `ams` with SCRAM-SHA-256 (what PostgreSQL stores by default,
+    and what PgBouncer asks for when the stored secret is SCRAM) and `legacy` with MD5; its port as a string."""
+    binaries = postgres_bin()
+    as_user = ["runuser", "-u", "nobody", "--"] if os.geteuid() == 0 else []  # PostgreSQL refuses to run as root
+    # Not under pytest's tmp_path: its parent is private to root, and the server runs as nobody.
+    tmp_path = Path(tempfile.mkdtemp(prefix="ams-e2e-pg-"))
+    data, password_file = tmp_path / "data", tmp_path / "password"
+    password_file.write_text("admin\n")
+    tmp_path.chmod(0o777)
+    password_file.chmod(0o644)
+    initdb = [*as_user, str(binaries / "initdb"), "-D", str(data), "-U", "postgres", "--auth=scram-sha-256"]
+    subprocess.run([*initdb, f"--pwfile={password_file}"], check=True, capture_output=True)
+    with (data / "pg_hba.conf").open("w") as hba:
+        hba.write("host all legacy 127.0.0.1/32 md5\nhost all all 127.0.0.1/32 scram-sha-256\n")
+    port = str(25432 + os.getpid() % 1000)
+    options = f"-p {port} -k {tmp_path} -c listen_addresses=127.0.0.1"
+    pg_ctl = [*as_user, str(binaries / "pg_ctl"), "-D", str(data)]
+    subprocess.run([*pg_ctl, "-o", options, "-l", str(tmp_path / "log"), "-w", "start"], check=True, capture_output=True)
+    try:
+        psql = [str(binaries / "psql"), "-h", "127.0.0.1", "-p", port, "-U", "postgres", "-q", "-c"]
+        env = {**os.environ, "PGPASSWORD": "admin"}
+        for sql in (
+            "CREATE USER ams PASSWORD 's3cr%t:@'",
+            "CREATE DATABASE ams OWNER ams",
+            "SET password_encryption = 'md5'; CREATE USER legacy PASSWORD 'old'",
+        ):
+            subprocess.run([*psql, sql], check=True, capture_output=True, env=env)
+        yield port
+    finally:
+        subprocess.run([*pg_ctl, "-m", "immediate", "stop"], capture_output=True)
+        shutil.rmtree(tmp_path, ignore_errors=True)
+
+
+def test_the_standin_logs_in_as_the_app_does(image_root, postgres):
+    """`db-check` (and the migration's login) against a real PostgreSQL: SCRAM-SHA-256 and MD5, a percent-encoded
+    password, and the `?pgbouncer=true` the api's DATABASE_URL carries; a wrong password exits 1."""
+    node()
+    urls = {
+        f"postgresql://ams:s3cr%25t%3A%40@127.0.0.1:{postgres}/ams?pgbouncer=true": 0,
+        f"postgresql://legacy:old@127.0.0.1:{postgres}/ams": 0,
+        f"postgresql://ams:wrong@127.0.0.1:{postgres}/ams": 1,
+    }
+    for url, expected in urls.items():
+        command = json.loads(arguments(DOCKERFILES["api"], "CMD")[-1]) + ["db-check"]
+        env = {"PATH": os.environ["PATH"], "DATABASE_URL": url}
+        result = subprocess.run(command, cwd=image_root, env=env, capture_output=True, text=True, timeout=60)
+        assert result.returncode == expected, (url, result.stdout + result.stderr)
