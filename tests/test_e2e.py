@@ -457,3 +457,19 @@ def test_the_tools_it_installs_are_pinned_and_recorded_in_pins():
     for tool_name, version in versions.items():
         assert re.fullmatch(r"v?\d+\.\d+\.\d+", version), f"{tool_name} {version}: pin a release"
         assert f"| {tool_name} {version}" in section, tool_name
+
+
+def test_the_namespaces_and_outputs_the_checks_read_are_the_stacks(rendered):
+    """Every `-n` of checks.sh and day2.sh is a variable read from the stack's outputs, at a path the outputs have."""
+    checks = (SCRIPTS / "checks.sh").read_text()
+    read = dict(re.findall(r'^(\w+)="\$\(output ([\w ]+)\)', checks, flags=re.M))
+    for variable, path in read.items():
+        value = rendered.outputs
+        for key in path.split():
+            value = value[key]
+        assert value not in ("", None), variable
+    assert re.search(r'namespaces --json .*\["app"\]', (SCRIPTS / "day2.sh").read_text())
+    for where, words in commands("kubectl"):
+        if where.endswith(("checks.sh", "day2.sh")) and "-n" in words:
+            namespace = words[words.index("-n") + 1]
+            assert namespace.strip("$") in read, f"{where}: {' '.join(words)}"
