@@ -297,6 +297,8 @@ KUBECTL_FLAGS = {
     "patch": {"--type", "-p"},
     "rollout status": {"--timeout"},
     "port-forward": set(),
+    "run": {"--image", "--restart", "--command"},
+    "delete": {"--wait"},
 }
 KUBECTL_GLOBAL = {"-n", "--context"}
 
@@ -345,6 +347,9 @@ def test_the_names_the_checks_use_are_in_the_render(rendered):
     (migration,) = [job for job in rendered.of_kind("Job") if job["metadata"]["labels"].get(key) == value]
     assert migration["metadata"]["namespace"] == app
     assert migration["spec"]["template"]["spec"]["containers"][0]["command"] == ["npx", "prisma", "migrate", "deploy"]
+    connection = rendered.get("Secret", "ams-connection")["stringData"]["database-url"]
+    assert f"@{names['POOLER']}.{data}.svc.cluster.local:5432/" in connection, "the outsider probes the api's address"
+    assert 'nc -z -w 5 "$POOLER.$DATA_NS.svc.cluster.local" 5432' in (SCRIPTS / "checks.sh").read_text()
     shipper = rendered.get("DaemonSet", "ams-log-shipper")
     env = {e["name"]: e.get("value") for e in shipper["spec"]["template"]["spec"]["containers"][0]["env"]}
     assert env["LOKI_HOST"].split(".")[0] == names["LOKI_SERVICE"] and env["LOKI_PORT"] == "3100"
@@ -454,8 +459,9 @@ def test_the_tools_it_installs_are_pinned_and_recorded_in_pins():
     cluster = assignments(SCRIPTS / "cluster.sh")
     versions = {"kind": job()["env"]["KIND_VERSION"], "kubectl": job()["env"]["KUBECTL_VERSION"]}
     versions |= {"Calico": cluster["CALICO_VERSION"], "registry": cluster["REGISTRY_IMAGE"].split(":")[1]}
+    versions["busybox"] = assignments(SCRIPTS / "checks.sh")["OUTSIDER_IMAGE"].split(":")[1]
     for tool_name, version in versions.items():
-        assert re.fullmatch(r"v?\d+\.\d+\.\d+", version), f"{tool_name} {version}: pin a release"
+        assert re.fullmatch(r"v?\d+\.\d+\.\d+(-[a-z]+)?", version), f"{tool_name} {version}: pin a release"
         assert f"| {tool_name} {version}" in section, tool_name
 
 
@@ -472,4 +478,8 @@ def test_the_namespaces_and_outputs_the_checks_read_are_the_stacks(rendered):
     for where, words in commands("kubectl"):
         if where.endswith(("checks.sh", "day2.sh")) and "-n" in words:
             namespace = words[words.index("-n") + 1]
+            if namespace == "default":  # the outsider pod only, in a namespace the stack does not make
+                assert any("$OUTSIDER" in word for word in words), f"{where}: {' '.join(words)}"
+                assert "default" not in rendered.outputs["namespaces"].values()
+                continue
             assert namespace.strip("$") in read, f"{where}: {' '.join(words)}"

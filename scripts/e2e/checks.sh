@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # What a user checks after `pulumi up --stack e2e` (docs/e2e.md): the entry answers over HTTPS with the certificate
 # the stack issued, /api/health is 200, the migration Job completed, PostgreSQL takes the app's credentials through
-# the pooler, Prometheus has its targets up, and a line the api logged reaches Loki. Every name comes from the stack's
-# outputs or is one of the objects below, which tests/test_e2e.py finds in the offline render of the e2e stack.
+# the pooler (and a pod outside the app cannot reach it), Prometheus has its targets up, and a line the api logged
+# reaches Loki. Every name comes from the stack's outputs or is one of the objects below, which tests/test_e2e.py
+# finds in the offline render of the e2e stack.
 # AMS_E2E_CHECKS=app stops after the app's checks (the day-2 change's, scripts/e2e/day2.sh).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -20,6 +21,8 @@ POOLER=ams-db-pooler-rw
 PROMETHEUS_SERVICE=kps-prometheus   # kube-prometheus-stack's <fullnameOverride>-prometheus, port 9090
 LOKI_SERVICE=loki                   # the Loki chart's single binary, port 3100 (LOKI_HOST of the log shipper)
 PROBE="e2e-$(date +%s)-$RANDOM"     # marks the request whose log line must reach Loki
+OUTSIDER=e2e-outsider               # a pod the NetworkPolicies do not admit anywhere
+OUTSIDER_IMAGE=busybox:1.37.0-musl  # its `nc -z` opens a TCP connection and closes it
 
 pulumi stack output --stack "$STACK" --json >"$WORK/outputs.json"
 # One value of the outputs: `output namespaces app`.
@@ -62,9 +65,22 @@ else
 fi
 
 if [ "${AMS_E2E_CHECKS:-all}" = "app" ]; then
-  echo "AMS_E2E_CHECKS=app: Prometheus and Loki not checked again"
+  echo "AMS_E2E_CHECKS=app: the outsider, Prometheus and Loki not checked again"
   exit 0
 fi
+
+# --- a pod outside the app's namespace (in `default`, no policy of ours) cannot open a connection to the pooler ---------
+# The CNI enforces the policies, so the flows above passed because they are allowed, not because nothing is checked.
+# Its control, the same probe to the cluster's DNS over TCP (no policy there), must connect: a probe that fails for any
+# other reason (the image, DNS, nc's flags) fails the check instead of passing it.
+kubectl -n default run "$OUTSIDER-control" --image="$OUTSIDER_IMAGE" --restart=Never --command -- \
+  nc -z -w 5 kube-dns.kube-system.svc.cluster.local 53
+kubectl -n default wait --for=jsonpath='{.status.phase}'=Succeeded "pod/$OUTSIDER-control" --timeout=90s
+kubectl -n default run "$OUTSIDER" --image="$OUTSIDER_IMAGE" --restart=Never --command -- \
+  nc -z -w 5 "$POOLER.$DATA_NS.svc.cluster.local" 5432
+kubectl -n default wait --for=jsonpath='{.status.phase}'=Failed "pod/$OUTSIDER" --timeout=90s
+kubectl -n default delete pod "$OUTSIDER" "$OUTSIDER-control" --wait=false
+echo "ok: a pod outside the app's namespace cannot reach $POOLER"
 
 # --- Prometheus: every target in the app and data namespaces up, the app's three among them ----------------------
 kubectl -n "$MONITORING_NS" port-forward "service/$PROMETHEUS_SERVICE" 19090:9090 >"$WORK/prometheus-forward.log" 2>&1 &
