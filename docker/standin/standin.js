@@ -72,6 +72,10 @@ function serveStubStatus() {
 }
 
 // ---- a PostgreSQL login (protocol 3.0): cleartext, MD5 or SCRAM-SHA-256, then SELECT 1 -------------------------
+// Without TLS: both ends take plain connections. The primary's default rule is `host all all all <method>` (`host`
+// matches TLS and plain; cloudnative-pg v1.30.0 pkg/postgres/configuration.go), and the Pooler's PgBouncer runs with
+// `client_tls_sslmode = prefer` and an hba of `md5` (pkg/management/pgbouncer/config/config.go), which PgBouncer
+// answers with SCRAM when the stored secret is SCRAM. Reached only through the Secret's URL, as the app would.
 
 function message(type, payload) {
   const length = Buffer.alloc(4);
