@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The images the e2e stack runs: the app's own (dev's, Pulumi.dev.yaml) when this machine can read them, otherwise
 # the stand-ins (docker/standin) built here and pushed to the registry beside the cluster (scripts/e2e/cluster.sh).
-# The kubelet pulls every container Always (components/k8s.py), so an image loaded with `kind load docker-image`
-# alone would not be found: it must be in a registry the nodes reach.
+# Every container pulls Always (components/k8s.py): "every time the kubelet launches a container, the kubelet queries
+# the container image registry" (Kubernetes docs, Images: Image pull policy), so an image loaded with
+# `kind load docker-image` alone would fail to start: it must be in a registry the nodes reach.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
