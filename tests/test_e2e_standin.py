@@ -12,10 +12,8 @@ import os
 import re
 import shutil
 import subprocess
+import sys
 import tempfile
-import time
-import urllib.error
-import urllib.request
 from pathlib import Path
 
 import pytest
@@ -158,20 +156,20 @@ def dockerfile_env(path: Path) -> dict[str, str]:
     return dict(re.findall(r"(\w+)=(\S+)", " ".join(arguments(path, "ENV"))))
 
 
-def start(root: Path, command: list[str], env: dict) -> subprocess.Popen:
-    return subprocess.Popen(command, cwd=root, env={"PATH": os.environ["PATH"], **env}, stdout=subprocess.PIPE, text=True)
+def private_network() -> list[str]:
+    """`unshare -rn`, where this machine allows a network namespace of our own (root, or unprivileged user namespaces)."""
+    command = ["unshare", "-rn", "true"]
+    if shutil.which("unshare") and subprocess.run(command, capture_output=True, check=False).returncode == 0:
+        return ["unshare", "-rn"]
+    return []
 
 
-def status(port: int, path: str) -> int:
-    for _ in range(50):
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=2) as response:
-                return response.status
-        except urllib.error.HTTPError as error:
-            return error.code
-        except OSError:
-            time.sleep(0.1)
-    raise AssertionError(f"nothing answers on {port}")
+def probe(root: Path, command: list[str], env: dict, paths: list[tuple[int, str]]) -> dict[str, int]:
+    """The HTTP status of each path, from the stand-in started with `command` (tests/standin_probe.py)."""
+    request = json.dumps({"root": str(root), "command": command, "env": env, "paths": paths})
+    probe_command = [*private_network(), sys.executable, "-m", "tests.standin_probe", request]
+    result = subprocess.run(probe_command, cwd=PROJECT_DIR, capture_output=True, text=True, timeout=120, check=True)
+    return json.loads(result.stdout)
 
 
 def node() -> str:
@@ -190,15 +188,11 @@ def test_the_standins_answer_every_path_with_the_programs_commands(image_root):
         container = standin_container(deployment)
         command = container.get("command") or json.loads(arguments(DOCKERFILES[image], "CMD")[-1])
         env = dockerfile_env(DOCKERFILES[image]) | {e["name"]: e["value"] for e in container.get("env", []) if "value" in e}
-        process = start(image_root, command, env)
-        try:
-            for port, path in sorted(wanted):
-                assert status(port, path) == 200, f"{deployment}: {path} on {port}"
-            port = min(port for port, _ in wanted)
-            assert status(port, "/no-such-path") == 404
-        finally:
-            process.terminate()
-            process.wait(timeout=10)
+        unknown = (min(port for port, _ in wanted), "/no-such-path")
+        answers = probe(image_root, command, env, [*sorted(wanted), unknown])
+        assert answers.pop(f"{unknown[0]} {unknown[1]}") == 404, f"{deployment}: an unknown path must not answer 200"
+        assert answers == dict.fromkeys(answers, 200), f"{deployment}: {answers}"
+        assert len(answers) == len(wanted)
 
 
 def test_the_migration_fails_when_the_database_refuses(image_root):
