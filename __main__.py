@@ -248,6 +248,7 @@ def on_kubernetes(settings: stack_settings.StackSettings) -> None:
             secret_digests=[data.client_secrets_digest, secrets.digest],
             database=data.ready_for_migration,
             database_clients=data.ready_for_clients,
+            database_host=data.database_host,
         ),
     )
     edge = Ingress(

@@ -215,8 +215,11 @@ def problem_lines(errors: list[dict], prefix: str) -> list[str]:
         fields["expected"] = _EXPECTED.get(ctx.get("pattern"))
         message = _MESSAGES[err["type"]].format_map(fields) if err["type"] in _MESSAGES else err["msg"]
         if path[-1:] == ["[key]"]:
+            # A map's key: one of a fixed set (an unknown key), or any name of a pattern (a name that breaks it).
             path = path[:-1]
-            message = f"unknown key (known keys: {', '.join(sorted(choices))})"
             unknown += (f"{prefix}{'.'.join(path)}.",)
+            message = f"as a name, {message}"
+            if choices:
+                message = f"unknown key (known keys: {', '.join(sorted(choices))})"
         lines.append(f"{prefix}{'.'.join(path)}: {message}{item}")
     return [line for line in lines if not line.startswith(unknown)]

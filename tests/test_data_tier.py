@@ -211,15 +211,16 @@ def test_data_namespace_admits_only_its_clients(rendered):
                     pods = peer.get("podSelector", {}).get("matchLabels", {})
                     found.add(
                         pods.get("app.kubernetes.io/name")
-                        or pods.get("cnpg.io/poolerName")
-                        or pods.get("cnpg.io/cluster")
+                        or pods.get("cnpg.io/podRole")
+                        or pods.get("cnpg.io/jobRole")
                         or "namespace"
                     )
         return found
 
     assert sources("ams-redis", 6379) == {"ams-api", "ams-worker", "ams-db-migrate"}
     assert sources("ams-db-pooler-rw", 5432) == {"ams-api", "ams-worker", "ams-db-migrate"}
-    assert {"ams-db-migrate", "ams-db-pooler-rw", "ams-db"} <= sources("ams-db", 5432)
+    # CloudNativePG's own pods, by the role it gives them (the policies cover every cluster of the namespace).
+    assert {"ams-db-migrate", "pooler", "instance", "join"} <= sources("ams-db", 5432)
 
 
 def test_custom_resources_wait_for_the_operators_that_define_them():

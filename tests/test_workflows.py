@@ -166,13 +166,14 @@ def test_no_step_hides_a_failure_in_a_pipe():
 DEPLOY_ENVIRONMENTS = set(STACKS)
 PREVIEW_ENVIRONMENTS = {f"{stack}-preview" for stack in STACKS}  # pull requests' previews
 DRIFT_ENVIRONMENTS = {f"{stack}-drift" for stack in STACKS}  # drift.yml, main only
+DRILL_ENVIRONMENTS = {"restore-drill"}  # restore-drill.yml, main only: the drill stack's token, staging's cluster
 # Where each secret is kept: environment secrets, which "a job also cannot access ... until all the environment
 # protection rules pass", and only a job that references the environment (GitHub docs, Deployments and environments:
 # Environment secrets). No repository secret: one is readable by any workflow any branch of this repository runs.
 SECRET_HOMES = {
-    "PULUMI_ACCESS_TOKEN": DEPLOY_ENVIRONMENTS,  # the deploy token: updates its stack
+    "PULUMI_ACCESS_TOKEN": DEPLOY_ENVIRONMENTS | DRILL_ENVIRONMENTS,  # the deploy token: updates its stack
     "PULUMI_PREVIEW_TOKEN": PREVIEW_ENVIRONMENTS | DRIFT_ENVIRONMENTS,  # read access to its stack: previews only
-    "KUBECONFIG": DEPLOY_ENVIRONMENTS | PREVIEW_ENVIRONMENTS | DRIFT_ENVIRONMENTS,
+    "KUBECONFIG": DEPLOY_ENVIRONMENTS | PREVIEW_ENVIRONMENTS | DRIFT_ENVIRONMENTS | DRILL_ENVIRONMENTS,
 }
 _SECRET = re.compile(r"secrets\.([A-Za-z_]\w*)")
 

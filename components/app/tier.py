@@ -75,6 +75,8 @@ class AppTierArgs:
     database: Sequence[pulumi.Resource] = ()
     # What the api and the worker need besides: the Pooler they connect through (DataTier.ready_for_clients).
     database_clients: Sequence[pulumi.Resource] = ()
+    # The primary the migration connects to (DataTier.database_host): a restored cluster served from is migrated too.
+    database_host: pulumi.Input[str] = ""
 
 
 @dataclass(frozen=True)
@@ -421,8 +423,9 @@ class AppTier(pulumi.ComponentResource):
     def _migration_job(self, image: pulumi.Input[str], suffix: str) -> k8s.batch.v1.Job:
         """`prisma migrate deploy` for one api image; its Deployments roll out only after it succeeds.
 
-        The Job's name carries a hash of the image, so each new api image gets a new Job (Pulumi
-        replaces it) and an unchanged image leaves the finished Job alone. Every image that runs
+        The Job's name carries a hash of the image and of the database it migrates, so each new api image, and a
+        move to another cluster (a restored one, ams:data.postgres.serving), gets a new Job (Pulumi replaces it),
+        and an unchanged image leaves the finished Job alone. Every image that runs
         (both colors, or stable and canary) gets its own: migrations must stay backward compatible.
         The Pulumi name follows the variant (`suffix`), so flipping colors renames nothing; so does the
         Kubernetes name, because pulumi-kubernetes creates an object before it deletes the one a removed
@@ -435,7 +438,7 @@ class AppTier(pulumi.ComponentResource):
             return self._migrations[key]
         migration = self._args.app.migration
         variant = f"{MIGRATE_NAME}-{suffix}" if suffix else MIGRATE_NAME
-        name = pulumi.Output.from_input(image).apply(lambda ref: f"{variant}-{hashlib.sha256(ref.encode()).hexdigest()[:10]}")
+        name = pulumi.Output.all(image, self._args.database_host).apply(lambda parts: f"{variant}-{_short_hash(*parts)}")
         container = kb.container(
             "migrate",
             image,
@@ -465,3 +468,7 @@ class AppTier(pulumi.ComponentResource):
         )
         self._migrations[key] = job
         return job
+
+
+def _short_hash(image: str, database_host: str) -> str:
+    return hashlib.sha256(f"{image}@{database_host}".encode()).hexdigest()[:10]

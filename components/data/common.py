@@ -5,16 +5,15 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from urllib.parse import urlsplit
 
 import pulumi
 import pulumi_kubernetes as k8s
 
 from .. import k8s as kb
 from ..secret_store import SecretSource, Value, placeholder
-from .settings import CLUSTER_NAME
+from .settings import FIRST_CLUSTER, DataSettings
 
-CLUSTER = CLUSTER_NAME  # declared with the settings, whose restore rules name it
-POOLER = "ams-db-pooler-rw"
 REDIS = "ams-redis"
 S3 = "ams-s3"
 S3_CREDENTIALS = f"{S3}-credentials"
@@ -23,16 +22,38 @@ REDIS_PORT = 6379
 REDIS_EXPORTER_PORT = 9121
 S3_PORTS = {"seaweedfs": 8333, "minio": 9000}
 HTTPS = 443
+HTTP = 80
 # CloudNativePG's instance manager serves its status on 8000 and metrics on 9187, PgBouncer's on 9127
 # (cloudnative-pg pkg/specs/pods.go, pkg/management/pgbouncer/config/config.go).
 CNPG_STATUS_PORT = 8000
 CNPG_METRICS_PORT = 9187
 PGBOUNCER_METRICS_PORT = 9127
 
-DB_PODS = {"cnpg.io/cluster": CLUSTER, "cnpg.io/podRole": "instance"}
-POOLER_PODS = {"cnpg.io/poolerName": POOLER}
-# Every pod of the database: its instances and the initdb, join and recovery Jobs.
-DATABASE_PODS = {"cnpg.io/cluster": CLUSTER}
+# CloudNativePG labels every pod of a cluster `cnpg.io/cluster: <name>`, its instances `cnpg.io/podRole: instance`, its
+# PgBouncer pods `cnpg.io/podRole: pooler` and its Jobs `cnpg.io/jobRole` (cloudnative-pg v1.30.0
+# pkg/utils/labels_annotations.go, pkg/specs/pods.go, pkg/specs/pgbouncer/deployments.go, pkg/specs/jobs.go).
+# The data namespace holds only the stack's clusters, so the NetworkPolicies select by role: a restored cluster
+# beside the running one is covered without a policy changing while it starts.
+DB_PODS = {"cnpg.io/podRole": "instance"}
+POOLER_PODS = {"cnpg.io/podRole": "pooler"}
+# Every pod of a database: its instances, its PgBouncer pods and the initdb, join and recovery Jobs.
+DATABASE_POD_SELECTOR = {"matchExpressions": [{"key": "cnpg.io/cluster", "operator": "Exists"}]}
+# The names the first cluster gave the data namespace's policies: they cover every cluster, and keep their names.
+DB_POLICY = FIRST_CLUSTER
+POOLER_POLICY = f"{FIRST_CLUSTER}-pooler-rw"
+
+
+def pooler_name(cluster: str) -> str:
+    """The Pooler (and its Service) of a cluster: PgBouncer in front of its primary."""
+    return f"{cluster}-pooler-rw"
+
+
+def instance_pods(cluster: str) -> dict:
+    return {"cnpg.io/cluster": cluster, "cnpg.io/podRole": "instance"}
+
+
+def pooler_pods(cluster: str) -> dict:
+    return {"cnpg.io/poolerName": pooler_name(cluster)}
 
 
 @dataclass(frozen=True)
@@ -66,6 +87,20 @@ def to_object_storage(mode: str, storage_namespace: str) -> dict:
     if port is None:
         return {"to": [{"ipBlock": {"cidr": "0.0.0.0/0"}}], "ports": kb.tcp_ports(HTTPS)}
     engine = kb.from_namespace(storage_namespace, kb.selector_labels(S3))
+    return {"to": [engine], "ports": kb.tcp_ports(port)}
+
+
+def to_restore_source(source: DataSettings.Postgres.RestoreSource) -> dict | None:
+    """The egress rule to another stack's backups: its in-cluster engine's pods, or HTTPS anywhere; None without one."""
+    if not source.endpoint:
+        return None
+    url = urlsplit(source.endpoint)
+    port = url.port
+    if port is None:
+        port = HTTPS if url.scheme == "https" else HTTP
+    if not source.storage_namespace:
+        return {"to": [{"ipBlock": {"cidr": "0.0.0.0/0"}}], "ports": kb.tcp_ports(port)}
+    engine = kb.from_namespace(source.storage_namespace, kb.selector_labels(S3))
     return {"to": [engine], "ports": kb.tcp_ports(port)}
 
 

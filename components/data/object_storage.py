@@ -15,7 +15,7 @@ from .. import k8s as kb
 from ..secret_store import SecretSource, Value, placeholder
 from ..settings import Namespaces, NetworkSettings, SecretsSettings
 from .common import (
-    DATABASE_PODS,
+    DATABASE_POD_SELECTOR,
     S3,
     S3_CREDENTIALS,
     S3_PORTS,
@@ -249,8 +249,10 @@ class ObjectStorage(pulumi.ComponentResource):
         args = self._args
         namespace = args.namespace
         policies = kb.baseline_policies(f"{self._name}-storage", namespace, self._child, args.network.dns_cidrs)
-        database = kb.from_namespace(args.names.data, DATABASE_PODS)
-        peers = [*args.clients, database, kb.from_pods(BUCKETS_JOB)]
+        database = {**kb.from_namespace(args.names.data), "podSelector": DATABASE_POD_SELECTOR}
+        # Other stacks' databases restoring from these backups (their ams:data.postgres.restoreSource).
+        readers = [{**kb.from_namespace(reader), "podSelector": DATABASE_POD_SELECTOR} for reader in args.storage.backup_readers]
+        peers = [*args.clients, database, *readers, kb.from_pods(BUCKETS_JOB)]
         engine_rules = {"ingress": [{"from": peers, "ports": kb.tcp_ports(self._port)}]}
         job_rules = {"egress": [to_object_storage(args.storage.mode, args.names.storage)]}
         for suffix, name, rules in (("s3", S3, engine_rules), ("s3-buckets", BUCKETS_JOB, job_rules)):

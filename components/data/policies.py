@@ -11,13 +11,13 @@ import pulumi
 from .. import k8s as kb
 from ..settings import NetworkSettings
 from .common import (
-    CLUSTER,
     CNPG_METRICS_PORT,
     CNPG_STATUS_PORT,
     DB_PODS,
+    DB_POLICY,
     PGBOUNCER_METRICS_PORT,
-    POOLER,
     POOLER_PODS,
+    POOLER_POLICY,
     POSTGRES_PORT,
     REDIS,
     REDIS_EXPORTER_PORT,
@@ -40,6 +40,8 @@ class DataPoliciesArgs:
     object_storage: dict
     # Where Prometheus runs; None without monitoring (no scrape rules).
     scrape_namespace: str | None
+    # The egress rule to another stack's backups that a restore reads (common.to_restore_source); None without one.
+    restore_source: dict | None = None
 
 
 class DataPolicies(pulumi.ComponentResource):
@@ -66,12 +68,15 @@ class DataPolicies(pulumi.ComponentResource):
         operator = kb.from_namespace(args.operators_namespace)
         db = {"podSelector": {"matchLabels": DB_PODS}}
         pooler = {"podSelector": {"matchLabels": POOLER_PODS}}
-        join_jobs = {"podSelector": {"matchLabels": {"cnpg.io/cluster": CLUSTER, "cnpg.io/jobRole": "join"}}}
+        join_jobs = {"podSelector": {"matchLabels": {"cnpg.io/jobRole": "join"}}}
         api_server = kb.api_server_egress(args.api_server_cidrs, args.network.api_server.ports)
+        backups = [args.object_storage]
+        if args.restore_source is not None:
+            backups.append(args.restore_source)
 
         self._policy(
             "db",
-            CLUSTER,
+            DB_POLICY,
             DB_PODS,
             ingress=[
                 # Replication, and the primary's isolation check on every instance's status port
@@ -85,24 +90,21 @@ class DataPolicies(pulumi.ComponentResource):
             egress=[
                 {"to": [db], "ports": kb.tcp_ports(POSTGRES_PORT, CNPG_STATUS_PORT)},
                 api_server,
-                args.object_storage,
+                *backups,
             ],
         )
         # initdb and join Jobs carry cnpg.io/jobRole, not podRole: instance (cloudnative-pg pkg/specs/jobs.go).
         # Both talk to the API; join copies the primary with pg_basebackup.
         self._policy(
             "db-jobs",
-            f"{CLUSTER}-jobs",
+            f"{DB_POLICY}-jobs",
             None,
-            selector={
-                "matchLabels": {"cnpg.io/cluster": CLUSTER},
-                "matchExpressions": [{"key": "cnpg.io/jobRole", "operator": "Exists"}],
-            },
-            egress=[{"to": [db], "ports": kb.tcp_ports(POSTGRES_PORT)}, api_server, args.object_storage],
+            selector={"matchExpressions": [{"key": "cnpg.io/jobRole", "operator": "Exists"}]},
+            egress=[{"to": [db], "ports": kb.tcp_ports(POSTGRES_PORT)}, api_server, *backups],
         )
         self._policy(
             "db-pooler",
-            POOLER,
+            POOLER_POLICY,
             POOLER_PODS,
             ingress=[{"from": clients, "ports": kb.tcp_ports(POSTGRES_PORT)}, *self._scrape(PGBOUNCER_METRICS_PORT)],
             egress=[{"to": [db], "ports": kb.tcp_ports(POSTGRES_PORT)}, api_server],

@@ -12,8 +12,8 @@ from .. import k8s as kb
 from ..secret_store import SecretSource, Value
 from ..settings import SecretsSettings
 from ..validation import PROJECT_DIR, Resources
-from .common import CLUSTER, DB_PODS, POOLER, POOLER_PODS, Monitoring, data_secret, flat_layout_aliases, pod_monitor
-from .settings import BACKUP_OBJECT_STORE, DataSettings
+from .common import Monitoring, data_secret, flat_layout_aliases, instance_pods, pod_monitor, pooler_name, pooler_pods
+from .settings import BACKUP_OBJECT_STORE, RESTORE_SOURCE_STORE, DataSettings
 
 CNPG_API = "postgresql.cnpg.io/v1"
 BARMAN_PLUGIN = "barman-cloud.cloudnative-pg.io"
@@ -40,6 +40,12 @@ RESTORE_SOURCE = "origin"
 
 
 @dataclass(frozen=True)
+class Database:
+    cluster: pulumi.Resource
+    pooler: pulumi.Resource
+
+
+@dataclass(frozen=True)
 class PostgresArgs:
     postgres: DataSettings.Postgres
     secrets: SecretsSettings
@@ -60,15 +66,16 @@ class PostgresArgs:
 
 
 class Postgres(pulumi.ComponentResource):
-    """The database: its owner's Secret, the initdb SQL, the CloudNativePG Cluster (Ready when the engine moves on),
-    the PgBouncer Pooler, the backups' ObjectStore and ScheduledBackup when enabled, and the PodMonitors.
+    """The databases: for each cluster of `ams:data.postgres.clusters`, its owner's Secret, the initdb SQL or the
+    restore, the CloudNativePG Cluster (Ready when the engine moves on), the PgBouncer Pooler, its daily backup and its
+    PodMonitors; and the backups' ObjectStore, which every cluster archives to under its own name.
 
     Needs: its settings, the owner's password, the operators' releases, where the backups go, and Prometheus's
-    namespace (or None). Gives: the Cluster and the Pooler, which clients wait for.
+    namespace (or None). Gives: the serving cluster and its Pooler, which clients wait for.
     """
 
-    cluster: pulumi.Resource  # the migration connects to its primary once it is Ready
-    pooler: pulumi.Resource  # the api and the worker connect through it
+    cluster: pulumi.Resource  # the serving cluster: the migration connects to its primary once it is Ready
+    pooler: pulumi.Resource  # the serving cluster's: the api and the worker connect through it
 
     def __init__(self, name: str, args: PostgresArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("ams:index:Postgres", name, None, opts)
@@ -77,10 +84,27 @@ class Postgres(pulumi.ComponentResource):
         # These were the DataTier's own children: see flat_layout_aliases.
         self._aliases = flat_layout_aliases(opts)
         pg = args.postgres
+        if pg.backup.enabled:
+            self._object_store()
+        if pg.restore_source.endpoint:
+            self._restore_source()
+        databases = {cluster: self._database(cluster, settings.restore) for cluster, settings in pg.clusters.items()}
+        serving = databases[pg.serving]
+        self.cluster = serving.cluster
+        self.pooler = serving.pooler
+        self.register_outputs({})
+
+    def _database(self, cluster: str, restore: DataSettings.Postgres.Cluster.Restore) -> Database:
+        """One cluster and what belongs to it. Its resources' names start with the cluster's name, so the first
+        cluster's (ams-db: `<tier>-db`, `<tier>-db-pooler`, ...) are those it had before there could be several."""
+        args = self._args
+        pg = args.postgres
+        prefix = cluster.removeprefix("ams-")
+        owner_secret = f"{cluster}-app"
         app_secret = data_secret(
             SecretSource(args.secrets),
-            f"{name}-db-app",
-            f"{CLUSTER}-app",
+            f"{self._name}-{prefix}-app",
+            owner_secret,
             args.namespace,
             {"username": Value(DB_OWNER, template=DB_OWNER), "password": Value(args.password, remote="database-password")},
             self._opts(),
@@ -88,16 +112,6 @@ class Postgres(pulumi.ComponentResource):
             "kubernetes.io/basic-auth",
         )
         needs = [*args.operators, app_secret]
-        initdb: dict = {"database": DB_NAME, "owner": DB_OWNER, "secret": {"name": f"{CLUSTER}-app"}}
-        if pg.init_sql_file:
-            init = k8s.core.v1.ConfigMap(
-                f"{name}-db-init",
-                metadata=kb.metadata(f"{CLUSTER}-init", args.namespace, "database"),
-                data={"init.sql": (PROJECT_DIR / pg.init_sql_file).read_text()},
-                opts=self._opts(),
-            )
-            initdb["postInitApplicationSQLRefs"] = {"configMapRefs": [{"name": f"{CLUSTER}-init", "key": "init.sql"}]}
-            needs.append(init)
         spec = {
             "instances": pg.instances,
             "imageName": pg.image,
@@ -113,42 +127,63 @@ class Postgres(pulumi.ComponentResource):
             "postgresql": {"parameters": {"max_connections": str(pg.max_connections)}},
             # CloudNativePG keeps a primary PDB with minAvailable 1; with one instance that blocks every drain.
             "enablePDB": pg.instances > 1,
-            "bootstrap": {"initdb": initdb},
         }
+        if restore.from_server:
+            spec.update(self._recovery(restore, owner_secret))
+        else:
+            spec["bootstrap"] = {"initdb": self._initdb(cluster, prefix, owner_secret, needs)}
         if pg.backup.enabled:
-            self._backups()
-            archive = {"barmanObjectName": OBJECT_STORE}
-            if pg.restore.server_name:
-                archive["serverName"] = pg.restore.server_name
-            spec["plugins"] = [{"name": BARMAN_PLUGIN, "isWALArchiver": True, "parameters": archive}]
-        if pg.restore.from_server:
-            self._restore_from_backups(spec)
+            # Without serverName the plugin archives under the cluster's name: every cluster writes its own archive.
+            spec["plugins"] = [{"name": BARMAN_PLUGIN, "isWALArchiver": True, "parameters": {"barmanObjectName": OBJECT_STORE}}]
         # Custom resources are not awaited unless pulumi.com/waitFor says what to wait for (pulumi-kubernetes
         # provider/pkg/metadata/overrides.go ReadyCondition); CloudNativePG sets condition Ready
-        # (cloudnative-pg api/v1/cluster_types.go ConditionClusterReady). initdb and replicas cloning take
-        # longer than the provider's 10-minute default on real volumes.
-        self.cluster = self._custom(
-            "db",
+        # (cloudnative-pg api/v1/cluster_types.go ConditionClusterReady). initdb, a restore and replicas cloning
+        # take longer than the provider's 10-minute default on real volumes.
+        database = self._custom(
+            prefix,
             CNPG_API,
             "Cluster",
-            kb.metadata(CLUSTER, args.namespace, "database", {"pulumi.com/waitFor": "condition=Ready"}),
+            kb.metadata(cluster, args.namespace, "database", {"pulumi.com/waitFor": "condition=Ready"}),
             spec,
             depends_on=needs,
             custom_timeouts=pulumi.CustomTimeouts(create="30m", update="30m"),
         )
-        self.pooler = self._custom(
-            "db-pooler",
+        pooler = self._custom(
+            f"{prefix}-pooler",
             CNPG_API,
             "Pooler",
-            kb.metadata(POOLER, args.namespace, "pooler"),
-            self._pooler_spec(),
-            depends_on=[self.cluster],
+            kb.metadata(pooler_name(cluster), args.namespace, "pooler"),
+            self._pooler_spec(cluster),
+            depends_on=[database],
         )
-        monitoring = args.monitoring
-        if monitoring is not None:
-            pod_monitor(f"{name}-db-monitor", CLUSTER, args.namespace, DB_PODS, monitoring, self._opts())
-            pod_monitor(f"{name}-db-pooler-monitor", POOLER, args.namespace, POOLER_PODS, monitoring, self._opts())
-        self.register_outputs({})
+        if pg.backup.enabled:
+            self._daily_backup(cluster, prefix)
+        if args.monitoring is not None:
+            self._monitors(cluster, prefix, args.monitoring)
+        return Database(database, pooler)
+
+    def _monitors(self, cluster: str, prefix: str, monitoring: Monitoring) -> None:
+        """The PodMonitors of a cluster's instances and of its PgBouncer pods: one scrape job each, per cluster."""
+        namespace = self._args.namespace
+        opts = self._opts()
+        pod_monitor(f"{self._name}-{prefix}-monitor", cluster, namespace, instance_pods(cluster), monitoring, opts)
+        pooler = pooler_name(cluster)
+        pod_monitor(f"{self._name}-{prefix}-pooler-monitor", pooler, namespace, pooler_pods(cluster), monitoring, opts)
+
+    def _initdb(self, cluster: str, prefix: str, owner_secret: str, needs: list) -> dict:
+        """An empty database owned by the app's user, with the stack's init SQL run after it is made."""
+        initdb: dict = {"database": DB_NAME, "owner": DB_OWNER, "secret": {"name": owner_secret}}
+        sql_file = self._args.postgres.init_sql_file
+        if sql_file:
+            init = k8s.core.v1.ConfigMap(
+                f"{self._name}-{prefix}-init",
+                metadata=kb.metadata(f"{cluster}-init", self._args.namespace, "database"),
+                data={"init.sql": (PROJECT_DIR / sql_file).read_text()},
+                opts=self._opts(),
+            )
+            initdb["postInitApplicationSQLRefs"] = {"configMapRefs": [{"name": f"{cluster}-init", "key": "init.sql"}]}
+            needs.append(init)
+        return initdb
 
     def _opts(self, **kwargs) -> pulumi.ResourceOptions:
         return pulumi.ResourceOptions(parent=self, aliases=self._aliases, **kwargs)
@@ -164,11 +199,11 @@ class Postgres(pulumi.ComponentResource):
             opts=self._opts(**opts),
         )
 
-    def _pooler_spec(self) -> dict:
+    def _pooler_spec(self, cluster: str) -> dict:
         pooler = self._args.postgres.pooler
         resources = self._args.postgres.pooler_resources.as_k8s()
         return {
-            "cluster": {"name": CLUSTER},
+            "cluster": {"name": cluster},
             "instances": pooler.instances,
             "type": "rw",
             "pgbouncer": {
@@ -185,23 +220,24 @@ class Postgres(pulumi.ComponentResource):
             },
         }
 
-    def _restore_from_backups(self, spec: dict) -> None:
+    @staticmethod
+    def _recovery(restore: DataSettings.Postgres.Cluster.Restore, owner_secret: str) -> dict:
         """Bootstrap from the backups of another server instead of initdb: the Barman Cloud plugin reads them through
         an `externalClusters` entry (plugin-barman-cloud hack/examples/cluster-restore-archive.yaml), to the latest
         point or to `targetTime`. The owner and its password are this stack's, as initdb would set them."""
-        restore = self._args.postgres.restore
         source = {"barmanObjectName": restore.object_store or OBJECT_STORE, "serverName": restore.from_server}
-        spec["externalClusters"] = [{"name": RESTORE_SOURCE, "plugin": {"name": BARMAN_PLUGIN, "parameters": source}}]
-        recovery = {"source": RESTORE_SOURCE, "database": DB_NAME, "owner": DB_OWNER, "secret": {"name": f"{CLUSTER}-app"}}
+        recovery = {"source": RESTORE_SOURCE, "database": DB_NAME, "owner": DB_OWNER, "secret": {"name": owner_secret}}
         if restore.target_time:
             recovery["recoveryTarget"] = {"targetTime": restore.target_time}
-        spec["bootstrap"] = {"recovery": recovery}
+        return {
+            "bootstrap": {"recovery": recovery},
+            "externalClusters": [{"name": RESTORE_SOURCE, "plugin": {"name": BARMAN_PLUGIN, "parameters": source}}],
+        }
 
-    def _backups(self) -> None:
-        """The ObjectStore the WAL archiver and the backups write to, and the daily backup."""
+    def _object_store(self) -> None:
+        """The ObjectStore the WAL archivers and the backups write to, each cluster under its own server name."""
         args = self._args
         store = args.backup_store
-        backup = args.postgres.backup
         self._custom(
             "db-object-store",
             "barmancloud.cnpg.io/v1",
@@ -209,35 +245,67 @@ class Postgres(pulumi.ComponentResource):
             kb.metadata(OBJECT_STORE, args.namespace, "backup"),
             {
                 "configuration": {
-                    "destinationPath": f"s3://{store.bucket}/",
-                    "endpointURL": store.endpoint,
-                    "s3Credentials": {
-                        "accessKeyId": {"name": store.credentials_secret, "key": store.access_key_id_key},
-                        "secretAccessKey": {"name": store.credentials_secret, "key": store.secret_access_key_key},
-                    },
+                    **s3_location(
+                        store.bucket,
+                        store.endpoint,
+                        store.credentials_secret,
+                        store.access_key_id_key,
+                        store.secret_access_key_key,
+                    ),
                     "wal": {"compression": "gzip"},
                     "data": {"compression": "gzip"},
                 },
-                "retentionPolicy": backup.retention,
+                "retentionPolicy": args.postgres.backup.retention,
                 # The sidecar the plugin adds to every instance pod, which uploads the backups and the WAL.
                 "instanceSidecarConfiguration": {"resources": args.backup_sidecar.as_k8s()},
             },
             depends_on=[*args.operators, *store.credentials],
         )
+
+    def _restore_source(self) -> None:
+        """Another stack's backups, to restore from. No cluster archives to it, and the plugin prunes only the store a
+        cluster archives to, by its `retentionPolicy`, skipped when empty (plugin-barman-cloud v0.8.0
+        internal/cnpgi/instance/retention.go `maintenance`): this stack never writes or deletes there."""
+        args = self._args
+        source = args.postgres.restore_source
+        secret = source.credentials_secret
         self._custom(
-            "db-scheduled-backup",
+            "db-restore-source",
+            "barmancloud.cnpg.io/v1",
+            "ObjectStore",
+            kb.metadata(RESTORE_SOURCE_STORE, args.namespace, "backup"),
+            {"configuration": s3_location(source.bucket, source.endpoint, secret, "access-key-id", "secret-access-key")},
+            depends_on=list(args.operators),
+        )
+
+    def _daily_backup(self, cluster: str, prefix: str) -> None:
+        args = self._args
+        self._custom(
+            f"{prefix}-scheduled-backup",
             CNPG_API,
             "ScheduledBackup",
-            kb.metadata(f"{CLUSTER}-daily", args.namespace, "backup"),
+            kb.metadata(f"{cluster}-daily", args.namespace, "backup"),
             {
-                "schedule": backup.schedule,
+                "schedule": args.postgres.backup.schedule,
                 # A first base backup now, not at the next scheduled run: until one exists the archived WAL
                 # restores nothing (cloudnative-pg api/v1/scheduledbackup_types.go `Immediate`).
                 "immediate": True,
                 "backupOwnerReference": "self",
-                "cluster": {"name": CLUSTER},
+                "cluster": {"name": cluster},
                 "method": "plugin",
                 "pluginConfiguration": {"name": BARMAN_PLUGIN},
             },
             depends_on=list(args.operators),
         )
+
+
+def s3_location(bucket: str, endpoint: str, secret: str, access_key_id_key: str, secret_access_key_key: str) -> dict:
+    """Where an ObjectStore's bucket is and the Secret keys that open it (the plugin's `configuration`)."""
+    return {
+        "destinationPath": f"s3://{bucket}/",
+        "endpointURL": endpoint,
+        "s3Credentials": {
+            "accessKeyId": {"name": secret, "key": access_key_id_key},
+            "secretAccessKey": {"name": secret, "key": secret_access_key_key},
+        },
+    }

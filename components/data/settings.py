@@ -8,9 +8,14 @@ from pydantic import Field
 from ..validation import DnsLabel, HttpsUrl, Image, Model, NonEmpty, ProjectFile, Resources, Volume, matching
 
 RESERVED_CONNECTIONS = 10  # PostgreSQL's connections for superusers, replication and monitoring, outside the pools
-# The names of the cluster and its backups' ObjectStore (components/data/common.py CLUSTER, postgres.py OBJECT_STORE).
-CLUSTER_NAME = "ams-db"
+# The stack's first cluster, and the ObjectStore its backups go to (components/data/postgres.py OBJECT_STORE).
+FIRST_CLUSTER = "ams-db"
 BACKUP_OBJECT_STORE = "ams-backups"
+# The ObjectStore of `restoreSource`: another stack's backups, which this stack only reads.
+RESTORE_SOURCE_STORE = "ams-restore-source"
+# CloudNativePG refuses a cluster name that is not a DNS-1035 label or is longer than 50 characters
+# (cloudnative-pg v1.30.0 internal/webhook/v1/cluster_webhook.go validateName).
+ClusterName = matching(r"^[a-z]([-a-z0-9]{0,48}[a-z0-9])?$", "a DNS-1035 label of at most 50 characters")
 
 
 def _rfc3339_problem(text: str) -> str | None:
@@ -33,17 +38,43 @@ class DataSettings(Model):
             default_pool_size: Annotated[int, Field(ge=1)]
             pool_mode: Literal["session", "transaction"]
 
-        class Restore(Model):
-            """Start the cluster from backups instead of an empty database (CloudNativePG `bootstrap.recovery`); only a
-            cluster's creation reads it, so a later `up` with it still set changes nothing."""
+        class Cluster(Model):
+            class Restore(Model):
+                """Start the cluster from backups instead of an empty database (CloudNativePG `bootstrap.recovery`);
+                only a cluster's creation reads it, so a later `up` with it still set changes nothing."""
 
-            from_server: str  # the server name whose backups to start from ("": no restore, an empty database)
-            object_store: str  # the ObjectStore holding them ("": this stack's own, ams-backups)
-            target_time: str  # RFC 3339 with its offset ("": the latest point the archive reaches)
-            server_name: str  # what this cluster archives its own WAL under ("": the cluster's name)
+                from_server: str = ""  # the server name whose backups to start from ("": an empty database)
+                object_store: str = ""  # the ObjectStore holding them ("": this stack's own, ams-backups)
+                target_time: str = ""  # RFC 3339 with its offset ("": the latest point the archive reaches)
+
+                def rules(self):
+                    needs_source = not self.from_server and "needs restore.fromServer"
+                    return {
+                        "targetTime": self.target_time and (needs_source or _rfc3339_problem(self.target_time)),
+                        "objectStore": self.object_store and needs_source,
+                    }
+
+            restore: Restore = Restore()
+
+        class RestoreSource(Model):
+            """Another stack's backup store, read by a restore (the restore drill): an ObjectStore without a retention
+            policy that no cluster archives to, so nothing here writes to or prunes the other stack's backups."""
+
+            endpoint: matching(r"^(https?://\S+)?$", "an http:// or https:// URL") = ""  # its S3 API ("": none)
+            bucket: str = ""
+            credentials_secret: str = ""  # a Secret in the data namespace with access-key-id and secret-access-key
+            # The in-cluster engine's namespace, whose NetworkPolicy admits this data namespace (the other stack's
+            # ams:data.objectStorage.backupReaders); "": an external https endpoint.
+            storage_namespace: str = ""
 
             def rules(self):
-                return {"targetTime": self.target_time and _rfc3339_problem(self.target_time)}
+                unset = self.endpoint and "must be set with restoreSource.endpoint"
+                external_http = self.endpoint.startswith("http://") and not self.storage_namespace
+                return {
+                    "bucket": not self.bucket and unset,
+                    "credentialsSecret": not self.credentials_secret and unset,
+                    "endpoint": external_http and "an endpoint outside the cluster must be https:// (storageNamespace is unset)",
+                }
 
         class Backup(Model):
             enabled: bool
@@ -61,7 +92,11 @@ class DataSettings(Model):
         pooler_image: Image
         pooler_resources: Resources
         backup: Backup
-        restore: Restore
+        # Every PostgreSQL cluster the stack runs, by name; each archives its WAL under its own name. A restored
+        # cluster stands beside the running one until the app serves from it and the old one is removed.
+        clusters: dict[ClusterName, Cluster] = {FIRST_CLUSTER: Cluster()}
+        serving: ClusterName  # the cluster the app's connections go to
+        restore_source: RestoreSource = RestoreSource()
 
         def rules(self):
             instances = self.pooler.instances
@@ -77,22 +112,31 @@ class DataSettings(Model):
             }
 
         def _restore_rules(self) -> dict:
-            restore = self.restore
+            problems = {}
+            if self.serving not in self.clusters:
+                problems["serving"] = f"names {self.serving!r}, which is not one of clusters ({', '.join(self.clusters)})"
+            for name, cluster in self.clusters.items():
+                problems[f"clusters.{name}.restore.fromServer"] = self._restore_problem(name, cluster.restore)
+            return problems
+
+        def _restore_problem(self, name: str, restore: "DataSettings.Postgres.Cluster.Restore") -> str | None:
             if not restore.from_server:
-                return {}
+                return None
             if not self.backup.enabled:
                 why = "the restore reads the backups through the Barman Cloud plugin, which backup.enabled installs"
-                return {"restore.fromServer": f"needs ams:data.postgres.backup.enabled: true ({why})"}
+                return f"needs ams:data.postgres.backup.enabled: true ({why})"
             store = restore.object_store or BACKUP_OBJECT_STORE
-            archives_as = restore.server_name or CLUSTER_NAME
-            if store == BACKUP_OBJECT_STORE and archives_as == restore.from_server:
-                # The plugin checks that the archive it is to write is empty before the first WAL (plugin-barman-cloud
-                # internal/cnpgi/common/check.go CheckBackupDestination, barman-cloud-check-wal-archive).
-                return {
-                    "restore.serverName": f"the cluster would archive its WAL into the archive it restores from "
-                    f"({store}/{restore.from_server}), which the Barman Cloud plugin refuses: name another server"
-                }
-            return {}
+            if store == RESTORE_SOURCE_STORE and not self.restore_source.endpoint:
+                return f"reads {RESTORE_SOURCE_STORE}, which needs ams:data.postgres.restoreSource.endpoint"
+            if store == BACKUP_OBJECT_STORE and name == restore.from_server:
+                # Each cluster archives its WAL under its own name, and the plugin checks that the archive it is to
+                # write is empty before the first WAL (plugin-barman-cloud internal/cnpgi/common/check.go
+                # CheckBackupDestination, barman-cloud-check-wal-archive).
+                return (
+                    f"cluster {name} would archive its WAL into the archive it restores from ({store}/{name}), "
+                    "which the Barman Cloud plugin refuses: restore into a cluster of another name"
+                )
+            return None
 
     class Redis(Model):
         image: Image
@@ -115,6 +159,9 @@ class DataSettings(Model):
         backup_bucket: DnsLabel
         bucket_job_image: Image
         external: External
+        # Namespaces whose CloudNativePG pods may read the backups from the in-cluster engine: another stack's data
+        # namespace restoring from them (the restore drill, its ams:data.postgres.restoreSource).
+        backup_readers: list[DnsLabel]
 
         def rules(self):
             unset = self.mode == "external" and "must be set when mode is external"

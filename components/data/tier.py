@@ -19,8 +19,6 @@ from ..operator_namespace import OperatorPlacement
 from ..secret_store import SecretSource, Value
 from ..settings import Namespaces, NetworkSettings, SecretsSettings
 from .common import (
-    CLUSTER,
-    POOLER,
     POSTGRES_PORT,
     REDIS,
     REDIS_PORT,
@@ -28,7 +26,9 @@ from .common import (
     Monitoring,
     data_secret,
     host,
+    pooler_name,
     to_object_storage,
+    to_restore_source,
     with_password,
 )
 from .object_storage import ACCESS_KEY_ID, SECRET_ACCESS_KEY, ObjectStorage, ObjectStorageArgs
@@ -144,6 +144,7 @@ class DataTier(pulumi.ComponentResource):
                 clients=clients,
                 object_storage=to_storage,
                 scrape_namespace=args.scrape_namespace,
+                restore_source=to_restore_source(data.postgres.restore_source),
             ),
             opts=child,
         ).policies
@@ -202,7 +203,7 @@ class DataTier(pulumi.ComponentResource):
         # The migration connects to the primary directly; the api and the worker through the Pooler.
         self.ready_for_migration = [database.cluster, *policies, *storage_policies]
         self.ready_for_clients = [database.cluster, database.pooler, *policies, *storage_policies]
-        self.database_host = pulumi.Output.from_input(host(f"{CLUSTER}-rw", names.data))
+        self.database_host = pulumi.Output.from_input(host(f"{data.postgres.serving}-rw", names.data))
         self.register_outputs({"database_host": self.database_host, "connection_secret": CONNECTION_SECRET})
 
     def _credentials(self) -> Credentials:
@@ -293,15 +294,17 @@ class DataTier(pulumi.ComponentResource):
         """The connection Secret's keys: the database's URLs, Redis's, and the generated storage's keys."""
         postgres = self._args.data.postgres
         # -ro has endpoints only where replicas exist: a single instance serves reads on -rw.
-        read_service = f"{CLUSTER}-rw"
+        # The app serves from one cluster (ams:data.postgres.serving); CloudNativePG names its Services after it.
+        cluster = postgres.serving
+        read_service = f"{cluster}-rw"
         if postgres.instances > 1:
-            read_service = f"{CLUSTER}-ro"
+            read_service = f"{cluster}-ro"
         password = credentials.db_password
         redis_address = f"@{host(REDIS, self._args.names.data)}:{REDIS_PORT}/0"
         values = {
-            "database-url": self._pg_url(password, POOLER, pooled=True),
+            "database-url": self._pg_url(password, pooler_name(cluster), pooled=True),
             "database-read-url": self._pg_url(password, read_service),
-            "database-direct-url": self._pg_url(password, f"{CLUSTER}-rw"),
+            "database-direct-url": self._pg_url(password, f"{cluster}-rw"),
             "redis-url": with_password("redis://:", credentials.redis_password, "redis-password", redis_address),
         }
         # The external storage's keys are in its own Secret (ams:data.objectStorage.external.credentialsSecret).
