@@ -25,8 +25,10 @@ TEST_DIGESTS = Path(__file__).parent / "data" / "image-digests.test.yaml"
 os.environ["AMS_IMAGE_DIGESTS"] = str(TEST_DIGESTS)
 
 STACKS = ("dev", "staging", "prod")  # on Kubernetes
-STACK_FILES = ("local", *STACKS, "drill")  # every committed Pulumi.<stack>.yaml: `local` runs on Docker (components/local),
-# `drill` is the weekly restore drill's throwaway stack (.github/workflows/restore-drill.yml)
+# every committed Pulumi.<stack>.yaml: `local` runs on Docker (components/local), `drill` is the weekly restore drill's
+# throwaway stack (.github/workflows/restore-drill.yml), `e2e` a throwaway kind cluster's (.github/workflows/e2e.yml;
+# its whole-stack checks: tests/test_e2e.py)
+STACK_FILES = ("local", *STACKS, "drill", "e2e")
 PROJECT_DIR = runner.PROJECT_DIR
 
 
