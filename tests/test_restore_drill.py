@@ -13,6 +13,7 @@ import re
 import pytest
 import yaml
 
+from tests import test_policy
 from tests.conftest import PROJECT_DIR, render_stack, stack_config, with_overrides
 from tests.netpol import Cluster, Endpoint
 from tests.test_cluster_fidelity import claims
@@ -161,3 +162,9 @@ def test_the_update_runs_the_policy_pack_and_the_check_reads_the_restored_primar
     assert f"cnpg.io/cluster={cluster['metadata']['name']},cnpg.io/instanceRole=primary" in check
     assert f"psql -d {cluster['spec']['bootstrap']['recovery']['database']} " in check
     assert "exit 1" in check
+
+
+def test_the_drill_stack_passes_the_policy_pack():
+    """The workflow's `pulumi up` runs the policy pack: the drill's own namespaces must pass it too."""
+    test_policy.test_every_resource_of_every_stack_passes_the_resource_policies("drill")
+    test_policy.test_every_stack_passes_the_stack_policies("drill")

@@ -494,9 +494,6 @@ def test_the_pipeline_page_names_every_workflow_and_its_schedule():
     names = ["daily", "Sundays", "Mondays", "Tuesdays", "Wednesdays", "Thursdays", "Fridays", "Saturdays"]
     days = dict(zip("*0123456", names, strict=True))
     for path in WORKFLOW_FILES:
-        # e2e.yml has a page of its own (docs/e2e.md, checked by tests/test_e2e.py) until the pipeline section names it.
-        if path.name == "e2e.yml" and f"`{path.name}`" not in section:
-            continue
         assert f"`{path.name}`" in section, path.name
         for entry in triggers(yaml.safe_load(path.read_text())).get("schedule") or []:
             minute, hour, _, _, day_of_week = entry["cron"].split()
