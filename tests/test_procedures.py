@@ -24,19 +24,14 @@ from collections import Counter
 import pytest
 
 from components.settings import SettingsError
-from tests.conftest import PROJECT_DIR, STACKS, render_stack, stack_config
+from tests.conftest import PROJECT_DIR, STACKS, render_stack, stack_config, with_overrides
 from tests.test_readme_commands import apply, parse_command
+from tests.test_restore import BESIDE
 from tools import helm, runner
 
 DOCS = PROJECT_DIR / "docs"
-PAGES = (
-    "recovering-a-failed-update",
-    "upgrading",
-    "debugging",
-    "rotating-credentials",
-    "people-and-access",
-    "teardown",
-)
+# Every page of docs/: the procedure pages were the first, and the same checks hold the others to the render.
+PAGES = tuple(sorted(path.stem for path in DOCS.glob("*.md")))
 
 
 def page(name: str) -> str:
@@ -85,6 +80,7 @@ KINDS = {  # kubectl's resource names as the pages write them -> kind
     "cluster": "Cluster",
     "deploy": "Deployment",
     "daemonset": "DaemonSet",
+    "statefulset": "StatefulSet",
     "job": "Job",
     "pod": "Pod",
     "secret": "Secret",
@@ -95,7 +91,7 @@ KINDS = {  # kubectl's resource names as the pages write them -> kind
     "backendtrafficpolicy": "BackendTrafficPolicy",
 }
 # kubectl cnpg <verb> [cluster] NAME: the words between the verb and the cluster (cloudnative-pg v1.30.0 internal/cmd/plugin).
-CNPG_VERBS = {"status": 0, "backup": 0, "logs": 1}
+CNPG_VERBS = {"status": 0, "backup": 0, "logs": 1, "psql": 0}  # psql CLUSTER [-- PSQL_ARGS...] (internal/cmd/plugin/psql/cmd.go)
 VALUE_FLAGS = ("-n", "--namespace", "--context", "-o", "--tail", "--since", "-l", "--method", "--plugin-name")
 
 
@@ -107,7 +103,11 @@ def object_refs(words: list[str]) -> list[tuple[str, str | None, str]]:
             namespace = words[words.index(flag) + 1]
     if namespace and namespace.startswith("$"):
         return []
+    if "--" in words:  # what follows runs in the container
+        words = words[: words.index("--")]
     rest = [w for i, w in enumerate(words[1:], 1) if not w.startswith("-") and words[i - 1] not in VALUE_FLAGS]
+    if rest[:1] == ["exec"]:  # kubectl exec POD COMMAND...: only the pod is an object
+        rest = rest[:2]
     if rest[:1] == ["cnpg"]:
         return [("Cluster", namespace, rest[2 + CNPG_VERBS[rest[1]]])] if len(rest) > 1 else []
     refs = []
@@ -149,8 +149,9 @@ def made_by_operators(objects: list[dict]) -> set[tuple[str, str | None, str]]:
 def cluster_objects(helm_bin, charts) -> dict[str, set]:
     """Per stack: what the program declares, what its releases install, and what operators make of those."""
     universe = {}
-    for stack in STACKS:
-        render = render_stack(stack)
+    # A restore beside the running cluster (docs/restore.md) makes a second one the pages then name.
+    restored = runner.run("prod", with_overrides(stack_config("prod"), BESIDE))
+    for stack, render in [*((stack, render_stack(stack)) for stack in STACKS), ("prod-restored", restored)]:
         apis = helm.api_versions(render)
         chart = [o for release in helm.releases(render) for o in helm.render_release(release, apis, helm=helm_bin, charts=charts)]
         objects = [*render.objects, *chart]
@@ -235,18 +236,24 @@ def test_every_helm_flag_is_one_the_pinned_helm_has(helm_bin):
 # (--clear-pending-creates, --import-pending-creates (one value each time), --skip-pending-creates), operations/destroy.go
 # (--remove, --exclude-protected, --target, --yes), operations/preview.go (--diff, --policy-pack), stack/stack_export.go
 # and stack_import.go (--file), state/state_unprotect.go (--all, --yes), config/config.go (--path, --secret). `--stack`
-# is every one's.
+# is every one's. The other pages' flags were read at the mirror's newest commit: operations/up.go (--yes,
+# --expect-no-changes, --skip-preview), preview.go (--expect-no-changes, --refresh), refresh.go (--target), destroy.go
+# (--target-dependents), stack/stack_select.go (--create, --secrets-provider), auth/login.go (--local).
 PULUMI_FLAGS = {
     "cancel": {"--yes"},
-    "refresh": {"--yes", "--clear-pending-creates", "--import-pending-creates", "--skip-pending-creates"},
-    "destroy": {"--yes", "--remove", "--exclude-protected", "--target"},
-    "preview": {"--diff", "--policy-pack"},
-    "up": {"--policy-pack", "--target", "--replace"},
+    "refresh": {"--yes", "--clear-pending-creates", "--import-pending-creates", "--skip-pending-creates", "--target"},
+    "destroy": {"--yes", "--remove", "--exclude-protected", "--target", "--target-dependents"},
+    "preview": {"--diff", "--policy-pack", "--expect-no-changes", "--refresh"},
+    "up": {"--policy-pack", "--target", "--replace", "--yes", "--expect-no-changes", "--skip-preview"},
+    "login": {"--local"},  # pkg/cmd/pulumi/auth/login.go: the backend URL is its argument
     "stack export": {"--file"},
     "stack import": {"--file"},
     "stack history": set(),
-    "stack select": set(),
+    "stack select": {"--create", "--secrets-provider"},
+    "stack init": set(),
+    "stack output": {"--show-secrets"},  # pkg/cmd/pulumi/stack/stack_select.go
     "state unprotect": {"--all", "--yes"},
+    "config": set(),
     "config set": {"--path", "--secret"},
     "config rm": {"--path"},
 }
