@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import subprocess
+from pathlib import Path
 
 import pytest
 
@@ -15,8 +16,12 @@ PORTS = {"api": "4000", "web": "8080"}
 
 
 def instructions(name: str) -> list[tuple[str, str]]:
+    return dockerfile_instructions(DOCKERFILES[name])
+
+
+def dockerfile_instructions(path: Path) -> list[tuple[str, str]]:
     """(INSTRUCTION, arguments) per instruction, with comments dropped and continuation lines joined."""
-    text = re.sub(r"\\\n", " ", DOCKERFILES[name].read_text())
+    text = re.sub(r"\\\n", " ", path.read_text())
     pairs = []
     for line in text.splitlines():
         line = line.strip()

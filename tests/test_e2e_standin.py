@@ -19,6 +19,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import PROJECT_DIR, render_stack, tool
+from tests.test_dockerfiles import dockerfile_instructions
 
 STANDIN = PROJECT_DIR / "docker" / "standin"
 DOCKERFILES = {"api": STANDIN / "api" / "Dockerfile", "web": STANDIN / "web" / "Dockerfile"}
@@ -26,19 +27,8 @@ DEPLOYMENTS = {"ams-api": "api", "ams-worker": "api", "ams-web": "web"}  # which
 STACK = "e2e"
 
 
-def instructions(path: Path) -> list[tuple[str, str]]:
-    text = re.sub(r"\\\n", " ", path.read_text())
-    pairs = []
-    for line in text.splitlines():
-        line = line.strip()
-        if line and not line.startswith("#"):
-            keyword, _, arguments = line.partition(" ")
-            pairs.append((keyword.upper(), arguments.strip()))
-    return pairs
-
-
 def arguments(path: Path, keyword: str) -> list[str]:
-    return [args for key, args in instructions(path) if key == keyword]
+    return [args for key, args in dockerfile_instructions(path) if key == keyword]
 
 
 def containers(deployment: str) -> dict[str, dict]:
