@@ -158,9 +158,14 @@ def test_step_3_in_staging_deletes_the_old_cluster_and_nothing_else():
     assert not any(step.refused or step.retain_on_delete for step in steps)
 
 
-def test_a_later_up_with_the_restore_still_set_changes_nothing():
-    """The bootstrap runs once, at the Cluster's creation; the next `up` renders the same stack."""
+def test_a_later_up_with_the_restore_still_set_changes_nothing_and_removing_it_would():
+    """The bootstrap runs once, at the Cluster's creation: with the setting left in place the next `up` plans nothing,
+    while taking it out would rewrite the running Cluster's bootstrap, which is why the docs say to leave it."""
     assert changes(render("prod", AFTER), render("prod", AFTER)) == []
+    unset = {"ams:data.postgres.clusters": {"ams-db-2": {}}, "ams:data.postgres.serving": "ams-db-2"}
+    [step] = changes(render("prod", AFTER), render("prod", unset))
+    assert step.name == "ams-data-db-2" and step.op == "update"
+    assert any(path.startswith("spec.bootstrap") for path in step.paths)
 
 
 # --- the restored cluster's flows, over the rendered NetworkPolicies ------------------------------------------------

@@ -18,7 +18,8 @@ from tests.conftest import PROJECT_DIR, render_stack, stack_config, with_overrid
 from tests.netpol import Cluster, Endpoint
 from tests.test_cluster_fidelity import claims
 from tests.test_conformance import data_dir, read_json, validate_resource
-from tools import runner
+from tools import render as render_cli
+from tools import runner, update_plan
 
 WORKFLOW = PROJECT_DIR / ".github" / "workflows" / "restore-drill.yml"
 
@@ -156,6 +157,19 @@ def test_the_names_the_workflow_uses_are_the_renders(workflow, drill):
     report = steps_by_name(workflow)["Report the recovery point"]["run"]
     assert "objectstores.barmancloud.cnpg.io ams-backups" in report
     assert "cnpg.io/jobRole=full-recovery" in report
+
+
+def test_the_namespace_the_workflow_makes_first_is_adopted_by_the_stack(workflow, drill):
+    """The workflow creates the data namespace before `pulumi up` (to hold the copied keys); the stack's provider
+    patches an existing object instead of failing with AlreadyExists only with `upsertExistingObjects`
+    (pulumi-kubernetes provider/pkg/await/await.go Creation; tools/update_plan.py `upserts`)."""
+    copy = steps_by_name(workflow)["Copy staging's backup credentials to the drill"]["run"]
+    assert 'kubectl create namespace "$DATA_NAMESPACE"' in copy
+    records = render_cli.resource_records(drill)
+    by_urn = {record["urn"]: record for record in records}
+    data = drill.outputs["namespaces"]["data"]
+    [namespace] = [r for r in records if r["type"] == "kubernetes:core/v1:Namespace" and r["inputs"]["metadata"]["name"] == data]
+    assert update_plan.upserts(namespace, by_urn)
 
 
 def test_the_update_runs_the_policy_pack_and_the_check_reads_the_restored_primary(workflow, drill):

@@ -138,7 +138,10 @@ class Postgres(pulumi.ComponentResource):
         if restore.from_server:
             spec.update(self._recovery(restore, owner_secret))
         else:
-            spec["bootstrap"] = {"initdb": self._initdb(cluster, prefix, owner_secret, needs)}
+            init_sql = self._init_sql(cluster, prefix)
+            spec["bootstrap"] = {"initdb": self._initdb(cluster, owner_secret, with_init_sql=init_sql is not None)}
+            if init_sql is not None:
+                needs.append(init_sql)
         if pg.backup.enabled:
             # Without serverName the plugin archives under the cluster's name: every cluster writes its own archive.
             spec["plugins"] = [{"name": BARMAN_PLUGIN, "isWALArchiver": True, "parameters": {"barmanObjectName": OBJECT_STORE}}]
@@ -177,19 +180,24 @@ class Postgres(pulumi.ComponentResource):
         pooler = pooler_name(cluster)
         pod_monitor(f"{self._name}-{prefix}-pooler-monitor", pooler, namespace, pooler_pods(cluster), monitoring, opts)
 
-    def _initdb(self, cluster: str, prefix: str, owner_secret: str, needs: list) -> dict:
+    def _init_sql(self, cluster: str, prefix: str) -> pulumi.Resource | None:
+        """The stack's init SQL (ams:data.postgres.initSqlFile) as a ConfigMap, or None without one."""
+        sql_file = self._args.postgres.init_sql_file
+        if not sql_file:
+            return None
+        return k8s.core.v1.ConfigMap(
+            f"{self._name}-{prefix}-init",
+            metadata=kb.metadata(f"{cluster}-init", self._args.namespace, "database"),
+            data={"init.sql": (PROJECT_DIR / sql_file).read_text()},
+            opts=self._opts(),
+        )
+
+    @staticmethod
+    def _initdb(cluster: str, owner_secret: str, *, with_init_sql: bool) -> dict:
         """An empty database owned by the app's user, with the stack's init SQL run after it is made."""
         initdb: dict = {"database": DB_NAME, "owner": DB_OWNER, "secret": {"name": owner_secret}}
-        sql_file = self._args.postgres.init_sql_file
-        if sql_file:
-            init = k8s.core.v1.ConfigMap(
-                f"{self._name}-{prefix}-init",
-                metadata=kb.metadata(f"{cluster}-init", self._args.namespace, "database"),
-                data={"init.sql": (PROJECT_DIR / sql_file).read_text()},
-                opts=self._opts(),
-            )
+        if with_init_sql:
             initdb["postInitApplicationSQLRefs"] = {"configMapRefs": [{"name": f"{cluster}-init", "key": "init.sql"}]}
-            needs.append(init)
         return initdb
 
     def _opts(self, **kwargs) -> pulumi.ResourceOptions:

@@ -48,11 +48,14 @@ class DataSettings(Model):
                 target_time: str = ""  # RFC 3339 with its offset ("": the latest point the archive reaches)
 
                 def rules(self):
-                    needs_source = not self.from_server and "needs restore.fromServer"
-                    return {
-                        "targetTime": self.target_time and (needs_source or _rfc3339_problem(self.target_time)),
-                        "objectStore": self.object_store and needs_source,
-                    }
+                    problems = {}
+                    if not self.from_server:
+                        # A time or a store without a server to restore would be ignored: refuse it as the typo it is.
+                        for key, value in (("targetTime", self.target_time), ("objectStore", self.object_store)):
+                            problems[key] = value and "needs restore.fromServer"
+                    elif self.target_time:
+                        problems["targetTime"] = _rfc3339_problem(self.target_time)
+                    return problems
 
             restore: Restore = Restore()
 
